@@ -1,0 +1,169 @@
+"""One validated settings object: defaults, then a TOML or YAML file, then environment.
+
+Every setting can be given as ``NOTE2FHIR_<NAME>`` (``NOTE2FHIR_FHIR_BASE_URL``); a settings
+file is named by ``--config`` or ``NOTE2FHIR_CONFIG``.  Unknown keys in a file are an error,
+so a typo never silently falls back to a default.  Per-stage options live under
+``[stages.<name>]`` and are validated by the stage itself when the pipeline is built.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from note2fhir.errors import ErrorCode, Note2FhirError, validation_fields
+
+CONFIG_ENV = "NOTE2FHIR_CONFIG"
+DEFAULT_PIPELINE = ["sections", "targets"]
+
+_CONFIG_PATH: ContextVar[Path | None] = ContextVar("note2fhir_config_path", default=None)
+
+BundleType = Literal["collection", "transaction", "document"]
+
+
+class Settings(BaseSettings):
+    """Everything that can be configured, with documented defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTE2FHIR_", extra="forbid", frozen=True)
+
+    pipeline: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PIPELINE),
+        description="Stage names in the order they run.",
+    )
+    stages: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per stage name, checked by each stage."
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("note2fhir")),
+        description="Where terminology artifacts and other built data live.",
+    )
+    bundle_type: BundleType = Field(
+        "collection", description="Output Bundle type: collection, transaction or document."
+    )
+    identifier_system: str = Field(
+        "urn:ietf:rfc:3986",
+        description="System of the identifier every generated resource carries; the value "
+        "is a urn:uuid derived from the source document, resource kind and span.",
+    )
+    fhir_base_url: str | None = Field(
+        None, description="FHIR server that relative attachment urls (Binary/123) resolve to."
+    )
+    fhir_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token sent when fetching attachment urls."
+    )
+    fetch_timeout_s: float = Field(30.0, gt=0, description="Timeout for fetching a url.")
+    fetch_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts that absolute attachment urls may point to, besides the FHIR base "
+        "URL's host; '*' allows any (not advised for a service: server-side request forgery).",
+    )
+    max_attachment_bytes: int = Field(
+        20_000_000, gt=0, description="Largest attachment (decoded bytes) that is processed."
+    )
+    log_level: str = Field("INFO", description="Python logging level name.")
+
+    @field_validator("fhir_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("pipeline", "fetch_allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: explicit arguments, environment, settings file, defaults."""
+        return (
+            init_settings,
+            _CommaListEnvSource(settings_cls),
+            _FileSource(settings_cls, _CONFIG_PATH.get() or os.environ.get(CONFIG_ENV)),
+        )
+
+
+class _CommaListEnvSource(EnvSettingsSource):
+    """Environment source that also accepts ``a,b,c`` for list settings."""
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        if field_name in {"pipeline", "fetch_allowed_hosts"} and isinstance(value, str):
+            if not value.lstrip().startswith("["):
+                return [part.strip() for part in value.split(",") if part.strip()]
+        return super().prepare_field_value(field_name, field, value, value_is_complex)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the TOML or YAML settings file, when one is named."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data = read_settings_file(Path(path)) if path else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Parse a ``.toml`` or ``.yaml``/``.yml`` settings file into a dict."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise Note2FhirError(
+            ErrorCode.SETTINGS_INVALID, reason=f"cannot read {path}: {exc.strerror}"
+        ) from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        elif path.suffix.lower() in {".yaml", ".yml"}:
+            data = yaml.safe_load(raw) or {}
+        else:
+            raise Note2FhirError(
+                ErrorCode.SETTINGS_INVALID, reason=f"{path} must end in .toml, .yaml or .yml"
+            )
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError):
+        raise Note2FhirError(
+            ErrorCode.SETTINGS_INVALID, reason=f"{path} is not valid TOML/YAML"
+        ) from None
+    if not isinstance(data, dict):
+        raise Note2FhirError(ErrorCode.SETTINGS_INVALID, reason=f"{path} is not a mapping")
+    return data
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, ``config`` (or ``NOTE2FHIR_CONFIG``), environment
+    and ``overrides``; a bad value raises a catalogue error naming the setting."""
+    token = _CONFIG_PATH.set(config)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise Note2FhirError(ErrorCode.SETTINGS_INVALID, reason=validation_fields(exc)) from None
+    finally:
+        _CONFIG_PATH.reset(token)
