@@ -1,4 +1,4 @@
-"""note2fhir: clinical notes in FHIR DocumentReference/DiagnosticReport resources → coded FHIR R4."""
+"""note2fhir: clinical notes in FHIR resources → coded FHIR R4."""
 
 from importlib.metadata import PackageNotFoundError, version
 

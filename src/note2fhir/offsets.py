@@ -115,9 +115,13 @@ class OffsetMap:
                 w_end = seg.work_start + (run_end - seg.orig_start)
                 if inner.copy:
                     o_start = inner.orig_start + (pos - inner.work_start)
-                    segments.append(Segment(w_start, w_end, o_start, o_start + (w_end - w_start), True))
+                    segments.append(
+                        Segment(w_start, w_end, o_start, o_start + (w_end - w_start), True)
+                    )
                 else:
-                    segments.append(Segment(w_start, w_end, inner.orig_start, inner.orig_end, False))
+                    segments.append(
+                        Segment(w_start, w_end, inner.orig_start, inner.orig_end, False)
+                    )
                 pos = run_end
         return OffsetMap(segments, later.work_length, self.orig_length)
 
@@ -147,7 +151,9 @@ class OffsetMapBuilder:
         self._parts.append(original[start:end])
         last = self._segments[-1] if self._segments else None
         if last and last.copy and last.work_end == self._work and last.orig_end == start:
-            self._segments[-1] = Segment(last.work_start, self._work + length, last.orig_start, end, True)
+            self._segments[-1] = Segment(
+                last.work_start, self._work + length, last.orig_start, end, True
+            )
         else:
             self._segments.append(Segment(self._work, self._work + length, start, end, True))
         self._work += length

@@ -123,10 +123,10 @@ def check_order(stages: Iterable[type[Stage]]) -> None:
         missing = cls.requires - available
         if missing:
             needed = ", ".join(sorted(missing))
-            providers = sorted(
-                name for name, other in _REGISTRY.items() if other.assigns & missing
+            providers = sorted(name for name, other in _REGISTRY.items() if other.assigns & missing)
+            hint = (
+                f"; put a stage that assigns it first ({', '.join(providers)})" if providers else ""
             )
-            hint = f"; put a stage that assigns it first ({', '.join(providers)})" if providers else ""
             raise Note2FhirError(
                 ErrorCode.PIPELINE_INVALID,
                 reason=f"stage '{cls.name}' requires {needed}, which no earlier stage "

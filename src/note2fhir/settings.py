@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,11 +76,23 @@ class Settings(BaseSettings):
         20_000_000, gt=0, description="Largest attachment (decoded bytes) that is processed."
     )
     log_level: str = Field("INFO", description="Python logging level name.")
+    clock: datetime | None = Field(
+        None,
+        description="A fixed processing time (ISO 8601 with offset) for reproducible output "
+        "(Composition.date, Provenance.recorded); unset means now.",
+    )
 
     @field_validator("fhir_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("clock")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("clock needs a UTC offset, e.g. 2026-03-01T09:30:00-05:00")
+        return value
 
     @field_validator("pipeline", "fetch_allowed_hosts", mode="before")
     @classmethod
@@ -111,9 +124,12 @@ class _CommaListEnvSource(EnvSettingsSource):
     def prepare_field_value(
         self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
     ) -> Any:
-        if field_name in {"pipeline", "fetch_allowed_hosts"} and isinstance(value, str):
-            if not value.lstrip().startswith("["):
-                return [part.strip() for part in value.split(",") if part.strip()]
+        if (
+            field_name in {"pipeline", "fetch_allowed_hosts"}
+            and isinstance(value, str)
+            and not value.lstrip().startswith("[")
+        ):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return super().prepare_field_value(field_name, field, value, value_is_complex)
 
 

@@ -1,0 +1,285 @@
+"""The ``note2fhir`` command line: parses arguments and calls the library.
+
+Exit status: 0 when at least one document was processed (failures are reported on stderr and,
+with ``--errors``, as OperationOutcomes), 1 when nothing could be processed, 2 for a usage or
+configuration error, 3 with ``--strict`` when any document failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from note2fhir import __version__
+from note2fhir.document import ClinicalDocument
+from note2fhir.errors import Note2FhirError
+from note2fhir.settings import Settings, load_settings
+
+EXIT_NOTHING_PROCESSED = 1
+EXIT_CONFIG = 2
+EXIT_STRICT = 3
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"note2fhir: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    config: Path | None = ctx.obj.get("config") if ctx.obj else None
+    try:
+        settings = load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except Note2FhirError as err:
+        _fail(err.one_line(), EXIT_CONFIG)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def _engine(settings: Settings) -> Any:
+    from note2fhir.engine import Engine  # noqa: PLC0415 - keeps `--help` fast
+
+    try:
+        return Engine(settings)
+    except Note2FhirError as err:
+        _fail(err.one_line(), EXIT_CONFIG)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="note2fhir")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings file (.toml or .yaml); also NOTE2FHIR_CONFIG.",
+)
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Turn clinical notes in FHIR resources into coded FHIR R4."""
+    ctx.obj = {"config": config}
+
+
+inputs_argument = click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True)
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, allow_dash=True),
+    help="Output file (one document: JSON; several: NDJSON), or an existing folder for one "
+    "file per document. Default: standard output.",
+)
+errors_option = click.option(
+    "--errors",
+    "errors_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write an OperationOutcome per failed document here (NDJSON).",
+)
+strict_option = click.option(
+    "--strict", is_flag=True, help="Exit with status 3 when any document failed."
+)
+
+
+@main.command()
+@inputs_argument
+@output_option
+@click.option(
+    "--bundle",
+    "bundle_type",
+    type=click.Choice(["collection", "transaction", "document"]),
+    help="Output Bundle type (default: collection, or the bundle_type setting).",
+)
+@errors_option
+@strict_option
+@click.pass_context
+def process(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    bundle_type: str | None,
+    errors_path: Path | None,
+    strict: bool,
+) -> None:
+    """Process notes into FHIR Bundles: one Bundle per document.
+
+    INPUTS are FHIR JSON (DocumentReference, DiagnosticReport, Bundle), NDJSON, JSON Lines of
+    {"id", "text"}, plain .txt files, folders of them, or - for standard input.
+    """
+    settings = _settings(ctx, bundle_type=bundle_type)
+    engine = _engine(settings)
+
+    def render(doc: ClinicalDocument) -> dict[str, Any]:
+        bundle: dict[str, Any] = engine.bundle(doc)
+        return bundle
+
+    _run(engine, inputs, output, errors_path, strict, render)
+
+
+@main.command()
+@inputs_argument
+@output_option
+@errors_option
+@strict_option
+@click.pass_context
+def annotate(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    errors_path: Path | None,
+    strict: bool,
+) -> None:
+    """Write what the pipeline found as JSON Lines (one object per document, offsets into the
+    original attachment text)."""
+    engine = _engine(_settings(ctx))
+
+    def render(doc: ClinicalDocument) -> dict[str, Any]:
+        found: dict[str, Any] = engine.annotations(doc)
+        return found
+
+    _run(engine, inputs, output, errors_path, strict, render, always_lines=True)
+
+
+@main.command()
+@click.pass_context
+def stages(ctx: click.Context) -> None:
+    """List the registered stages, what each requires and assigns, and the configured order."""
+    from note2fhir.pipeline import registered_stages  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    for name, cls in sorted(registered_stages().items()):
+        requires = ", ".join(sorted(cls.requires)) or "-"
+        assigns = ", ".join(sorted(cls.assigns)) or "-"
+        click.echo(f"{name:<12} requires: {requires:<24} assigns: {assigns}")
+    click.echo(f"pipeline: {' -> '.join(settings.pipeline)}")
+
+
+def _run(
+    engine: Any,
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    errors_path: Path | None,
+    strict: bool,
+    render: Callable[[ClinicalDocument], dict[str, Any]],
+    *,
+    always_lines: bool = False,
+) -> None:
+    failures: list[Note2FhirError] = []
+    processed = 0
+
+    def results() -> Iterator[tuple[str, dict[str, Any]]]:
+        nonlocal processed
+        for item in engine.run(engine.read_paths(list(inputs))):
+            if isinstance(item, Note2FhirError):
+                failures.append(item)
+                click.echo(f"note2fhir: error: {item.one_line()}", err=True)
+                continue
+            try:
+                rendered = render(item)
+            except Note2FhirError as err:
+                err.at(item.source.location)
+                failures.append(err)
+                click.echo(f"note2fhir: error: {err.one_line()}", err=True)
+                continue
+            processed += 1
+            yield item.id, rendered
+
+    with _Writer(output, always_lines=always_lines) as writer:
+        for doc_id, rendered in results():
+            writer.write(doc_id, rendered)
+    if errors_path is not None:
+        with errors_path.open("w", encoding="utf-8") as handle:
+            for err in failures:
+                handle.write(json.dumps(err.to_operation_outcome(), ensure_ascii=False) + "\n")
+    if failures or processed == 0:
+        click.echo(
+            f"note2fhir: {processed} document(s) processed, {len(failures)} failed", err=True
+        )
+    if processed == 0:
+        sys.exit(EXIT_NOTHING_PROCESSED)
+    if strict and failures:
+        sys.exit(EXIT_STRICT)
+
+
+class _Writer:
+    """Writes results as they come: JSON for a single document, NDJSON for several, or a file
+    per document into a folder.  A file output is written to a temporary name and renamed, so
+    a crash never leaves half a file under the requested name."""
+
+    def __init__(self, output: Path | None, *, always_lines: bool) -> None:
+        self.output = output
+        self.always_lines = always_lines
+        self.folder = output if output is not None and output.is_dir() else None
+        self._pending: dict[str, Any] | None = None
+        self._count = 0
+        self._handle: IO[str] | None = None
+        self._tmp: Path | None = None
+        self._used_names: set[str] = set()
+
+    def __enter__(self) -> _Writer:
+        if self.folder is None:
+            if self.output is None or str(self.output) == "-":
+                self._handle = sys.stdout
+            else:
+                self._tmp = self.output.with_name(self.output.name + ".partial")
+                self._handle = self._tmp.open("w", encoding="utf-8")
+        return self
+
+    def write(self, doc_id: str, obj: dict[str, Any]) -> None:
+        """Write one document's result."""
+        self._count += 1
+        if self.folder is not None:
+            name = _safe_name(doc_id, self._used_names)
+            path = self.folder / f"{name}.json"
+            path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            return
+        lines = self.always_lines or (
+            self.output is not None and self.output.suffix in {".ndjson", ".jsonl"}
+        )
+        if lines:
+            self._line(obj)
+        elif self._count == 1:
+            self._pending = obj  # one document so far: pretty JSON unless another comes
+        else:
+            if self._pending is not None:
+                self._line(self._pending)
+                self._pending = None
+            self._line(obj)
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        assert self._handle is not None
+        self._handle.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._handle is None:
+            return
+        if self._pending is not None:
+            self._handle.write(json.dumps(self._pending, indent=2, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        if self._tmp is not None and self.output is not None:
+            self._handle.close()
+            if exc_type is None:
+                self._tmp.replace(self.output)
+            else:
+                self._tmp.unlink(missing_ok=True)
+
+
+def _safe_name(doc_id: str, used: set[str]) -> str:
+    base = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in doc_id)[:120] or "doc"
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}-{n}"
+    used.add(name)
+    return name
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

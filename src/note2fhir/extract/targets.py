@@ -1,0 +1,47 @@
+"""The ``targets`` stage: spans the caller names become entities.
+
+Evaluation of assertion on gold spans needs the entity at exactly the gold span, whatever the
+extractor found.  A target overlapping an extracted entity replaces it (keeping its type and
+codes); otherwise it becomes a new entity of the target's type (``problem`` when none is given).
+"""
+
+from __future__ import annotations
+
+from note2fhir.document import ClinicalDocument, Entity, EntityType
+from note2fhir.pipeline import Stage, register_stage
+
+
+@register_stage
+class TargetsStage(Stage):
+    """Turn ``doc.targets`` into entities; a document without targets is left as it is."""
+
+    name = "targets"
+    requires = frozenset({"targets"})
+    assigns = frozenset({"entities"})
+
+    def process(self, doc: ClinicalDocument) -> None:
+        """Add one entity per target span."""
+        if not doc.targets:
+            return
+        entities = list(doc.entities)
+        for index, target in enumerate(doc.targets):
+            overlapping = [e for e in entities if e.start < target.end and target.start < e.end]
+            base = overlapping[0] if overlapping else None
+            for ent in overlapping:
+                entities.remove(ent)
+            section = doc.section_at(target.start)
+            entity = Entity(
+                id=f"T{index + 1}",
+                start=target.start,
+                end=target.end,
+                text=doc.text[target.start : target.end],
+                type=target.type or (base.type if base else EntityType.PROBLEM),
+                section=section.name if section else None,
+                source="targets",
+            )
+            if base is not None:
+                entity.codes = list(base.codes)
+                entity.medication = base.medication
+                entity.value = base.value
+            entities.append(entity)
+        doc.entities = sorted(entities, key=lambda e: (e.start, e.end))

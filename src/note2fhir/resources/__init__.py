@@ -1,0 +1,1 @@
+"""Versioned rule and lexicon data files, loaded with importlib.resources."""
