@@ -47,9 +47,7 @@ class ErrorCode(Enum):
         "not-found", 422, "the Bundle holds no DocumentReference or DiagnosticReport entry"
     )
     NO_ATTACHMENT = ErrorSpec("required", 422, "{resource_type} has no attachment to read")
-    ATTACHMENT_EMPTY = ErrorSpec(
-        "required", 422, "attachment {path} has neither data nor url"
-    )
+    ATTACHMENT_EMPTY = ErrorSpec("required", 422, "attachment {path} has neither data nor url")
     ATTACHMENT_BASE64 = ErrorSpec("invalid", 400, "attachment {path} data is not valid base64")
     ATTACHMENT_HASH_MISMATCH = ErrorSpec(
         "invalid", 422, "attachment {path} does not match its SHA-1 hash"
@@ -57,9 +55,7 @@ class ErrorCode(Enum):
     ATTACHMENT_CHARSET = ErrorSpec(
         "not-supported", 415, "attachment {path} declares an unknown charset {charset}"
     )
-    ATTACHMENT_DECODE = ErrorSpec(
-        "invalid", 422, "attachment {path} is not valid {charset} text"
-    )
+    ATTACHMENT_DECODE = ErrorSpec("invalid", 422, "attachment {path} is not valid {charset} text")
     MEDIA_TYPE_UNSUPPORTED = ErrorSpec(
         "not-supported",
         415,
@@ -85,6 +81,12 @@ class ErrorCode(Enum):
     )
     URL_FETCH_FAILED = ErrorSpec(
         "transient", 502, "attachment {path} could not be fetched: {reason}"
+    )
+    URL_SCHEME_UNSUPPORTED = ErrorSpec(
+        "not-supported", 422, "attachment {path} url has scheme {scheme}; only http(s) is fetched"
+    )
+    URL_FETCH_DISABLED = ErrorSpec(
+        "not-supported", 422, "attachment {path} has only a url, and fetching urls is turned off"
     )
     DOCUMENT_ENTERED_IN_ERROR = ErrorSpec(
         "business-rule",
