@@ -1,0 +1,1 @@
+"""One module per terminology source; each writes through ``terminology.writer``."""
