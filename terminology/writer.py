@@ -1,7 +1,8 @@
 """Writing a terminology artifact: every source builder goes through :class:`ArtifactWriter`.
 
 >>> # writer = ArtifactWriter(tmp_folder)
->>> # with writer.source("icd10cm", version="2026", license="public domain", description="...") as src:
+>>> # with writer.source("icd10cm", version="2026", license="public domain",
+>>> #                    description="...") as src:
 >>> #     cid = src.concept("icd10cm:I10", "Essential (primary) hypertension", EntityType.PROBLEM)
 >>> #     src.term(cid, "hypertension", "inclusion"); src.code(cid, ICD10CM, "I10", "...")
 >>> # writer.close()  # builds indexes, the simstring index and the manifest
@@ -29,6 +30,7 @@ from note2fhir.terminology.schema import (
     SCHEMA_VERSION,
     SIMSTRING_DB,
     SIMSTRING_DIR,
+    SIMSTRING_NGRAM,
 )
 
 MAX_TERM_LENGTH = 256
@@ -47,12 +49,11 @@ class SourceCounts:
 
 @dataclass
 class SourceWriter:
-    """Adds one source's concepts, terms, codes and crosswalks (see :meth:`ArtifactWriter.source`)."""
+    """Adds one source's concepts, terms, codes and crosswalks (:meth:`ArtifactWriter.source`)."""
 
     db: sqlite3.Connection
     name: str
     counts: SourceCounts = field(default_factory=SourceCounts)
-    _seen_terms: set[tuple[int, str, str]] = field(default_factory=set)
 
     def concept(
         self,
@@ -93,14 +94,15 @@ class SourceWriter:
         norm = normalize(term)
         if not norm or len(term) > MAX_TERM_LENGTH:
             return False
-        key = (cid, norm, term_type)
-        if key in self._seen_terms:
-            return False
-        self._seen_terms.add(key)
-        self.db.execute(
-            "INSERT INTO terms (cid, term, norm, bag, term_type, source) VALUES (?, ?, ?, ?, ?, ?)",
+        # The UNIQUE (cid, norm, term_type) constraint drops repeats inside SQLite, so memory
+        # stays flat on a full UMLS release (~10M names).
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO terms (cid, term, norm, bag, term_type, source)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (cid, term.strip(), norm, bag_of_words(norm), term_type, self.name),
         )
+        if cur.rowcount != 1:
+            return False
         self.counts.terms += 1
         return True
 
@@ -151,7 +153,7 @@ class ArtifactWriter:
         name: str,
         *,
         version: str,
-        license: str,  # noqa: A002 - the provenance field's own name
+        license: str,
         description: str,
         release_date: str | None = None,
     ) -> Iterator[SourceWriter]:
@@ -215,8 +217,10 @@ class ArtifactWriter:
 
         folder = self.folder / SIMSTRING_DIR
         folder.mkdir()
-        # Character trigrams with begin/end marks, as QuickUMLS builds its index.
-        db = simstring.writer(str(folder / SIMSTRING_DB), 3, False, True)
+        # Character trigrams with begin/end marks (be=True): without them a one-letter typo in
+        # a short term ("hypertenson") falls below a 0.8 cosine.  The reader re-scores with
+        # the same padded trigrams (note2fhir.terminology.store.trigram_cosine).
+        db = simstring.writer(str(folder / SIMSTRING_DB), SIMSTRING_NGRAM, True, True)
         for (norm,) in self.db.execute("SELECT DISTINCT norm FROM terms ORDER BY norm"):
             db.insert(norm)
         db.close()

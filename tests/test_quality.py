@@ -20,8 +20,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        ("ruff", "check", "src", "tests"),
-        ("ruff", "format", "--check", "src", "tests"),
+        ("ruff", "check", "src", "tests", "terminology", "benchmarks"),
+        ("ruff", "format", "--check", "src", "tests", "terminology", "benchmarks"),
         ("mypy",),
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

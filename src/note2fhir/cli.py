@@ -161,6 +161,187 @@ def stages(ctx: click.Context) -> None:
     click.echo(f"pipeline: {' -> '.join(settings.pipeline)}")
 
 
+@main.group()
+def terminology() -> None:
+    """Build, inspect and search the local terminology store.
+
+    The library reads one artifact, <terminology_dir>/<terminology_artifact> (by default
+    under the user data dir; NOTE2FHIR_TERMINOLOGY_DIR overrides).  The open default is built
+    automatically on first use; `build` makes it again, or with licensed releases added.
+    """
+
+
+def _progress(message: str) -> None:
+    click.echo(f"note2fhir: {message}", err=True)
+
+
+@terminology.command("build")
+@click.option("--umls", type=click.Path(path_type=Path), help="UMLS release folder (META).")
+@click.option("--snomed", type=click.Path(path_type=Path), help="SNOMED CT RF2 release folder.")
+@click.option("--rxnorm", type=click.Path(path_type=Path), help="RxNorm full release folder.")
+@click.option(
+    "--loinc", type=click.Path(path_type=Path), help="LOINC table (Loinc.csv) or release folder."
+)
+@click.option(
+    "--quickumls-index",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write a QuickUMLS index of the --umls release here (an empty folder); needs "
+    "the 'quickumls' extra (unqlite).",
+)
+@click.option(
+    "--name",
+    help="Artifact name (default: the terminology_artifact setting, 'default'); the library "
+    "reads the one named by that setting.",
+)
+@click.pass_context
+def terminology_build(
+    ctx: click.Context,
+    umls: Path | None,
+    snomed: Path | None,
+    rxnorm: Path | None,
+    loinc: Path | None,
+    quickumls_index: Path | None,
+    name: str | None,
+) -> None:
+    """Build the terminology artifact: the open sources, plus any licensed releases given.
+
+    Without options this is the open default (ICD-10-CM, ICD-10-PCS, HPO, drug names and the
+    curated clinical synonyms), made from packages installed with note2fhir; nothing is
+    downloaded.  An existing artifact is replaced only once the new one is complete.
+    """
+    from terminology.build import build_artifact  # noqa: PLC0415 - keeps `--help` fast
+
+    settings = _settings(ctx)
+    artifact = name or settings.terminology_artifact
+    if "/" in artifact or artifact.startswith("."):
+        _fail(f"--name {artifact!r} must be a plain folder name", EXIT_CONFIG)
+    target = settings.terminology_path / artifact
+    try:
+        manifest = build_artifact(
+            target,
+            name=artifact,
+            umls=umls,
+            snomed=snomed,
+            rxnorm=rxnorm,
+            loinc=loinc,
+            progress=_progress,
+        )
+    except Note2FhirError as err:
+        _fail(err.one_line(), EXIT_CONFIG)
+    for source in manifest["sources"]:
+        click.echo(
+            f"{source['name']:<10} {source['version']:<34} {source['concepts']:>9,} concepts "
+            f"{source['terms']:>9,} terms"
+        )
+    click.echo(f"artifact: {target}")
+    if quickumls_index is not None:
+        _build_quickumls_index(umls, quickumls_index)
+
+
+def _build_quickumls_index(umls: Path | None, out_dir: Path) -> None:
+    from terminology.sources.umls import build_quickumls_index  # noqa: PLC0415
+
+    if umls is None:
+        _fail("--quickumls-index needs --umls", EXIT_CONFIG)
+        return
+    if out_dir.exists() and any(out_dir.iterdir()):
+        _fail(f"--quickumls-index {out_dir} must be an empty folder", EXIT_CONFIG)
+    _progress(f"building the QuickUMLS index in {out_dir}")
+    try:
+        build_quickumls_index(umls, out_dir)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(f"QuickUMLS index: {type(err).__name__}: {err}", EXIT_CONFIG)
+    click.echo(f"QuickUMLS index: {out_dir}")
+
+
+@terminology.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print the provenance as JSON.")
+@click.pass_context
+def terminology_info(ctx: click.Context, as_json: bool) -> None:
+    """Show the artifact: path, size, and per source its version, release date, licence,
+    counts and build time."""
+    from note2fhir.terminology.store import TerminologyStore  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    try:
+        info = TerminologyStore.from_settings(settings).info()
+    except Note2FhirError as err:
+        _fail(err.one_line(), EXIT_CONFIG)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    totals = info["totals"]
+    click.echo(f"artifact: {info['path']} ({info['size_bytes'] / 2**20:.1f} MiB)")
+    click.echo(
+        f"schema {info['schema_version']}, built {info['built_at']}"
+        + (f" in {info['build_seconds']} s" if info["build_seconds"] is not None else "")
+    )
+    click.echo(
+        f"{totals['concepts']:,} concepts, {totals['terms']:,} terms, {totals['codes']:,} "
+        f"codes, {totals['crosswalk']:,} crosswalk rows"
+    )
+    for src in info["sources"]:
+        click.echo("")
+        click.echo(f"{src['name']}: {src['version']} (released {src['release_date'] or '-'})")
+        click.echo(
+            f"  {src['concepts']:,} concepts, {src['terms']:,} terms, {src['codes']:,} codes, "
+            f"{src['crosswalks']:,} crosswalks; built {src['built_at']} in "
+            f"{src['build_seconds']:.1f} s"
+        )
+        click.echo(f"  licence: {src['license']}")
+
+
+@terminology.command("search")
+@click.argument("text")
+@click.option("--system", help="Only codes of this system: icd10cm, snomed, rxnorm, ... or a URI.")
+@click.option(
+    "--type",
+    "entity_type",
+    type=click.Choice(["problem", "medication", "test", "procedure"]),
+    help="Only concepts of this entity type.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the candidates as JSON.")
+@click.pass_context
+def terminology_search(
+    ctx: click.Context,
+    text: str,
+    system: str | None,
+    entity_type: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Ranked code candidates for TEXT (a term, an abbreviation or a code), with the score and
+    the reason for it."""
+    from note2fhir.terminology.candidates import resolve_system, short_name  # noqa: PLC0415
+    from note2fhir.terminology.store import default_store  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    try:
+        uri = resolve_system(system) if system else None
+    except ValueError as err:
+        _fail(str(err), EXIT_CONFIG)
+    try:
+        store = default_store(settings, progress=_progress)
+        found = store.search(text, system=uri, entity_type=entity_type, limit=limit)
+    except Note2FhirError as err:
+        _fail(err.one_line(), EXIT_CONFIG)
+    if as_json:
+        click.echo(json.dumps([c.to_dict() for c in found], indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no candidates", err=True)
+        return
+    for rank, cand in enumerate(found, 1):
+        shown = [c for c in cand.codes if uri is None or c.system == uri] or list(cand.codes)
+        codes = ", ".join(f"{short_name(c.system)} {c.code}" for c in shown[:3]) or "-"
+        flag = "  [ambiguous]" if cand.ambiguous else ""
+        click.echo(
+            f"{rank:>2}. {cand.score:.2f}  {codes:<24} {cand.preferred}  "
+            f"({cand.entity_type or '-'}; {cand.reason}){flag}"
+        )
+
+
 def _run(
     engine: Any,
     inputs: tuple[Path, ...],

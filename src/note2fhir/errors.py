@@ -105,6 +105,15 @@ class ErrorCode(Enum):
     )
     PIPELINE_INVALID = ErrorSpec("invalid", 500, "pipeline configuration: {reason}")
     SETTINGS_INVALID = ErrorSpec("invalid", 500, "settings: {reason}")
+    TERMINOLOGY_MISSING = ErrorSpec(
+        "not-found",
+        503,
+        "no terminology artifact at {path}; build it with `note2fhir terminology build`",
+    )
+    TERMINOLOGY_INVALID = ErrorSpec(
+        "exception", 503, "the terminology artifact at {path} cannot be used: {reason}"
+    )
+    TERMINOLOGY_SOURCE_INVALID = ErrorSpec("invalid", 500, "terminology source {source}: {reason}")
 
     @property
     def spec(self) -> ErrorSpec:

@@ -52,6 +52,27 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("note2fhir")),
         description="Where terminology artifacts and other built data live.",
     )
+    terminology_dir: Path | None = Field(
+        None,
+        description="Folder holding terminology artifacts; unset means <data_dir>/terminology "
+        "(see terminology_path).",
+    )
+    terminology_artifact: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Name of the artifact (a sub-folder of the terminology folder) to read; "
+        "'default' is the open build, made automatically on first use.",
+    )
+    approximate_min_similarity: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Lowest cosine similarity (character trigrams) an approximate terminology "
+        "match needs: 0.8 accepts 'hypertenson' for 'hypertension'.",
+    )
+    candidate_limit: int = Field(
+        10, gt=0, description="How many ranked code candidates a lookup returns at most."
+    )
     bundle_type: BundleType = Field(
         "collection", description="Output Bundle type: collection, transaction or document."
     )
@@ -81,6 +102,16 @@ class Settings(BaseSettings):
         description="A fixed processing time (ISO 8601 with offset) for reproducible output "
         "(Composition.date, Provenance.recorded); unset means now.",
     )
+
+    @property
+    def terminology_path(self) -> Path:
+        """The terminology folder: ``terminology_dir``, or ``<data_dir>/terminology``."""
+        return self.terminology_dir or self.data_dir / "terminology"
+
+    @property
+    def terminology_artifact_path(self) -> Path:
+        """The folder of the artifact the library reads (``<terminology_path>/<artifact>``)."""
+        return self.terminology_path / self.terminology_artifact
 
     @field_validator("fhir_base_url")
     @classmethod

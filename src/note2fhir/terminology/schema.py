@@ -15,8 +15,14 @@ SCHEMA_VERSION = 1
 DB_FILE = "terminology.sqlite"
 SIMSTRING_DIR = "simstring"
 SIMSTRING_DB = "terms.db"
+SIMSTRING_NGRAM = 3
+"""Character n-gram size of the simstring index (built with begin/end marks)."""
 MANIFEST_FILE = "manifest.json"
 DEFAULT_ARTIFACT = "default"
+
+AMBIGUOUS_SUFFIX = "-ambiguous"
+"""Ends a term type whose text commonly means something else too (``abbreviation-ambiguous``
+for "PE": pulmonary embolism or physical exam); extractors should demand context."""
 
 # Canonical FHIR system URIs.
 SNOMED_CT = "http://snomed.info/sct"
@@ -60,8 +66,10 @@ CREATE TABLE terms (
     term      TEXT NOT NULL,
     norm      TEXT NOT NULL,
     bag       TEXT NOT NULL,
-    term_type TEXT NOT NULL,                 -- preferred | synonym | abbreviation | inclusion | brand ...
-    source    TEXT NOT NULL
+    -- preferred | synonym | abbreviation | inclusion | brand | ... (+ '-ambiguous')
+    term_type TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    UNIQUE (cid, norm, term_type)
 );
 CREATE TABLE codes (
     cid     INTEGER NOT NULL REFERENCES concepts(cid),
@@ -75,7 +83,8 @@ CREATE TABLE crosswalk (
     from_code   TEXT NOT NULL,
     to_system   TEXT NOT NULL,
     to_code     TEXT NOT NULL,
-    relation    TEXT NOT NULL,               -- equivalent | broader | narrower | maps-to | has-ingredient | ingredient-of
+    -- equivalent | broader | narrower | maps-to | has-ingredient | ingredient-of
+    relation    TEXT NOT NULL,
     source      TEXT NOT NULL,
     rule        TEXT,                        -- map rule/advice of a SNOMED map refset row
     PRIMARY KEY (from_system, from_code, to_system, to_code, relation)

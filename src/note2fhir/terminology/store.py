@@ -1,0 +1,630 @@
+"""Reading the terminology artifact: exact, word-order and approximate lookups, crosswalks.
+
+>>> # store = default_store(load_settings())          # builds the open default once if missing
+>>> # store.candidates("HTN")[0].codes                # (Coding(ICD10CM, 'I10', ...),)
+>>> # store.candidates("HTN")[0].reason               # "exact: abbreviation 'HTN'"
+
+The store opens the artifact's SQLite file read-only and its simstring index lazily; it holds
+no other state, so it pickles (as its folder and thresholds) and reopens in a worker process.
+Lookups are serialised by a lock (one SQLite connection, one simstring reader) and cached by
+normalised text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from note2fhir.document import EntityType
+from note2fhir.errors import ErrorCode, Note2FhirError
+from note2fhir.terminology.candidates import (
+    Candidate,
+    Coding,
+    Concept,
+    CrosswalkEntry,
+    How,
+    resolve_system,
+    short_name,
+)
+from note2fhir.terminology.normalize import bag_of_words, normalize
+from note2fhir.terminology.schema import (
+    DB_FILE,
+    DEFAULT_ARTIFACT,
+    MANIFEST_FILE,
+    SCHEMA_VERSION,
+    SIMSTRING_DB,
+    SIMSTRING_DIR,
+    SIMSTRING_NGRAM,
+)
+
+if TYPE_CHECKING:
+    from note2fhir.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_SIMILARITY = 0.8
+"""Used when a store is opened without settings (``Settings.approximate_min_similarity``)."""
+DEFAULT_CANDIDATE_LIMIT = 10
+"""Used when a store is opened without settings (``Settings.candidate_limit``)."""
+EXACT_SCORE = 1.0
+WORDS_SCORE = 0.95
+APPROXIMATE_MAX_SCORE = 0.94
+"""An approximate match scores its cosine, capped here so it never outranks a word match."""
+APPROXIMATE_MIN_CHARS = 4
+"""Shorter texts ("HTN", "MI") are only looked up exactly: a trigram of three letters says
+little, and abbreviations are curated."""
+APPROXIMATE_MAX_STRINGS = 50
+"""At most this many similar index strings are turned into candidates per lookup."""
+CACHE_SIZE = 4096
+OPEN_BUILD_ESTIMATE_S = 40
+"""Rough time to build the open default (27-29 s measured on a 2-CPU dev container; slower disks
+more), announced before the one-time build."""
+
+TERM_TYPE_RANK = {
+    "preferred": 0,
+    "abbreviation": 1,
+    "curated": 1,
+    "synonym": 2,
+    "synonym-exact": 2,
+    "brand": 2,
+    "inclusion": 3,
+    "index": 3,
+    "includes": 4,
+    "synonym-related": 4,
+    "title-variant": 5,
+    "synonym-narrow": 5,
+}
+"""Between equal scores, which kind of name is better evidence (lower first)."""
+
+_MARK = "$"  # never in normalised text ([0-9a-z ]), so it can pad trigrams
+
+_CONCEPT_COLUMNS = (
+    "c.cid, c.concept_id, c.preferred, c.entity_type, c.semantic_type, c.specificity, c.source"
+)
+_BY_NORM = (
+    f"SELECT {_CONCEPT_COLUMNS}, t.term, t.term_type, t.source, t.norm"
+    " FROM terms t JOIN concepts c ON c.cid = t.cid WHERE t.norm = ?"
+)
+_BY_BAG = (
+    f"SELECT {_CONCEPT_COLUMNS}, t.term, t.term_type, t.source, t.norm"
+    " FROM terms t JOIN concepts c ON c.cid = t.cid WHERE t.bag = ? AND t.norm != ?"
+)
+_CODES = "SELECT system, code, display FROM codes WHERE cid = ? ORDER BY system, code"
+_CONCEPT = f"SELECT {_CONCEPT_COLUMNS} FROM concepts c WHERE c.concept_id = ?"
+_BY_CODE = (
+    f"SELECT {_CONCEPT_COLUMNS}, k.system, k.code FROM codes k JOIN concepts c ON c.cid = k.cid"
+    " WHERE k.system = ? AND k.code = ?"
+)
+
+Row = tuple[Any, ...]
+
+
+def trigram_cosine(a: str, b: str) -> float:
+    """Cosine of the padded character-trigram multisets of two normalised strings, as the
+    simstring index computes it.
+
+    >>> round(trigram_cosine("hypertenson", "hypertension"), 2)
+    0.82
+    """
+    x, y = _trigrams(a), _trigrams(b)
+    if not x or not y:
+        return 0.0
+    common = sum((x & y).values())
+    return float(common / (sum(x.values()) * sum(y.values())) ** 0.5)
+
+
+def _trigrams(text: str) -> Counter[str]:
+    n = SIMSTRING_NGRAM
+    padded = _MARK * (n - 1) + text + _MARK * (n - 1)
+    return Counter(padded[i : i + n] for i in range(len(padded) - n + 1))
+
+
+class TerminologyStore:
+    """One artifact, read-only.  Use :meth:`open` or :func:`default_store`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        approximate_min_similarity: float = DEFAULT_MIN_SIMILARITY,
+        candidate_limit: int = DEFAULT_CANDIDATE_LIMIT,
+    ) -> None:
+        self.folder = Path(folder)
+        self.approximate_min_similarity = approximate_min_similarity
+        self.candidate_limit = candidate_limit
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self._reader: Any = None
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Candidate, ...]] = OrderedDict()
+        self._codes: dict[int, tuple[Coding, ...]] = {}
+        self._systems: tuple[str, ...] | None = None
+
+    # -- opening, pickling ------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path,
+        *,
+        approximate_min_similarity: float = DEFAULT_MIN_SIMILARITY,
+        candidate_limit: int = DEFAULT_CANDIDATE_LIMIT,
+    ) -> TerminologyStore:
+        """Open the artifact in ``folder``; a missing artifact raises TERMINOLOGY_MISSING and
+        one of another schema version (or not an artifact at all) TERMINOLOGY_INVALID."""
+        store = cls(
+            folder,
+            approximate_min_similarity=approximate_min_similarity,
+            candidate_limit=candidate_limit,
+        )
+        store._connection()
+        return store
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TerminologyStore:
+        """Open the configured artifact without building it (see :func:`default_store`)."""
+        return cls.open(
+            settings.terminology_artifact_path,
+            approximate_min_similarity=settings.approximate_min_similarity,
+            candidate_limit=settings.candidate_limit,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "approximate_min_similarity": self.approximate_min_similarity,
+            "candidate_limit": self.candidate_limit,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["folder"],
+            approximate_min_similarity=state["approximate_min_similarity"],
+            candidate_limit=state["candidate_limit"],
+        )
+
+    def close(self) -> None:
+        """Close the database and index (a later lookup reopens them)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def __enter__(self) -> TerminologyStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        db_path = self.folder / DB_FILE
+        if not db_path.is_file():
+            raise Note2FhirError(ErrorCode.TERMINOLOGY_MISSING, path=str(self.folder))
+        db = sqlite3.connect(
+            f"{db_path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            check_same_thread=False,
+            cached_statements=64,
+        )
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise self._invalid("it is not a terminology database") from None
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            db.close()
+            found = row[0] if row else "unknown"
+            raise self._invalid(
+                f"schema version {found}, this note2fhir reads {SCHEMA_VERSION}; rebuild it with "
+                "`note2fhir terminology build`"
+            )
+        if not (self.folder / SIMSTRING_DIR / SIMSTRING_DB).is_file():
+            db.close()
+            raise self._invalid("its approximate-match index is missing")
+        self._db = db
+        return db
+
+    def _invalid(self, reason: str) -> Note2FhirError:
+        return Note2FhirError(ErrorCode.TERMINOLOGY_INVALID, path=str(self.folder), reason=reason)
+
+    def _simstring(self) -> Any:
+        if self._reader is None:
+            from quickumls_simstring import simstring  # noqa: PLC0415 - compiled, lazy
+
+            self._connection()
+            reader = simstring.reader(str(self.folder / SIMSTRING_DIR / SIMSTRING_DB))
+            reader.measure = simstring.cosine
+            self._reader = reader
+        return self._reader
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def exact(
+        self,
+        text: str,
+        *,
+        entity_types: Collection[EntityType | str] | None = None,
+        systems: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Candidate]:
+        """Concepts with a name equal to ``text`` after normalisation (score 1.0), then those
+        with the same words in another order (0.95: "diabetes mellitus type 2").
+
+        >>> # store.exact("HTN")[0].reason  ->  "exact: abbreviation 'HTN'"
+        """
+        norm = normalize(text)
+        found = self._cached(("exact", norm), lambda: self._exact(norm))
+        return self._select(found, entity_types, systems, limit)
+
+    def approximate(
+        self,
+        text: str,
+        *,
+        threshold: float | None = None,
+        entity_types: Collection[EntityType | str] | None = None,
+        systems: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Candidate]:
+        """Concepts with a name whose character-trigram cosine to ``text`` is at least
+        ``threshold`` (default: the store's ``approximate_min_similarity``), scored by it.
+
+        >>> # store.approximate("hypertenson")[0].reason
+        >>> # "approximate: cosine 0.82 to 'hypertension'"
+        """
+        norm = normalize(text)
+        minimum = self.approximate_min_similarity if threshold is None else threshold
+        key = ("approximate", norm, minimum)
+        found = self._cached(key, lambda: self._approximate(norm, minimum))
+        return self._select(found, entity_types, systems, limit)
+
+    def candidates(
+        self,
+        text: str,
+        *,
+        threshold: float | None = None,
+        entity_types: Collection[EntityType | str] | None = None,
+        systems: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Candidate]:
+        """Exact and approximate matches merged by concept (best evidence kept), ranked by
+        score, then specificity (E11.21 before E11), then the kind of name that matched."""
+        norm = normalize(text)
+        minimum = self.approximate_min_similarity if threshold is None else threshold
+
+        def compute() -> tuple[Candidate, ...]:
+            return _merge([*self._exact(norm), *self._approximate(norm, minimum)])
+
+        found = self._cached(("candidates", norm, minimum), compute)
+        return self._select(found, entity_types, systems, limit)
+
+    def search(
+        self,
+        text: str,
+        *,
+        system: str | None = None,
+        entity_type: EntityType | str | None = None,
+        limit: int | None = None,
+    ) -> list[Candidate]:
+        """Candidates for the CLI: a code ("E11.21", "38341003") first, then names."""
+        systems = [resolve_system(system)] if system else None
+        entity_types = [entity_type] if entity_type else None
+        by_code = _merge(self._by_code(text.strip(), systems))
+        coded = {c.concept_id for c in by_code}
+        named = [c for c in self.candidates(text, limit=10_000) if c.concept_id not in coded]
+        return self._select([*by_code, *named], entity_types, systems, limit)
+
+    # -- concepts, codes, crosswalks -------------------------------------------------------
+
+    def concept(self, concept_id: str) -> Concept | None:
+        """Everything about one concept (``icd10cm:I10``), or None."""
+        with self._lock:
+            db = self._connection()
+            row = db.execute(_CONCEPT, (concept_id,)).fetchone()
+            if row is None:
+                return None
+            terms = db.execute(
+                "SELECT term, term_type, source FROM terms WHERE cid = ? ORDER BY tid", (row[0],)
+            ).fetchall()
+            return Concept(
+                concept_id=row[1],
+                preferred=row[2],
+                entity_type=EntityType(row[3]) if row[3] else None,
+                semantic_type=row[4],
+                specificity=row[5],
+                source=row[6],
+                codes=self._codes_of_cid(int(row[0])),
+                terms=tuple((str(t), str(tt), str(s)) for t, tt, s in terms),
+            )
+
+    def codes_of(self, concept_id: str) -> list[Coding]:
+        """The codes of a concept in every system the artifact links."""
+        with self._lock:
+            row = self._connection().execute(_CONCEPT, (concept_id,)).fetchone()
+            return list(self._codes_of_cid(int(row[0]))) if row else []
+
+    def crosswalk(
+        self, system: str, code: str, *, to_system: str | None = None
+    ) -> list[CrosswalkEntry]:
+        """Codes that ``system|code`` maps to: the source's crosswalk rows (SNOMED CT → ICD-10-CM
+        map, RxNorm ingredient ↔ clinical drug) and the other codes of the concepts holding it
+        (a UMLS CUI's ICD-10-CM code), optionally only those in ``to_system``."""
+        uri = resolve_system(system)
+        target = resolve_system(to_system) if to_system else None
+        out: dict[tuple[str, str, str], CrosswalkEntry] = {}
+        with self._lock:
+            db = self._connection()
+            rows = db.execute(
+                "SELECT to_system, to_code, relation, source, rule FROM crosswalk"
+                " WHERE from_system = ? AND from_code = ? ORDER BY to_system, to_code",
+                (uri, code),
+            ).fetchall()
+            for to_sys, to_code, relation, source, rule in rows:
+                if target and to_sys != target:
+                    continue
+                display = db.execute(
+                    "SELECT display FROM codes WHERE system = ? AND code = ? LIMIT 1",
+                    (to_sys, to_code),
+                ).fetchone()
+                out.setdefault(
+                    (to_sys, to_code, relation),
+                    CrosswalkEntry(
+                        uri, code, to_sys, to_code, display[0] if display else None,
+                        relation, source, rule,
+                    ),
+                )  # fmt: skip
+            same = db.execute(
+                "SELECT o.system, o.code, o.display, c.concept_id, c.source FROM codes k"
+                " JOIN codes o ON o.cid = k.cid JOIN concepts c ON c.cid = k.cid"
+                " WHERE k.system = ? AND k.code = ? ORDER BY o.system, o.code",
+                (uri, code),
+            ).fetchall()
+            for to_sys, to_code, display, concept_id, source in same:
+                if (to_sys, to_code) == (uri, code) or (target and to_sys != target):
+                    continue
+                out.setdefault(
+                    (to_sys, to_code, "same-concept"),
+                    CrosswalkEntry(
+                        uri, code, to_sys, to_code, display, "same-concept", source,
+                        concept_id=concept_id,
+                    ),
+                )  # fmt: skip
+        return list(out.values())
+
+    def info(self) -> dict[str, Any]:
+        """The artifact's provenance (manifest, per-source rows from the database), totals,
+        path and size on disk."""
+        with self._lock:
+            db = self._connection()
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            cur = db.execute(
+                "SELECT name, version, release_date, license, description, concepts, terms,"
+                " codes, crosswalks, built_at, build_seconds FROM sources ORDER BY rowid"
+            )
+            columns = [d[0] for d in cur.description]
+            sources = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+            totals = {
+                table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in ("concepts", "terms", "codes", "crosswalk")
+            }
+        manifest: dict[str, Any] = {}
+        manifest_path = self.folder / MANIFEST_FILE
+        if manifest_path.is_file():
+            try:
+                loaded = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                loaded = None
+            manifest = loaded if isinstance(loaded, dict) else {}
+        size = sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+        return {
+            "path": str(self.folder),
+            "size_bytes": size,
+            "schema_version": int(meta.get("schema_version", 0)),
+            "artifact": meta.get("artifact"),
+            "built_at": meta.get("built_at"),
+            "build_seconds": manifest.get("build_seconds"),
+            "totals": totals,
+            "sources": sources,
+        }
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _cached(
+        self, key: tuple[Any, ...], compute: Callable[[], Iterable[Candidate]]
+    ) -> tuple[Candidate, ...]:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            value = tuple(compute())
+            self._cache[key] = value
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return value
+
+    def _select(
+        self,
+        found: Iterable[Candidate],
+        entity_types: Collection[EntityType | str] | None,
+        systems: Collection[str] | None,
+        limit: int | None,
+    ) -> list[Candidate]:
+        kinds, uris = _filters(entity_types, systems)
+        out = [
+            c
+            for c in found
+            if (kinds is None or (c.entity_type is not None and c.entity_type.value in kinds))
+            and (uris is None or any(k.system in uris for k in c.codes))
+        ]
+        return out[: self.candidate_limit if limit is None else limit]
+
+    def _exact(self, norm: str) -> list[Candidate]:
+        if not norm:
+            return []
+        with self._lock:
+            db = self._connection()
+            rows = db.execute(_BY_NORM, (norm,)).fetchall()
+            found = [self._candidate(r, "exact", EXACT_SCORE) for r in rows]
+            bag = bag_of_words(norm)
+            if bag:
+                rows = db.execute(_BY_BAG, (bag, norm)).fetchall()
+                found += [self._candidate(r, "words", WORDS_SCORE) for r in rows]
+        return list(_merge(found))
+
+    def _approximate(self, norm: str, minimum: float) -> list[Candidate]:
+        if len(norm) < APPROXIMATE_MIN_CHARS:
+            return []
+        with self._lock:
+            reader = self._simstring()
+            reader.threshold = minimum
+            similar = [s for s in reader.retrieve(norm) if s != norm]
+            scored = sorted(
+                ((trigram_cosine(norm, s), s) for s in similar), key=lambda p: (-p[0], p[1])
+            )[:APPROXIMATE_MAX_STRINGS]
+            db = self._connection()
+            found: list[Candidate] = []
+            for similarity, string in scored:
+                if similarity < minimum:
+                    continue
+                for row in db.execute(_BY_NORM, (string,)).fetchall():
+                    found.append(self._candidate(row, "approximate", similarity))
+        return list(_merge(found))
+
+    def _by_code(self, text: str, systems: list[str] | None) -> list[Candidate]:
+        if not text or " " in text or len(text) > 40 or not any(ch.isdigit() for ch in text):
+            return []
+        with self._lock:
+            db = self._connection()
+            if self._systems is None:
+                self._systems = tuple(
+                    s for (s,) in db.execute("SELECT DISTINCT system FROM codes").fetchall()
+                )
+            found: list[Candidate] = []
+            for system in systems or self._systems:
+                for value in dict.fromkeys((text, text.upper())):
+                    for row in db.execute(_BY_CODE, (system, value)).fetchall():
+                        cid, concept_id, preferred, entity, semantic, spec, source = row[:7]
+                        found.append(
+                            Candidate(
+                                concept_id=concept_id,
+                                preferred=preferred,
+                                entity_type=EntityType(entity) if entity else None,
+                                codes=self._codes_of_cid(int(cid)),
+                                term=value,
+                                term_type="code",
+                                term_source=source,
+                                how="code",
+                                score=EXACT_SCORE,
+                                reason=f"code: {short_name(system)} {value}",
+                                specificity=spec,
+                                semantic_type=semantic,
+                                source=source,
+                            )
+                        )
+        return found
+
+    def _codes_of_cid(self, cid: int) -> tuple[Coding, ...]:
+        codes = self._codes.get(cid)
+        if codes is None:
+            rows = self._connection().execute(_CODES, (cid,)).fetchall()
+            codes = tuple(Coding(s, c, d) for s, c, d in rows)
+            if len(self._codes) > CACHE_SIZE * 4:
+                self._codes.clear()
+            self._codes[cid] = codes
+        return codes
+
+    def _candidate(self, row: Row, how: How, score: float) -> Candidate:
+        cid, concept_id, preferred, entity, semantic, spec, source, term, term_type, tsrc = row[:10]
+        if how == "exact":
+            reason = f"exact: {term_type} '{term}'"
+        elif how == "words":
+            reason = f"same words, other order: {term_type} '{term}'"
+        else:
+            reason = f"approximate: cosine {score:.2f} to '{term}'"
+            score = min(score, APPROXIMATE_MAX_SCORE)
+        return Candidate(
+            concept_id=concept_id,
+            preferred=preferred,
+            entity_type=EntityType(entity) if entity else None,
+            codes=self._codes_of_cid(int(cid)),
+            term=term,
+            term_type=term_type,
+            term_source=tsrc,
+            how=how,
+            score=score,
+            reason=reason,
+            specificity=spec,
+            semantic_type=semantic,
+            source=source,
+        )
+
+
+def _filters(
+    entity_types: Collection[EntityType | str] | None, systems: Collection[str] | None
+) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    kinds = (
+        frozenset(EntityType(k).value for k in entity_types) if entity_types is not None else None
+    )
+    uris = frozenset(resolve_system(s) for s in systems) if systems is not None else None
+    return kinds, uris
+
+
+def _rank(c: Candidate) -> tuple[float, int, int, str, str]:
+    return (-c.score, -c.specificity, TERM_TYPE_RANK.get(c.term_type, 6), c.concept_id, c.term)
+
+
+def _merge(found: Iterable[Candidate]) -> tuple[Candidate, ...]:
+    """One candidate per concept, the best-ranked evidence kept; sorted by rank."""
+    best: dict[str, Candidate] = {}
+    for cand in found:
+        kept = best.get(cand.concept_id)
+        if kept is None or _rank(cand) < _rank(kept):
+            best[cand.concept_id] = cand
+    return tuple(sorted(best.values(), key=_rank))
+
+
+def default_store(
+    settings: Settings,
+    *,
+    build_if_missing: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> TerminologyStore:
+    """Open the configured artifact; build the open default once when it is missing.
+
+    Only the artifact named ``default`` is built automatically, from the open sources
+    installed with note2fhir (nothing is downloaded), under a file lock so concurrent
+    processes build it once.  ``progress`` receives one line per step; without it the start
+    is announced with a log warning, which Python prints on stderr even unconfigured.
+    """
+    folder = settings.terminology_artifact_path
+    if (folder / DB_FILE).is_file():
+        return TerminologyStore.from_settings(settings)
+    if not build_if_missing or settings.terminology_artifact != DEFAULT_ARTIFACT:
+        raise Note2FhirError(ErrorCode.TERMINOLOGY_MISSING, path=str(folder))
+    try:
+        from terminology.build import build_if_missing as build  # noqa: PLC0415
+    except ImportError:
+        raise Note2FhirError(ErrorCode.TERMINOLOGY_MISSING, path=str(folder)) from None
+
+    def announce() -> None:
+        message = (
+            f"building the open terminology (one time, about {OPEN_BUILD_ESTIMATE_S} s) "
+            f"into {folder}"
+        )
+        if progress is not None:
+            progress(message)
+        else:
+            log.warning("%s", message)
+
+    build(folder, name=settings.terminology_artifact, progress=progress, announce=announce)
+    return TerminologyStore.from_settings(settings)

@@ -1,0 +1,182 @@
+"""ICD-10-CM from the tabular list bundled with the ``simple_icd_10_cm`` package.
+
+The package (MIT licence) ships the CDC/NCHS April 1, 2026 release of the ICD-10-CM tabular
+list and builds from it every valid code, including the seventh-character extensions
+(``S72.001A``) that the XML only describes in ``sevenChrDef`` notes; we read codes through its
+API rather than re-implementing those rules.  Each code becomes a concept ``icd10cm:<code>``
+whose preferred term is the code's title; inclusion terms and a category's "includes" notes
+are its synonyms, and ICD conventions give short variants: parenthesised words are
+nonessential modifiers and a trailing "NOS" or ", unspecified" names the default code, so
+"Stroke NOS" under I63.9 also indexes "stroke".
+
+>>> # with ArtifactWriter(folder) ...: load_icd10cm(writer)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib.metadata import version as package_version
+from types import ModuleType
+
+from note2fhir.document import EntityType
+from note2fhir.terminology.schema import ICD10CM
+from terminology.writer import ArtifactWriter
+
+SOURCE = "icd10cm"
+VERSION = "2026 (April 1, 2026 release)"
+RELEASE_DATE = "2026-04-01"
+EXTERNAL_CAUSES_CHAPTER = "20"
+"""Chapter 20, V00-Y99: external causes describe how an injury happened, not a problem."""
+
+LICENSE = (
+    "ICD-10-CM is in the public domain (a US government work of the CDC National Center for "
+    "Health Statistics, published with CMS). Read from the simple_icd_10_cm package "
+    "(https://github.com/StefanoTrv/simple_icd_10_CM), MIT License, (c) 2021-2026 Stefano "
+    "Travasci."
+)
+DESCRIPTION = (
+    "ICD-10-CM tabular list, April 1, 2026 release: every valid code (categories, "
+    "subcategories and seventh-character extensions) with its title, inclusion terms and "
+    "includes notes."
+)
+
+_PARENTHESISED = re.compile(r"\s*\([^()]*\)")
+_TRAILING_NOS = re.compile(r"\s+NOS$")
+_TRAILING_DEFAULT = re.compile(r",\s*(?:unspecified|unspecified organism|site not specified)$")
+_SPACES = re.compile(r"\s+")
+
+
+@cache
+def _package() -> ModuleType:
+    # Importing the package parses the 10 MB tabular XML (about 1.5 s): do it once, on use.
+    import simple_icd_10_cm  # noqa: PLC0415
+
+    module: ModuleType = simple_icd_10_cm
+    return module
+
+
+def _with_dot(code: str) -> str:
+    bare = code.replace(".", "")
+    return bare if len(bare) <= 3 else f"{bare[:3]}.{bare[3:]}"
+
+
+def icd10cm_codes() -> list[str]:
+    """Every ICD-10-CM code (no chapters or blocks), dotted, in tabular order.
+
+    >>> icd10cm_codes()[:3]
+    ['A00', 'A00.0', 'A00.1']
+    """
+    cm = _package()
+    seen: set[str] = set()
+    codes: list[str] = []
+    for name in cm.get_all_codes(True):
+        # A block holding one category shares its name (B10): keep the category once.
+        if name in seen or not cm.is_category_or_subcategory(name):
+            continue
+        seen.add(name)
+        codes.append(name)
+    return codes
+
+
+def icd10cm_code_exists(code: str) -> bool:
+    """Whether ``code`` is an ICD-10-CM code in its FHIR (dotted) form.
+
+    >>> icd10cm_code_exists("E11.21"), icd10cm_code_exists("E1121"), icd10cm_code_exists("E11.99")
+    (True, False, False)
+    """
+    cm = _package()
+    return code == _with_dot(code) and bool(cm.is_category_or_subcategory(code))
+
+
+def icd10cm_description(code: str) -> str | None:
+    """The title of an ICD-10-CM code (``"Essential (primary) hypertension"`` for I10)."""
+    if not icd10cm_code_exists(code):
+        return None
+    return str(_package().get_description(code))
+
+
+def icd10cm_is_billable(code: str) -> bool:
+    """Whether a code is valid for billing (a leaf: E11.9 is, E11 is not)."""
+    return icd10cm_code_exists(code) and bool(_package().is_leaf(code))
+
+
+def term_variants(term: str, *, strip_unspecified: bool = False) -> list[str]:
+    """Shorter names ICD-10-CM conventions imply, besides ``term`` itself.
+
+    >>> term_variants("hypertension (arterial) (benign) (essential)")
+    ['hypertension']
+    >>> term_variants("Stroke NOS")
+    ['Stroke']
+    >>> term_variants("Pneumonia, unspecified organism", strip_unspecified=True)
+    ['Pneumonia']
+    """
+    variants: list[str] = []
+    current = term
+    while True:
+        stripped = _PARENTHESISED.sub("", current)
+        if stripped == current:
+            break
+        current = stripped
+    current = _TRAILING_NOS.sub("", current)
+    if strip_unspecified:
+        current = _TRAILING_DEFAULT.sub("", current)
+    current = _SPACES.sub(" ", current).strip(" ,;")
+    if current and current != term.strip():
+        variants.append(current)
+    return variants
+
+
+def _place(cm: ModuleType, code: str) -> tuple[str, str]:
+    """(chapter number, block) of a code."""
+    ancestors: list[str] = cm.get_ancestors(code)
+    return ancestors[-1], ancestors[-2]
+
+
+def _records() -> Iterator[tuple[str, str, str, str, list[str], list[str]]]:
+    cm = _package()
+    for code in icd10cm_codes():
+        chapter, block = _place(cm, code)
+        yield (
+            code,
+            str(cm.get_description(code)),
+            chapter,
+            block,
+            list(cm.get_inclusion_term(code)),
+            list(cm.get_includes(code)),
+        )
+
+
+def load_icd10cm(writer: ArtifactWriter) -> None:
+    """Add every ICD-10-CM code as a concept with its title, inclusion terms and variants.
+
+    Chapters A00-T88, U and Z are problems (a Z code such as Z87.891 "Personal history of
+    nicotine dependence" still describes the patient); V00-Y99 external causes get no entity
+    type.  ``specificity`` is the code's length without the dot, so E11.21 (5) outranks E11.
+    """
+    with writer.source(
+        SOURCE,
+        version=VERSION,
+        license=LICENSE,
+        description=f"{DESCRIPTION} Read with simple_icd_10_cm "
+        f"{package_version('simple_icd_10_cm')}.",
+        release_date=RELEASE_DATE,
+    ) as src:
+        for code, title, chapter, block, inclusion, includes in _records():
+            entity = None if chapter == EXTERNAL_CAUSES_CHAPTER else EntityType.PROBLEM
+            cid = src.concept(
+                f"{SOURCE}:{code}",
+                title,
+                entity,
+                semantic_type=f"chapter {chapter} / {block}",
+                specificity=len(code.replace(".", "")),
+            )
+            src.code(cid, ICD10CM, code, title)
+            for variant in term_variants(title, strip_unspecified=True):
+                src.term(cid, variant, "title-variant")
+            for term_type, terms in (("inclusion", inclusion), ("includes", includes)):
+                for term in terms:
+                    src.term(cid, term, term_type)
+                    for variant in term_variants(term):
+                        src.term(cid, variant, term_type)

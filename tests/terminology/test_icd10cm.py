@@ -1,0 +1,141 @@
+"""ICD-10-CM from the simple_icd_10_cm package: every code, titles, synonyms, entity types."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import simple_icd_10_cm as cm
+
+from note2fhir.terminology.schema import DB_FILE, ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+from terminology.sources.icd10cm import (
+    icd10cm_code_exists,
+    icd10cm_codes,
+    icd10cm_description,
+    icd10cm_is_billable,
+    term_variants,
+)
+
+PACKAGE_LIST_SIZE = 98_505
+"""Entries of the package's own list: every code plus 22 chapters and 297 blocks."""
+CODE_COUNT = 98_186
+
+
+def _db(folder: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{(folder / DB_FILE).resolve().as_uri()}?mode=ro", uri=True)
+
+
+def test_code_count_matches_the_package_list(small_artifact: Path) -> None:
+    entries = cm.get_all_codes(True)
+    assert len(entries) == PACKAGE_LIST_SIZE
+    chapters = sum(1 for e in entries if e.isdigit())
+    # Ranges (A00-A09) are blocks; a block holding one category shares its name (B10), so the
+    # list names it twice.
+    blocks = sum(1 for e in entries if "-" in e) + len(entries) - len(set(entries))
+    assert chapters == 22
+    expected = len(entries) - chapters - blocks
+    assert expected == CODE_COUNT == len(icd10cm_codes())
+
+    with _db(small_artifact) as db:
+        loaded = {
+            code for (code,) in db.execute("SELECT code FROM codes WHERE system = ?", (ICD10CM,))
+        }
+        concepts = db.execute("SELECT count(*) FROM concepts WHERE source = 'icd10cm'").fetchone()[
+            0
+        ]
+    assert len(loaded) == concepts == CODE_COUNT
+
+    # The package's plain code list (no dots) names the same codes.
+    text = files("simple_icd_10_cm.data").joinpath("code-list-April-2026.txt").read_text("utf-8")
+    listed = {
+        line.split(" ")[0]
+        for line in text.splitlines()
+        if line.strip() and not line.split(" ")[0].isdigit() and "-" not in line.split(" ")[0]
+    }
+    assert listed == {code.replace(".", "") for code in loaded}
+
+
+def test_e11_21_with_title_and_place(store: TerminologyStore) -> None:
+    concept = store.concept("icd10cm:E11.21")
+    assert concept is not None
+    assert concept.preferred == "Type 2 diabetes mellitus with diabetic nephropathy"
+    assert concept.codes[0] == (
+        ICD10CM,
+        "E11.21",
+        "Type 2 diabetes mellitus with diabetic nephropathy",
+    )
+    assert concept.entity_type == "problem"
+    assert concept.specificity == 5
+    assert concept.semantic_type == "chapter 4 / E08-E13"
+
+
+def test_inclusion_terms_and_variants_are_synonyms(store: TerminologyStore) -> None:
+    concept = store.concept("icd10cm:I63.9")
+    assert concept is not None
+    terms = {(term, kind) for term, kind, _ in concept.terms}
+    assert ("Stroke NOS", "inclusion") in terms
+    assert ("Stroke", "inclusion") in terms
+    i10 = store.concept("icd10cm:I10")
+    assert i10 is not None
+    assert ("high blood pressure", "includes", "icd10cm") in i10.terms
+    assert ("Essential hypertension", "title-variant", "icd10cm") in i10.terms
+
+
+def test_external_causes_have_no_entity_type_and_z_codes_are_problems(
+    store: TerminologyStore,
+) -> None:
+    fall = store.concept("icd10cm:W19.XXXA")
+    assert fall is not None
+    assert fall.preferred == "Unspecified fall, initial encounter"
+    assert fall.entity_type is None
+    assert fall.specificity == 7
+    history = store.concept("icd10cm:Z87.891")
+    assert history is not None
+    assert history.entity_type == "problem"
+    covid = store.concept("icd10cm:U07.1")
+    assert covid is not None
+    assert covid.entity_type == "problem"
+
+
+@pytest.mark.parametrize(
+    ("code", "exists"),
+    [
+        ("E11.21", True),
+        ("I10", True),
+        ("B10", True),  # a category that shares its name with its one-category block
+        ("S72.001A", True),  # a seventh-character extension
+        ("E1121", False),  # FHIR form has the dot
+        ("E11.99", False),
+        ("A00-A09", False),  # a block
+        ("4", False),  # a chapter
+        ("", False),
+    ],
+)
+def test_code_exists(code: str, exists: bool) -> None:
+    assert icd10cm_code_exists(code) is exists
+
+
+def test_description_and_billable() -> None:
+    assert icd10cm_description("I10") == "Essential (primary) hypertension"
+    assert icd10cm_description("E11.99") is None
+    assert icd10cm_is_billable("E11.9")
+    assert not icd10cm_is_billable("E11")
+
+
+@pytest.mark.parametrize(
+    ("term", "unspecified", "expected"),
+    [
+        ("hypertension (arterial) (benign) (essential)", False, ["hypertension"]),
+        ("Stroke NOS", False, ["Stroke"]),
+        ("Cirrhosis (of liver) NOS", False, ["Cirrhosis"]),
+        ("Pneumonia, unspecified organism", True, ["Pneumonia"]),
+        ("Pneumonia, unspecified organism", False, []),
+        ("Chronic kidney disease, unspecified", True, ["Chronic kidney disease"]),
+        ("Type 2 diabetes mellitus", True, []),
+    ],
+)
+def test_term_variants(term: str, unspecified: bool, expected: list[str]) -> None:
+    assert term_variants(term, strip_unspecified=unspecified) == expected
