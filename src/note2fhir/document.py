@@ -211,6 +211,27 @@ class PhiSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class Token:
+    """A word, number or punctuation mark of the working text; ``norm`` is its lower-cased,
+    accent-free form (what dictionaries match)."""
+
+    start: int
+    end: int
+    norm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence or sentence-like unit (a list item, a heading, a line of a template); the
+    scope of assertion triggers.  ``tokens`` indexes ``doc.tokens`` as ``[first, last)``."""
+
+    start: int
+    end: int
+    first_token: int
+    last_token: int
+
+
+@dataclass(frozen=True, slots=True)
 class TargetSpan:
     """A span the caller forces to be an entity (evaluation of assertion on gold spans)."""
 
@@ -239,6 +260,8 @@ class ClinicalDocument:
     relations: list[Relation] = field(default_factory=list)
     phi: list[PhiSpan] = field(default_factory=list)
     targets: list[TargetSpan] = field(default_factory=list)
+    tokens: list[Token] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)
     layers: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:

@@ -32,7 +32,8 @@ LAYERS: dict[str, str] = {
     "targets": "caller-given spans that must become entities",
     "phi": "protected health information spans (de-identification)",
     "sections": "note sections with their normalised names",
-    "sentences": "sentence boundaries",
+    "tokens": "word, number and punctuation tokens with normalised forms",
+    "sentences": "sentence-like units (sentences, list items, headings, template lines)",
     "entities": "problem, medication, test and procedure mentions",
     "assertions": "negated / uncertain / hypothetical / historical / family status",
     "attributes": "medication dose, route, frequency, duration; test values",
@@ -46,6 +47,7 @@ BASE_LAYERS = frozenset({"text", "targets"})
 
 BUILTIN_STAGE_MODULES = (
     "note2fhir.sections.stage",
+    "note2fhir.text.stage",
     "note2fhir.extract.targets",
 )
 """Modules whose import registers the stages that ship with note2fhir."""

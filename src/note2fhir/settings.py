@@ -29,7 +29,7 @@ from pydantic_settings import (
 from note2fhir.errors import ErrorCode, Note2FhirError, validation_fields
 
 CONFIG_ENV = "NOTE2FHIR_CONFIG"
-DEFAULT_PIPELINE = ["sections", "targets"]
+DEFAULT_PIPELINE = ["sections", "sentences", "targets"]
 
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("note2fhir_config_path", default=None)
 

@@ -206,7 +206,10 @@ def test_stdin_text(run: Any) -> None:
 def test_stages_lists_the_registry(run: Any) -> None:
     result = run("stages")
     assert result.exit_code == 0
-    assert "sections" in result.stdout and "pipeline: sections -> targets" in result.stdout
+    assert (
+        "sections" in result.stdout
+        and "pipeline: sections -> sentences -> targets" in result.stdout
+    )
 
 
 def test_console_script_runs(repo_root: Path, tmp_path: Path) -> None:

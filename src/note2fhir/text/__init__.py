@@ -1,0 +1,1 @@
+"""Tokens and sentences: the ``sentences`` stage."""
