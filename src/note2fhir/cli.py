@@ -357,7 +357,11 @@ def _run(
 
     def results() -> Iterator[tuple[str, dict[str, Any]]]:
         nonlocal processed
-        for item in engine.run(engine.read_paths(list(inputs))):
+        from tqdm import tqdm  # noqa: PLC0415 - keeps `--help` fast
+
+        items = engine.run(engine.read_paths(list(inputs)))
+        # A progress bar for people at a terminal; none in pipes, logs and CI.
+        for item in tqdm(items, unit="doc", disable=not sys.stderr.isatty(), leave=False):
             if isinstance(item, Note2FhirError):
                 failures.append(item)
                 click.echo(f"note2fhir: error: {item.one_line()}", err=True)
