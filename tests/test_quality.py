@@ -20,8 +20,18 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        ("ruff", "check", "src", "tests", "terminology", "benchmarks"),
-        ("ruff", "format", "--check", "src", "tests", "terminology", "benchmarks"),
+        ("ruff", "check", "src", "tests", "terminology", "benchmarks", "service", "deploy"),
+        (
+            "ruff",
+            "format",
+            "--check",
+            "src",
+            "tests",
+            "terminology",
+            "benchmarks",
+            "service",
+            "deploy",
+        ),
         ("mypy",),
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

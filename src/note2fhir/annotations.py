@@ -41,7 +41,8 @@ def document_annotations(doc: ClinicalDocument) -> dict[str, Any]:
         ],
         "entities": [_entity(doc, ent) for ent in doc.entities],
         "relations": [
-            {"type": r.type, "source": r.source, "target": r.target} for r in doc.relations
+            {"type": r.type, "source": r.source, "target": r.target, "rule": r.rule}
+            for r in doc.relations
         ],
         "phi": [
             dict(zip(("start", "end"), doc.original_span(p.start, p.end), strict=True))
@@ -66,7 +67,8 @@ def _entity(doc: ClinicalDocument, ent: Entity) -> dict[str, Any]:
         "type": ent.type.value,
         "section": ent.section,
         "source": ent.source,
-        "assertion": ent.assertion.as_flags(),
+        "assertion": ent.assertion.as_flags()
+        | {"differential": ent.assertion.differential, "relative": ent.assertion.relative},
         "assertion_cues": [
             {"category": c.category, "rule": c.rule} | ({"detail": c.detail} if c.detail else {})
             for c in ent.assertion.cues

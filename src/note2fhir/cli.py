@@ -148,6 +148,54 @@ def annotate(
 
 
 @main.command()
+@inputs_argument
+@output_option
+@click.option(
+    "--mode",
+    type=click.Choice(["mask", "surrogate"]),
+    help="mask: [NAME], [DATE] ...; surrogate: consistent realistic replacements (needs "
+    "deid_secret). Default: the deid stage's configured mode, else mask.",
+)
+@click.option(
+    "--shift-dates", is_flag=True, default=None, help="Move dates by the patient's secret offset."
+)
+@errors_option
+@strict_option
+@click.pass_context
+def deid(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    mode: str | None,
+    shift_dates: bool | None,
+    errors_path: Path | None,
+    strict: bool,
+) -> None:
+    """De-identify notes: JSON Lines of {"id", "text", "phi": [{"start", "end", "type"}]},
+    "text" de-identified and PHI offsets into the input (original) text."""
+    import note2fhir.deid.stage  # noqa: F401, PLC0415 - registers the stage
+
+    settings = _settings(ctx)
+    options = dict(settings.stages.get("deid", {}))
+    if mode is not None:
+        options["mode"] = mode
+    if shift_dates:
+        options["shift_dates"] = True
+    settings = settings.model_copy(update={"pipeline": ["deid"], "stages": {"deid": options}})
+    engine = _engine(settings)
+
+    def render(doc: ClinicalDocument) -> dict[str, Any]:
+        phi = [
+            dict(zip(("start", "end"), doc.original_span(p.start, p.end), strict=True))
+            | {"type": p.type}
+            for p in doc.phi
+        ]
+        return {"id": doc.id, "text": doc.text, "phi": phi}
+
+    _run(engine, inputs, output, errors_path, strict, render, always_lines=True)
+
+
+@main.command()
 @click.pass_context
 def stages(ctx: click.Context) -> None:
     """List the registered stages, what each requires and assigns, and the configured order."""
@@ -159,6 +207,39 @@ def stages(ctx: click.Context) -> None:
         assigns = ", ".join(sorted(cls.assigns)) or "-"
         click.echo(f"{name:<12} requires: {requires:<24} assigns: {assigns}")
     click.echo(f"pipeline: {' -> '.join(settings.pipeline)}")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default: the service_host setting, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: service_port, 8080).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes (default: service_workers)."
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the HTTP service under gunicorn (the settings of deploy/gunicorn.conf.py).
+
+    Each worker builds the pipeline once. Inbound requests need a bearer token: set
+    NOTE2FHIR_API_TOKENS (comma-separated) or NOTE2FHIR_API_JWKS.
+    """
+    import importlib.util  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    overrides = {"service_host": host, "service_port": port, "service_workers": workers}
+    _settings(ctx, **overrides)  # a bad setting fails here, before gunicorn starts
+    if importlib.util.find_spec("gunicorn") is None or importlib.util.find_spec("service") is None:
+        _fail(
+            "the service needs gunicorn and the service package: pip install note2fhir", EXIT_CONFIG
+        )
+    env = dict(os.environ)
+    config: Path | None = ctx.obj.get("config") if ctx.obj else None
+    if config is not None:
+        env["NOTE2FHIR_CONFIG"] = str(config.resolve())
+    for name, value in overrides.items():
+        if value is not None:
+            env[f"NOTE2FHIR_{name.upper()}"] = str(value)
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf"]
+    os.execve(sys.executable, argv, env)  # gunicorn takes over: signals reach it directly
 
 
 @main.group()

@@ -138,9 +138,10 @@ class CodeCandidate:
 class MedicationAttributes:
     """What a note says about how a medication is taken (all optional).
 
-    ``dose_value``/``dose_unit`` use UCUM units where known ("mg"); ``route`` is a SNOMED CT
-    coding dict when coded; ``timing`` holds FHIR ``Timing.repeat`` fields (frequency, period,
-    periodUnit, when); ``status`` is a status word such as "started" or "discontinued".
+    ``dose_value``/``dose_unit`` use UCUM units where known ("mg"); ``route`` is a
+    ``{system, code, display}`` coding when coded (HL7 v3 RouteOfAdministration PO/IM today);
+    ``timing`` holds FHIR ``Timing.repeat`` fields (frequency, period, periodUnit, when);
+    ``status`` is a status word such as "started" or "discontinued".
     """
 
     text: str | None = None

@@ -114,6 +114,61 @@ class ErrorCode(Enum):
         "exception", 503, "the terminology artifact at {path} cannot be used: {reason}"
     )
     TERMINOLOGY_SOURCE_INVALID = ErrorSpec("invalid", 500, "terminology source {source}: {reason}")
+    DEID_TIMEOUT = ErrorSpec(
+        "too-costly",
+        422,
+        "de-identification exceeded its time budget of {limit} ms for this document; the "
+        "document was not processed",
+    )
+    DEID_SECRET_MISSING = ErrorSpec(
+        "invalid",
+        500,
+        "the deid stage needs deid_secret (NOTE2FHIR_DEID_SECRET) for surrogate or shift_dates "
+        "mode; set it, or deid_allow_ephemeral_secret for development",
+    )
+    # HTTP service (service/): request-level errors
+    REQUEST_UNAUTHORIZED = ErrorSpec("login", 401, "a valid bearer token is required: {reason}")
+    REQUEST_FORBIDDEN = ErrorSpec("forbidden", 403, "the token does not grant {scope}")
+    REQUEST_NOT_FOUND = ErrorSpec("not-found", 404, "no such endpoint; see GET /fhir/metadata")
+    REQUEST_METHOD_NOT_ALLOWED = ErrorSpec(
+        "not-supported", 405, "method {method} is not allowed on this endpoint"
+    )
+    REQUEST_TOO_LARGE = ErrorSpec(
+        "too-long", 413, "the request body is larger than the limit of {limit} bytes"
+    )
+    REQUEST_MEDIA_TYPE = ErrorSpec(
+        "not-supported",
+        415,
+        "request content type {content_type}; send application/fhir+json or application/json",
+    )
+    REQUEST_RESOURCE_MISMATCH = ErrorSpec(
+        "not-supported",
+        422,
+        "{found} sent to the {expected} $process operation; send a {expected} (or Parameters "
+        "with it as the 'resource' parameter)",
+    )
+    PARAMETERS_NO_RESOURCE = ErrorSpec(
+        "required", 422, "the Parameters resource has no 'resource' parameter holding a resource"
+    )
+    BUNDLE_TYPE_UNSUPPORTED = ErrorSpec(
+        "not-supported", 422, "POST /fhir takes a batch or transaction Bundle, found {found}"
+    )
+    INTERNAL_ERROR = ErrorSpec(
+        "exception", 500, "internal error; the server log has it under request {request_id}"
+    )
+    SERVICE_NOT_READY = ErrorSpec("transient", 503, "the service is not ready: {reason}")
+    # subscriptions, durable queue and write-back (service/subscriptions.py, queue.py)
+    NOTIFICATION_INVALID = ErrorSpec(
+        "structure", 422, "the subscription notification cannot be used: {reason}"
+    )
+    WRITEBACK_NOT_CONFIGURED = ErrorSpec(
+        "not-supported",
+        503,
+        "write-back is not configured: set NOTE2FHIR_TARGET_FHIR_BASE_URL (or "
+        "NOTE2FHIR_FHIR_BASE_URL){detail}",
+    )
+    QUEUE_UNAVAILABLE = ErrorSpec("transient", 503, "the work queue cannot be used: {reason}")
+    DEAD_LETTER_NOT_FOUND = ErrorSpec("not-found", 404, "there is no dead letter {id}")
 
     @property
     def spec(self) -> ErrorSpec:

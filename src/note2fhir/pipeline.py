@@ -46,9 +46,15 @@ BASE_LAYERS = frozenset({"text", "targets"})
 """Layers every document has before the first stage runs."""
 
 BUILTIN_STAGE_MODULES = (
+    "note2fhir.deid.stage",
     "note2fhir.sections.stage",
     "note2fhir.text.stage",
+    "note2fhir.extract.dictionary",
     "note2fhir.extract.targets",
+    "note2fhir.assertion.stage",
+    "note2fhir.medication.stage",
+    "note2fhir.relations.stage",
+    "note2fhir.coding.stage",
 )
 """Modules whose import registers the stages that ship with note2fhir."""
 

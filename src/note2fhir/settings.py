@@ -29,7 +29,17 @@ from pydantic_settings import (
 from note2fhir.errors import ErrorCode, Note2FhirError, validation_fields
 
 CONFIG_ENV = "NOTE2FHIR_CONFIG"
-DEFAULT_PIPELINE = ["sections", "sentences", "targets"]
+DEFAULT_PIPELINE = [
+    "deid",
+    "sections",
+    "sentences",
+    "extract",
+    "targets",
+    "assertion",
+    "medication",
+    "relations",
+    "coding",
+]
 
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("note2fhir_config_path", default=None)
 
@@ -97,10 +107,136 @@ class Settings(BaseSettings):
         20_000_000, gt=0, description="Largest attachment (decoded bytes) that is processed."
     )
     log_level: str = Field("INFO", description="Python logging level name.")
+    deid_secret: SecretStr | None = Field(
+        None,
+        description="Secret key (16+ characters) for de-identification surrogates and date "
+        "shifts (HMAC); required for the deid stage's surrogate and shift_dates modes.",
+    )
+    deid_allow_ephemeral_secret: bool = Field(
+        False,
+        description="Development only: without deid_secret, use a random per-process secret "
+        "(surrogates and date shifts then differ between runs) instead of refusing to run.",
+    )
     clock: datetime | None = Field(
         None,
         description="A fixed processing time (ISO 8601 with offset) for reproducible output "
         "(Composition.date, Provenance.recorded); unset means now.",
+    )
+    # --- service: subscriptions, durable queue and write-back (service/queue.py, worker.py) ---
+    source_fhir_base_url: str | None = Field(
+        None,
+        description="FHIR server that id-only and empty subscription notifications are read "
+        "from; unset means fhir_base_url.",
+    )
+    target_fhir_base_url: str | None = Field(
+        None,
+        description="FHIR server the results are written to as transactions with conditional "
+        "creates; unset means the source server.",
+    )
+    source_fhir_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token for the source server; unset means fhir_bearer_token."
+    )
+    target_fhir_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token for the target server; unset means fhir_bearer_token."
+    )
+    smart_client_id: str | None = Field(
+        None,
+        description="SMART Backend Services client id; when set (with smart_token_url and a "
+        "private key), FHIR servers without a static bearer token get client-credentials "
+        "access tokens.",
+    )
+    smart_token_url: str | None = Field(None, description="SMART token endpoint.")
+    smart_private_key_path: Path | None = Field(
+        None, description="PEM private key (RSA for RS384, EC P-384 for ES384) signing assertions."
+    )
+    smart_private_key: SecretStr | None = Field(
+        None, description="The PEM private key itself, instead of smart_private_key_path."
+    )
+    smart_algorithm: Literal["RS384", "ES384"] = Field(
+        "RS384", description="Signing algorithm of the client assertion."
+    )
+    smart_key_id: str | None = Field(None, description="'kid' header of the client assertion.")
+    smart_scope: str = Field(
+        "system/DocumentReference.read system/DiagnosticReport.read system/Binary.read "
+        "system/*.write",
+        description="Scopes asked for with client credentials.",
+    )
+    fhir_timeout_s: float = Field(
+        30.0, gt=0, description="Timeout for each request to the source and target servers."
+    )
+    subscription_path: str = Field(
+        "/subscription",
+        pattern=r"^/[A-Za-z0-9/_-]*$",
+        description="Path of the subscription (rest-hook) endpoint.",
+    )
+    subscription_criteria: str = Field(
+        "DocumentReference",
+        description="Search run on the source server when an empty notification arrives "
+        "(resources updated since the last one are queued).",
+    )
+    queue_url: str | None = Field(
+        None,
+        description="Durable work queue: sqlite:///path (default <data_dir>/queue.sqlite3).",
+    )
+    writeback_worker: bool = Field(
+        True, description="Drain the queue in each service worker process."
+    )
+    writeback_max_attempts: int = Field(
+        8, ge=1, description="Attempts before a job moves to the dead-letter table."
+    )
+    writeback_backoff_base_s: float = Field(
+        2.0, gt=0, description="First retry delay; doubles each attempt, with jitter."
+    )
+    writeback_backoff_max_s: float = Field(
+        600.0, gt=0, description="Longest retry delay, also the cap on a honoured Retry-After."
+    )
+    writeback_lease_s: float = Field(
+        300.0,
+        gt=0,
+        description="Visibility timeout: a claimed job whose worker died is retried after it.",
+    )
+    writeback_poll_s: float = Field(
+        1.0, gt=0, description="How often an idle worker looks for due jobs."
+    )
+    # --- service: HTTP API, inbound auth, limits and serving (service/app.py, deploy/) ---
+    api_tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="Static bearer tokens the service accepts (NOTE2FHIR_API_TOKENS=a,b).",
+    )
+    api_jwks: str | None = Field(
+        None,
+        description="JWKS that signs accepted JWT bearer tokens: a file path, or an https URL "
+        "fetched at start-up and cached.",
+    )
+    api_jwt_issuer: str | None = Field(None, description="Required 'iss' of JWT bearer tokens.")
+    api_jwt_audience: str | None = Field(None, description="Required 'aud' of JWT bearer tokens.")
+    api_jwt_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "RS384", "ES256", "ES384"],
+        description="Signature algorithms accepted for JWT bearer tokens.",
+    )
+    api_jwt_scope: str | None = Field(
+        None,
+        description="A scope every JWT must grant (in 'scope' or 'scp'); a valid token "
+        "without it gets 403.",
+    )
+    api_auth_disabled: bool = Field(
+        False,
+        description="Accept requests without a token (local testing only); without it and "
+        "without tokens or a JWKS the service refuses to start.",
+    )
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without a bearer token (for an in-cluster scraper)."
+    )
+    max_request_bytes: int = Field(
+        10_000_000, gt=0, description="Largest request body the service reads (413 above)."
+    )
+    service_host: str = Field("127.0.0.1", description="Address `note2fhir serve` binds.")
+    service_port: int = Field(8080, gt=0, lt=65536, description="Port `note2fhir serve` binds.")
+    service_workers: int = Field(
+        2, gt=0, description="gunicorn worker processes; each holds one pipeline."
+    )
+    service_timeout_s: int = Field(
+        120, gt=0, description="gunicorn worker timeout: a request running longer is killed."
     )
 
     @property
@@ -113,7 +249,7 @@ class Settings(BaseSettings):
         """The folder of the artifact the library reads (``<terminology_path>/<artifact>``)."""
         return self.terminology_path / self.terminology_artifact
 
-    @field_validator("fhir_base_url")
+    @field_validator("fhir_base_url", "source_fhir_base_url", "target_fhir_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -125,7 +261,9 @@ class Settings(BaseSettings):
             raise ValueError("clock needs a UTC offset, e.g. 2026-03-01T09:30:00-05:00")
         return value
 
-    @field_validator("pipeline", "fetch_allowed_hosts", mode="before")
+    @field_validator(
+        "pipeline", "fetch_allowed_hosts", "api_tokens", "api_jwt_algorithms", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):
@@ -156,7 +294,7 @@ class _CommaListEnvSource(EnvSettingsSource):
         self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
     ) -> Any:
         if (
-            field_name in {"pipeline", "fetch_allowed_hosts"}
+            field_name in {"pipeline", "fetch_allowed_hosts", "api_tokens", "api_jwt_algorithms"}
             and isinstance(value, str)
             and not value.lstrip().startswith("[")
         ):

@@ -12,7 +12,8 @@ from note2fhir.settings import load_settings
 
 def test_defaults() -> None:
     settings = load_settings()
-    assert settings.pipeline == ["sections", "sentences", "targets"]
+    assert settings.pipeline[0] == "deid"
+    assert settings.pipeline[-1] == "coding"
     assert settings.bundle_type == "collection"
     assert settings.fhir_bearer_token is None
 

@@ -385,3 +385,24 @@ def test_source_reference_fallbacks(
         assert relates == [{"code": "transforms", "targetIdentifier": source_kw["identifier"]}]
     else:
         assert relates is None  # R4 allows only Reference(Composition) in targetReference
+
+
+def test_an_allergy_is_never_a_medication_statement(build: Any, helpers: Any) -> None:
+    note = helpers.make_note("<p>Allergies: penicillin (rash)</p><p>Meds: aspirin</p>")
+    for ent in (
+        note.mention("penicillin", EntityType.MEDICATION),
+        note.mention("aspirin", EntityType.MEDICATION),
+    ):
+        ent.section = "allergies" if ent.text == "penicillin" else "medications"
+    statements = helpers.resources(build(note.doc), "MedicationStatement")
+    assert [s["medicationCodeableConcept"]["text"] for s in statements] == ["aspirin"]
+
+
+def test_a_planned_test_without_a_value_is_no_observation(build: Any, helpers: Any) -> None:
+    note = helpers.make_note("<p>Plan: echo. Labs: BNP 1250</p>")
+    echo = note.mention("echo", EntityType.TEST)
+    echo.section = "plan"
+    bnp = note.mention("BNP", EntityType.TEST, value={"value": 1250})
+    bnp.section = "labs"
+    observations = helpers.resources(build(note.doc), "Observation")
+    assert [o["code"]["text"] for o in observations] == ["BNP"]

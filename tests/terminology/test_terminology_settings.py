@@ -10,7 +10,9 @@ from note2fhir.errors import ErrorCode, Note2FhirError
 from note2fhir.settings import load_settings
 
 
-def test_defaults_live_under_the_data_dir(tmp_path: Path) -> None:
+def test_defaults_live_under_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTE2FHIR_TERMINOLOGY_DIR", raising=False)  # set for the test session
+    monkeypatch.delenv("NOTE2FHIR_TERMINOLOGY_ARTIFACT", raising=False)
     settings = load_settings(data_dir=tmp_path)
     assert settings.terminology_dir is None
     assert settings.terminology_path == tmp_path / "terminology"

@@ -25,7 +25,12 @@ class TargetsStage(Stage):
             return
         entities = list(doc.entities)
         for index, target in enumerate(doc.targets):
-            overlapping = [e for e in entities if e.start < target.end and target.start < e.end]
+            # Only what the extractor found gives way; earlier targets may nest or overlap.
+            overlapping = [
+                e
+                for e in entities
+                if e.source != "targets" and e.start < target.end and target.start < e.end
+            ]
             base = overlapping[0] if overlapping else None
             for ent in overlapping:
                 entities.remove(ent)

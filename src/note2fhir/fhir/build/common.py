@@ -42,7 +42,8 @@ UCUM_UNITS = frozenset(
     {
         "mg", "g", "kg", "ug", "ng", "L", "dL", "mL", "uL", "U", "[iU]", "meq", "mmol",
         "mol", "%", "mg/kg", "ug/kg", "mg/mL", "mg/h", "mL/h", "U/h", "U/kg", "[drp]",
-        "mg/d", "ug/h", "mg/m2",
+        "mg/d", "ug/h", "mg/m2", "[iU]/h", "[iU]/kg", "ug/kg/min", "ug/kg/h", "ug/min",
+        "mg/min", "mg/kg/d", "mL/kg", "meq/h", "L/min",
     }
 )  # fmt: skip
 """Dose units written exactly as UCUM (case-sensitive) codes."""

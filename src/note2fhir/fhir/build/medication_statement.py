@@ -35,7 +35,12 @@ from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup, link
 
 _STOPPED = frozenset({"stopped", "stop", "discontinued", "discontinue"})
 _ON_HOLD = frozenset({"held", "hold", "on hold"})
-_INTENDED = frozenset({"will start", "start", "to start", "planned", "plan"})
+_INTENDED = frozenset(
+    {"will start", "start", "to start", "planned", "plan", "will restart", "restart"}
+)
+
+
+ALLERGY_SECTIONS = frozenset({"allergies"})
 
 
 def medication_status(entity: Entity) -> str | None:
@@ -48,7 +53,9 @@ def medication_status(entity: Entity) -> str | None:
     """
     assertion = entity.assertion
     word = " ".join((entity.medication.status or "").lower().split()) if entity.medication else ""
-    if assertion.family:
+    if assertion.family or entity.section in ALLERGY_SECTIONS:
+        # "ALLERGIES: Penicillin (rash)" says the patient must NOT take it: never a statement
+        # that they do (the reaction becomes an AdverseEvent when a relation names it).
         return None
     if assertion.negated:
         return "not-taken"

@@ -27,10 +27,17 @@ from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
 _QUANTITY_KEYS = ("value", "comparator", "unit", "system", "code")
 
 
+PLAN_SECTIONS = frozenset({"plan", "assessment_plan", "discharge_instructions"})
+"""Sections where a test named without a value is something to do, not a result."""
+
+
 def observation_status(entity: Entity) -> str | None:
     """``final`` for a stated test or result; None when it makes no Observation."""
     assertion = entity.assertion
-    if assertion.negated or assertion.hypothetical or assertion.family:
+    if assertion.negated or assertion.hypothetical or assertion.family or assertion.uncertain:
+        return None
+    if entity.value is None and entity.section in PLAN_SECTIONS:
+        # "Echo to r/o LV dysfunction", "daily weights" in a plan: an order, not a result.
         return None
     return "final"
 

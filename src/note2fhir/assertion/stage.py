@@ -1,0 +1,198 @@
+"""The ``assertion`` stage: ConText status of every entity, with the cues that explain it."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from note2fhir.assertion.context import Hit, unit_context
+from note2fhir.assertion.rules import CATEGORIES, FAMILY_MEMBER, Category, Match, load_index
+from note2fhir.document import Assertion, ClinicalDocument, Cue, Entity, Section, Token
+from note2fhir.pipeline import Stage, register_stage
+from note2fhir.resources.loader import load_data_file
+from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
+from note2fhir.settings import Settings
+
+
+class AssertionOptions(BaseModel):
+    """Options of the ``assertion`` stage.
+
+    ``categories``: the statuses to assign (the others stay false); ``section_defaults``:
+    whether a section's ``implies`` in ``sections.yaml`` applies to what it mentions (Family
+    History → family, Past Medical History → historical); ``ended_as``: what a mention said
+    to be over ("the rash resolved", "metoprolol was discontinued") is: ``historical`` (the
+    default: it was there, so the FHIR resource is inactive/completed rather than refuted or
+    not-taken) or ``negated`` (as i2b2-style corpora such as MACCROBAT annotate it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    categories: frozenset[Category] = Field(default=frozenset(CATEGORIES))
+    section_defaults: bool = True
+    ended_as: Literal["historical", "negated"] = "historical"
+
+
+@register_stage
+class AssertionStage(Stage):
+    """Set ``entity.assertion`` for every entity from ConText triggers in its sentence-like
+    unit and the section it is in: "Denies CP but endorses SOB" → CP negated, SOB not;
+    "FH: mother - breast ca" → family, relative MTH."""
+
+    name = "assertion"
+    requires = frozenset({"entities", "tokens", "sentences"})
+    assigns = frozenset({"assertions"})
+    Options = AssertionOptions
+
+    def __init__(self, options: BaseModel, settings: Settings) -> None:
+        super().__init__(options, settings)
+        assert isinstance(options, AssertionOptions)
+        self.categories = options.categories
+        self.section_defaults = options.section_defaults
+        self.ended_as: Category = options.ended_as
+        self.index = load_index()
+        table = load_data_file(SECTIONS_FILE, SectionTable)
+        self.implies: dict[str, Category] = {
+            kind.name: kind.implies for kind in table.sections if kind.implies is not None
+        }
+
+    def process(self, doc: ClinicalDocument) -> None:
+        """Replace every entity's assertion."""
+        if not doc.entities:
+            return
+        by_unit: dict[int, list[tuple[Entity, int, int]]] = {}
+        for entity, located in _locate(doc):
+            entity.assertion = Assertion()
+            if located is not None:
+                at, first, last = located
+                by_unit.setdefault(at, []).append((entity, first, last))
+            elif self.section_defaults:
+                self._section_default(doc, entity, [], (0, 0), [])
+        for unit_index, members in by_unit.items():
+            unit = doc.sentences[unit_index]
+            tokens = doc.tokens[unit.first_token : unit.last_token]
+            norms = [t.norm for t in tokens]
+            spans = [
+                (first - unit.first_token, min(last, unit.last_token) - unit.first_token)
+                for _, first, last in members
+            ]
+            types = [entity.type.value for entity, _, _ in members]
+            context = unit_context(self.index, norms, spans, types)
+            for (entity, _, _), hits, span in zip(members, context.hits, spans, strict=True):
+                self._apply(entity, hits, tokens)
+                if self.section_defaults:
+                    self._section_default(doc, entity, context.matches, span, tokens)
+
+    def _apply(self, entity: Entity, hits: list[Hit], tokens: Sequence[Token]) -> None:
+        assertion = entity.assertion
+        for hit in hits:
+            match = hit.match
+            category = self.ended_as if match.rule.ended else hit.category
+            if category not in self.categories:
+                continue
+            setattr(assertion, category, True)
+            relative = None
+            if category == "family":
+                relative = match.relative or FAMILY_MEMBER
+                if assertion.relative in (None, FAMILY_MEMBER):
+                    assertion.relative = relative
+            elif category == "uncertain" and match.rule.differential:
+                assertion.differential = True
+            assertion.cues.append(_cue(category, match, tokens, hit.direction, relative))
+
+    def _section_default(
+        self,
+        doc: ClinicalDocument,
+        entity: Entity,
+        matches: list[Match],
+        span: tuple[int, int],
+        tokens: Sequence[Token],
+    ) -> None:
+        section, name = _section_of(doc, entity)
+        implied = self.implies.get(name) if name else None
+        if implied is None or implied not in self.categories:
+            return
+        assertion = entity.assertion
+        if implied == "family" and assertion.relative in (None, FAMILY_MEMBER):
+            named = _nearest_relative(matches, span)
+            if named is not None:
+                assertion.relative = named.relative
+                assertion.cues.append(_cue("family", named, tokens, "unit", named.relative))
+            elif assertion.relative is None:
+                assertion.relative = FAMILY_MEMBER
+        if getattr(assertion, implied):
+            return
+        setattr(assertion, implied, True)
+        assertion.cues.append(
+            Cue(
+                category=implied,
+                rule=f"section.{name}",
+                start=section.start if section else None,
+                end=section.heading_end if section else None,
+                detail=f"section {name} implies {implied}",
+            )
+        )
+
+
+def _cue(
+    category: Category,
+    match: Match,
+    tokens: Sequence[Token],
+    direction: str,
+    relative: str | None = None,
+) -> Cue:
+    detail = f"{direction} '{match.phrase}'"
+    if relative:
+        detail += f" relative {relative}"
+    return Cue(
+        category=category,
+        rule=match.rule.id,
+        start=tokens[match.start].start,
+        end=tokens[match.end - 1].end,
+        detail=detail,
+    )
+
+
+def _locate(doc: ClinicalDocument) -> Iterator[tuple[Entity, tuple[int, int, int] | None]]:
+    """Each entity with (unit index, first token, last token), or None when it covers no
+    token; one sweep over entities by start, tokens and units."""
+    tokens, units = doc.tokens, doc.sentences
+    t = u = 0
+    for entity in sorted(doc.entities, key=lambda e: e.start):
+        while t < len(tokens) and tokens[t].end <= entity.start:
+            t += 1
+        last = t
+        while last < len(tokens) and tokens[last].start < entity.end:
+            last += 1
+        while u < len(units) and units[u].last_token <= t:
+            u += 1
+        if last <= t or u >= len(units) or t < units[u].first_token:
+            yield entity, None
+        else:
+            yield entity, (u, t, last)
+
+
+def _section_of(doc: ClinicalDocument, entity: Entity) -> tuple[Section | None, str | None]:
+    """The section an entity is in (and its name): the one the entity names, else by offset."""
+    sections = doc.sections
+    k = bisect_right(sections, entity.start, key=lambda s: s.start) - 1
+    section = sections[k] if k >= 0 and entity.start < sections[k].end else None
+    if entity.section is not None and (section is None or section.name != entity.section):
+        return None, entity.section
+    return section, section.name if section else None
+
+
+def _nearest_relative(matches: list[Match], span: tuple[int, int]) -> Match | None:
+    """The family trigger naming a specific relative nearest to the span, in its unit."""
+    best: Match | None = None
+    best_distance = 0
+    first, last = span
+    for m in matches:
+        if "family" not in m.rule.categories or m.relative in (None, FAMILY_MEMBER):
+            continue
+        distance = first - m.end if m.end <= first else m.start - last
+        if best is None or abs(distance) < best_distance:
+            best, best_distance = m, abs(distance)
+    return best

@@ -1,0 +1,60 @@
+"""Turning terminology candidates into an entity's ranked :class:`CodeCandidate` list.
+
+One store candidate names one concept with codes in several systems (an HPO term with its
+UMLS CUI and SNOMED CT id); each code becomes one CodeCandidate with the candidate's score.
+The reason names the concept (``... [hpo:HP:0000822]``) so that coders and the ``coding``
+stage can tell which codes came together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+
+from note2fhir.document import CodeCandidate
+from note2fhir.terminology.candidates import Candidate
+
+_CONCEPT = re.compile(r"\[([^\[\]]{1,200})\]\Z")
+
+
+def code_candidates(candidates: Iterable[Candidate], *, note: str = "") -> list[CodeCandidate]:
+    """One unselected CodeCandidate per code of every candidate, in the candidates' order."""
+    out: list[CodeCandidate] = []
+    seen: set[tuple[str, str]] = set()
+    for cand in candidates:
+        reason = f"{cand.reason}{note} [{cand.concept_id}]"
+        for coding in cand.codes:
+            key = (coding.system, coding.code)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                CodeCandidate(
+                    system=coding.system,
+                    code=coding.code,
+                    display=coding.display,
+                    score=round(cand.score, 4),
+                    reason=reason,
+                    selected=False,
+                )
+            )
+    return out
+
+
+def concept_of(candidate: CodeCandidate) -> str | None:
+    """The concept id a CodeCandidate's reason names (``icd10cm:I10``), if any."""
+    match = _CONCEPT.search(candidate.reason)
+    return match.group(1) if match else None
+
+
+def rescored(candidates: Iterable[CodeCandidate], cap: float, note: str) -> list[CodeCandidate]:
+    """The candidates with scores capped at ``cap`` and ``note`` added to their reasons
+    (alternatives kept below a better, longer match)."""
+    out = []
+    for cand in candidates:
+        concept = concept_of(cand)
+        base = cand.reason[: -(len(concept) + 3)] if concept else cand.reason
+        reason = f"{base}{note}" + (f" [{concept}]" if concept else "")
+        out.append(replace(cand, score=min(cand.score, cap), reason=reason))
+    return out

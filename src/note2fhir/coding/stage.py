@@ -1,0 +1,108 @@
+"""The ``coding`` stage: choose the codes that go on each entity's FHIR resource.
+
+It runs last, after ``targets`` and ``assertion``: entities that arrive without candidates
+(caller-given target spans, tagged phrases) are looked up in the terminology store first; then
+every entity's ranked candidates are marked ``selected`` or kept as alternatives for coders
+(see :mod:`note2fhir.coding.select`).  Extraction and selection are separate stages so that a
+site can swap the selection policy (or skip codes entirely) without touching extraction.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from note2fhir.coding.billable import BillableCheck
+from note2fhir.coding.candidates import code_candidates
+from note2fhir.coding.select import SelectionRules, select_codes
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
+from note2fhir.pipeline import Stage, register_stage
+from note2fhir.settings import Settings
+from note2fhir.terminology.normalize import normalize
+from note2fhir.terminology.store import TerminologyStore, default_store
+
+
+class CodingOptions(BaseModel):
+    """Options of the ``coding`` stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_score: float = Field(
+        0.85, ge=0, le=1, description="Lowest candidate score that is put on a resource."
+    )
+    margin: float = Field(
+        0.06,
+        ge=0,
+        le=1,
+        description="A concept further than this below the best one is never selected.",
+    )
+    billable_only: bool = Field(
+        True, description="Select ICD-10-CM codes only when billable (leaf codes)."
+    )
+    cross_codes: bool = Field(
+        True, description="A selected concept brings its other codes (UMLS, SNOMED CT)."
+    )
+    look_up_uncoded: bool = Field(
+        True,
+        description="Look up entities that arrive without candidates (target spans, tagged "
+        "phrases); lexicon tests and procedures stay uncoded.",
+    )
+    lookup_min_similarity: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Lowest trigram cosine for that lookup; unset: approximate_min_similarity.",
+    )
+    max_candidates: int = Field(10, ge=1, description="Candidates kept per looked-up entity.")
+
+
+@register_stage
+class CodingStage(Stage):
+    """Mark each entity's best codes ``selected``; keep the rest as ranked alternatives."""
+
+    name = "coding"
+    requires = frozenset({"entities"})
+    assigns = frozenset({"codes"})
+    Options = CodingOptions
+
+    def __init__(self, options: BaseModel, settings: Settings) -> None:
+        super().__init__(options, settings)
+        self.opts = cast(CodingOptions, options)
+        self.store: TerminologyStore = default_store(settings)
+        self.billable = BillableCheck(self.store.folder)
+        self.rules = SelectionRules(
+            min_score=self.opts.min_score,
+            margin=self.opts.margin,
+            billable_only=self.opts.billable_only,
+            cross_codes=self.opts.cross_codes,
+        )
+        self.threshold = (
+            self.opts.lookup_min_similarity
+            if self.opts.lookup_min_similarity is not None
+            else settings.approximate_min_similarity
+        )
+
+    def process(self, doc: ClinicalDocument) -> None:
+        """Select codes on every entity of ``doc``."""
+        for entity in doc.entities:
+            if not entity.codes and self.opts.look_up_uncoded and _may_look_up(entity):
+                entity.codes = self._look_up(entity)
+            if entity.codes:
+                entity.codes = select_codes(entity.codes, self.rules, self.billable)
+
+    def _look_up(self, entity: Entity) -> list[CodeCandidate]:
+        if not normalize(entity.text):
+            return []
+        found = self.store.candidates(
+            entity.text,
+            threshold=self.threshold,
+            entity_types=[entity.type],
+            limit=self.opts.max_candidates,
+        )
+        return code_candidates(found, note=" (looked up by the coding stage)")
+
+
+def _may_look_up(entity: Entity) -> bool:
+    """Lexicon matches are uncoded on purpose (no open code system names lab tests)."""
+    return not entity.source.startswith("lexicon:") and len(entity.text) <= 200

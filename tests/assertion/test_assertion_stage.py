@@ -1,0 +1,322 @@
+"""The assertion stage on messy clinical snippets: ConText triggers, scopes, sections."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from note2fhir.assertion.stage import AssertionStage
+from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef
+from note2fhir.errors import Note2FhirError
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import load_settings
+from note2fhir.text.stage import SentencesStage
+
+NONE: set[str] = set()
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
+Annotate = Callable[..., dict[str, Entity]]
+
+
+def flags(entity: Entity) -> set[str]:
+    """The assertion flags that are set, with ``differential`` and ``relative=XXX``."""
+    assertion = entity.assertion
+    found = {name for name, value in assertion.as_flags().items() if value}
+    if assertion.differential:
+        found.add("differential")
+    if assertion.relative:
+        found.add(f"relative={assertion.relative}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stage() -> AssertionStage:
+    return AssertionStage(AssertionStage.Options(), load_settings())
+
+
+MakeDoc = Callable[..., ClinicalDocument]
+
+
+@pytest.fixture(scope="module")
+def make_doc() -> MakeDoc:
+    """``make_doc(text, spans)``: a document with tokens, units and problem entities."""
+    sentences = SentencesStage(SentencesStage.Options(), load_settings())
+
+    def make(
+        text: str, spans: list[tuple[int, int]], types: list[EntityType] | None = None
+    ) -> ClinicalDocument:
+        doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
+        sentences.process(doc)
+        kinds = types or [EntityType.PROBLEM] * len(spans)
+        doc.entities = [
+            Entity(f"E{n}", start, end, text[start:end], kind)
+            for n, ((start, end), kind) in enumerate(zip(spans, kinds, strict=True))
+        ]
+        return doc
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Negation spans a list; "but" ends it.
+        (
+            "No [[fever]], [[chills]], or [[night sweats]].",
+            {"fever": {"negated"}, "chills": {"negated"}, "night sweats": {"negated"}},
+        ),
+        ("Denies [[CP]] but endorses [[SOB]].", {"CP": {"negated"}, "SOB": NONE}),
+        (
+            "Pt denies [[CP]], however reports [[palpitations]]",
+            {"CP": {"negated"}, "palpitations": NONE},
+        ),
+        # ALL CAPS nursing note, semicolons and periods as unit ends.
+        (
+            "PT ALERT. DENIES [[CP]], [[SOB]]; [[NAUSEA]] NOTED. NO [[N/V]].",
+            {"CP": {"negated"}, "SOB": {"negated"}, "NAUSEA": NONE, "N/V": {"negated"}},
+        ),
+        # Abbreviations: a trigger of another category ends the scope before it.
+        (
+            "pt c/o [[SOB]], r/o [[MI]], hx [[HTN]], [[DM2]]",
+            {
+                "SOB": NONE,
+                "MI": {"uncertain", "differential"},
+                "HTN": {"historical"},
+                "DM2": {"historical"},
+            },
+        ),
+        (
+            "[[PNA]] vs [[CHF exacerbation]]",
+            {
+                "PNA": {"uncertain", "differential"},
+                "CHF exacerbation": {"uncertain", "differential"},
+            },
+        ),
+        ("Differential diagnosis includes [[PE]].", {"PE": {"uncertain", "differential"}}),
+        ("? [[pneumonia]]. Possible [[UTI]].", {"pneumonia": {"uncertain"}, "UTI": {"uncertain"}}),
+        ("[[Appendicitis]] cannot be ruled out.", {"Appendicitis": {"uncertain"}}),
+        ("[[MI]] was ruled out.", {"MI": {"negated"}}),
+        ("CT was negative for [[PE]].", {"PE": {"negated"}}),
+        (
+            "Return to ED if [[fever]] or [[chest pain]] develops.",
+            {"fever": {"hypothetical"}, "chest pain": {"hypothetical"}},
+        ),
+        ("Monitor for [[bleeding]].", {"bleeding": {"hypothetical"}}),
+        ("s/p [[CABG]] in 2005.", {"CABG": {"historical"}}),
+        ("[[MI]] 3 years ago.", {"MI": {"historical"}}),
+        ("Remained [[seizure]] free.", {"seizure": {"negated"}}),
+        ("non-[[diabetic]] patient", {"diabetic": {"negated"}}),
+        ("Never treated with [[antipsychotics]].", {"antipsychotics": {"negated"}}),
+        # Pseudo-triggers are not triggers.
+        ("No increase in [[edema]].", {"edema": NONE}),
+        ("Blood cultures grew gram negative [[rods]].", {"rods": NONE}),
+        ("Over the past 2 days [[cough]] worsened.", {"cough": NONE}),
+        ("Not in labor force (finding), [[anemia]] (disorder).", {"anemia": NONE}),
+        # Synthea-style lists: a semantic tag ends an item, a history runs through the list.
+        (
+            "Concussion, no [[loss of consciousness]] (finding), [[viral sinusitis]] (disorder)",
+            {"loss of consciousness": {"negated"}, "viral sinusitis": NONE},
+        ),
+        (
+            "Patient has a history of [[asthma]] (disorder), [[stress]] (finding), [[CKD]].",
+            {"asthma": {"historical"}, "stress": {"historical"}, "CKD": {"historical"}},
+        ),
+        ("A 45-year-old man with [[pneumonia]].", {"pneumonia": NONE}),
+        # A mention that contains the trigger is not modified by it.
+        ("[[No acute distress]].", {"No acute distress": NONE}),
+        # Test results are results, not negation.
+        ("[[Blood cultures]] were negative.", {"Blood cultures": NONE}),
+        ("Findings consistent with [[pneumonia]].", {"pneumonia": NONE}),
+    ],
+)
+def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -> None:
+    found = annotate(text)
+    assert {name: flags(found[name]) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Her mother had [[breast cancer]].", {"breast cancer": {"family", "relative=MTH"}}),
+        ("[[Breast cancer]] in her sister.", {"Breast cancer": {"family", "relative=SIS"}}),
+        ("Maternal grandmother with [[DM]].", {"DM": {"family", "relative=GRMTH"}}),
+        (
+            "Family history of [[colon cancer]] in his maternal aunt.",
+            {"colon cancer": {"family", "relative=AUNT"}},
+        ),
+        ("Strong family history of [[CAD]].", {"CAD": {"family", "relative=FAMMEMB"}}),
+        (
+            "The patient's son has [[asthma]]. Pt has [[COPD]].",
+            {"asthma": {"family", "relative=SONC"}, "COPD": NONE},
+        ),
+        ("Her daughter has [[lupus]].", {"lupus": {"family", "relative=DAUC"}}),
+        # Negated and about the family at once.
+        (
+            "No family history of [[colon cancer]].",
+            {"colon cancer": {"negated", "family", "relative=FAMMEMB"}},
+        ),
+        # Someone else speaking about the patient.
+        ("Mother reports patient has had [[fever]] for 3 days.", {"fever": NONE}),
+        ("The child presented with [[fever]].", {"fever": NONE}),
+    ],
+)
+def test_family(annotate: Annotate, text: str, expected: dict[str, set[str]]) -> None:
+    found = annotate(text)
+    assert {name: flags(found[name]) for name in expected} == expected
+
+
+def test_family_history_section(annotate: Annotate) -> None:
+    found = annotate(
+        "HPI: [[cough]] x 3 days\n"
+        "FAMILY HISTORY:\n"
+        "Mother: [[breast cancer]]\n"
+        "Father - [[MI]] at 50\n"
+        "[[Diabetes]] in paternal grandmother\n"
+        "[[HTN]]\n"
+        "No [[colon cancer]]\n"
+        "SOCIAL HISTORY: quit [[smoking]]"
+    )
+    assert {name: flags(entity) for name, entity in found.items()} == {
+        "cough": NONE,
+        "breast cancer": {"family", "relative=MTH"},
+        "MI": {"family", "relative=FTH"},
+        "Diabetes": {"family", "relative=GRMTH"},
+        "HTN": {"family", "relative=FAMMEMB"},
+        "colon cancer": {"family", "negated", "relative=FAMMEMB"},
+        "smoking": NONE,
+    }
+    section_cue = found["HTN"].assertion.cues[0]
+    assert (section_cue.category, section_cue.rule) == ("family", "section.family_history")
+
+
+def test_relative_named_in_the_line_of_a_family_history_section(annotate: Annotate) -> None:
+    found = annotate("FH:\n[[Colon cancer]] - father")
+    assert flags(found["Colon cancer"]) == {"family", "relative=FTH"}
+
+
+def test_past_history_section_combines_with_negation(annotate: Annotate) -> None:
+    found = annotate("PMH: [[HTN]], [[DM2]], no [[CAD]]\nHPI: [[chest pain]]")
+    assert flags(found["HTN"]) == {"historical"}
+    assert flags(found["DM2"]) == {"historical"}
+    assert flags(found["CAD"]) == {"historical", "negated"}
+    assert flags(found["chest pain"]) == NONE
+
+
+def test_cues_explain_the_decision(annotate: Annotate) -> None:
+    text = "Pt denies [[chest pain]]."
+    entity = annotate(text)["chest pain"]
+    (cue,) = entity.assertion.cues
+    assert (cue.category, cue.rule) == ("negated", "negated.list")
+    assert cue.start is not None and cue.end is not None
+    assert text[cue.start : cue.end] == "Pt denies"
+    assert cue.detail is not None and cue.detail.startswith("forward ")
+
+
+def test_resolved_is_historical_unless_asked_otherwise(annotate: Annotate) -> None:
+    text = "The [[rash]] resolved. [[Metoprolol]] was discontinued."
+    default = annotate(text)
+    assert flags(default["rash"]) == {"historical"}
+    assert flags(default["Metoprolol"]) == {"historical"}
+    as_negation = annotate(text, ended_as="negated")
+    assert flags(as_negation["rash"]) == {"negated"}
+    assert as_negation["rash"].assertion.cues[0].category == "negated"
+
+
+def test_options_choose_categories_and_sections(annotate: Annotate) -> None:
+    text = "PMH: [[HTN]]\nPlan: r/o [[MI]]; no [[fever]]"
+    only_negation = annotate(text, categories=["negated"])
+    assert flags(only_negation["HTN"]) == NONE
+    assert flags(only_negation["MI"]) == NONE
+    assert flags(only_negation["fever"]) == {"negated"}
+    assert flags(annotate(text, section_defaults=False)["HTN"]) == NONE
+
+
+def test_unknown_option_is_refused() -> None:
+    settings = load_settings(
+        pipeline=["sections", "sentences", "targets", "assertion"],
+        stages={"assertion": {"negation": True}},
+    )
+    with pytest.raises(Note2FhirError):
+        Pipeline.from_settings(settings)
+
+
+def test_assertion_needs_entities_and_sentences_first() -> None:
+    with pytest.raises(Note2FhirError, match="requires"):
+        Pipeline.from_settings(load_settings(pipeline=["assertion", "sentences", "targets"]))
+
+
+def test_stage_pickles(stage: AssertionStage, make_doc: MakeDoc) -> None:
+    clone = pickle.loads(pickle.dumps(stage))
+    doc = make_doc("denies fever", [(7, 12)])
+    clone.process(doc)
+    assert doc.entities[0].assertion.negated
+
+
+def test_entities_outside_tokens_and_across_units(stage: AssertionStage, make_doc: MakeDoc) -> None:
+    # A mention over blank space, one past the text, one spanning two units.
+    doc = make_doc("No fever.\n   \nDenies cough.", [(9, 13), (40, 45), (3, 20)])
+    stage.process(doc)
+    blank, outside, across = doc.entities
+    assert flags(blank) == NONE
+    assert flags(outside) == NONE
+    assert flags(across) == {"negated"}
+
+
+def test_plans_make_treatments_hypothetical_not_problems(
+    stage: AssertionStage, make_doc: MakeDoc
+) -> None:
+    text = "Will start metoprolol for HTN. If chest pain recurs, will get ECG."
+    spans = [(11, 21), (26, 29), (34, 44), (62, 65)]
+    kinds = [EntityType.MEDICATION, EntityType.PROBLEM, EntityType.PROBLEM, EntityType.TEST]
+    doc = make_doc(text, spans, kinds)
+    stage.process(doc)
+    metoprolol, htn, chest_pain, ecg = doc.entities
+    assert flags(metoprolol) == {"hypothetical"}
+    assert flags(htn) == NONE
+    assert flags(chest_pain) == {"hypothetical"}
+    assert flags(ecg) == {"hypothetical"}
+
+
+def test_existing_assertions_are_replaced(stage: AssertionStage, make_doc: MakeDoc) -> None:
+    doc = make_doc("has fever", [(4, 9)])
+    doc.entities[0].assertion.negated = True
+    stage.process(doc)
+    assert flags(doc.entities[0]) == NONE
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*"ab ,.;:?\n-/1", "no ", "not ", "hx ", "mother ", "if ", "r/o ", "but "]),
+        max_size=40,
+    ).map("".join),
+    st.lists(st.tuples(st.integers(0, 130), st.integers(0, 20)), max_size=8),
+)
+def test_any_text_and_spans(
+    stage: AssertionStage, make_doc: MakeDoc, text: str, spans: list[tuple[int, int]]
+) -> None:
+    doc = make_doc(text, [(start, start + length) for start, length in spans])
+    stage.process(doc)
+    for entity in doc.entities:
+        for cue in entity.assertion.cues:
+            assert cue.start is None or 0 <= cue.start < cue.end <= len(text)  # type: ignore[operator]
+
+
+def test_large_and_garbage_input_completes(stage: AssertionStage, make_doc: MakeDoc) -> None:
+    """Long notes, one endless unit, control characters and other scripts: no hang."""
+    texts = [
+        "PT C/O SOB. NO CP; HX HTN, DM2, R/O MI. MOTHER W/ BREAST CA.\n" * 5_000,
+        "no fever , possible pna , hx htn , mother with mi , if pain " * 5_000,
+        "\x00\x07\u202e\ufffd никакой лихорадки 発熱なし ? no ?? " * 5_000,
+    ]
+    negated = []
+    for text in texts:
+        doc = make_doc(text, [(i, i + 4) for i in range(0, len(text) - 4, 7)])
+        stage.process(doc)
+        negated.append(sum(e.assertion.negated for e in doc.entities))
+    assert negated[0] > 0 and negated[1] > 0

@@ -1,0 +1,99 @@
+"""The ``coding`` stage over extracted mentions and caller-given targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from note2fhir.coding.billable import BillableCheck
+from note2fhir.coding.stage import CodingOptions
+from note2fhir.document import ClinicalDocument, Entity, SourceRef, TargetSpan
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import Settings, load_settings
+from note2fhir.terminology.schema import HPO, ICD10CM, SNOMED_CT, UMLS
+from note2fhir.terminology.store import TerminologyStore
+
+ARTIFACT = "default"
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
+
+
+Read = Callable[[str], ClinicalDocument]
+
+
+def by_text(doc: ClinicalDocument) -> dict[str, Entity]:
+    return {e.text.lower(): e for e in doc.entities}
+
+
+def chosen(entity: Entity, system: str = ICD10CM) -> list[str]:
+    return [c.code for c in entity.selected_codes if c.system == system]
+
+
+def test_billable_leaf_codes(store: TerminologyStore) -> None:
+    check = BillableCheck(store.folder)
+    assert check("I10")
+    assert check("E11.21")
+    assert not check("E11")
+    assert not check("E11.2")
+    assert not check("X99.999")
+
+
+def test_abbreviation_gets_its_code(read: Read) -> None:
+    ents = by_text(read("hx HTN, on lisinopril"))
+    assert chosen(ents["htn"]) == ["I10"]
+    assert ents["lisinopril"].selected_codes[0].system == "https://go.drugbank.com/drugs"
+
+
+def test_combination_title_selects_the_specific_code(read: Read) -> None:
+    entity = by_text(read("Type 2 diabetes with diabetic nephropathy."))[
+        "type 2 diabetes with diabetic nephropathy"
+    ]
+    assert chosen(entity) == ["E11.21"]
+    alternatives = [c.code for c in entity.codes if not c.selected]
+    assert "E11.9" in alternatives
+
+
+def test_category_is_never_selected(read: Read) -> None:
+    entity = by_text(read("Diabetes, diet controlled."))["diabetes"]
+    assert chosen(entity) == []
+    assert "E11" in [c.code for c in entity.codes if not c.selected]
+
+
+def test_hpo_concept_brings_its_cross_codes(read: Read) -> None:
+    entity = by_text(read("Ataxia noted."))["ataxia"]
+    systems = {c.system for c in entity.selected_codes}
+    assert {HPO, UMLS} <= systems
+    hpo = chosen(entity, HPO)[0]
+    cross = [c for c in entity.selected_codes if c.system in {UMLS, SNOMED_CT}]
+    assert cross and all(f"[hpo:{hpo}]" in c.reason for c in cross)
+    assert len(chosen(entity, SNOMED_CT)) <= 1
+    assert chosen(entity) == ["R27.0"]
+
+
+def test_lexicon_tests_stay_uncoded(read: Read) -> None:
+    entity = by_text(read("CBC pending."))["cbc"]
+    assert entity.codes == []
+
+
+def test_targets_are_looked_up(settings: Settings) -> None:
+    pipeline = Pipeline.from_settings(
+        load_settings(
+            terminology_dir=settings.terminology_dir,
+            terminology_artifact=ARTIFACT,
+            pipeline=["sections", "sentences", "targets", "coding"],
+        )
+    )
+    text = "Known essential hypertension."
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
+    start = text.index("essential")
+    doc.targets = [TargetSpan(start, start + len("essential hypertension"))]
+    pipeline.run(doc)
+    assert chosen(doc.entities[0]) == ["I10"]
+    assert "looked up by the coding stage" in doc.entities[0].selected_codes[0].reason
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        CodingOptions.model_validate({"min_scor": 0.9})

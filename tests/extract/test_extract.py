@@ -1,0 +1,246 @@
+"""The ``extract`` stage on messy clinical snippets."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef
+from note2fhir.extract.dictionary import ExtractOptions, ExtractStage
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import Settings
+from note2fhir.terminology.schema import ICD10CM, ICD10PCS
+from note2fhir.text.stage import SentencesStage
+
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
+
+
+Read = Callable[[str], ClinicalDocument]
+
+
+def found(doc: ClinicalDocument) -> dict[str, Entity]:
+    """Entities by their text (lower case)."""
+    return {e.text.lower(): e for e in doc.entities}
+
+
+def codes(entity: Entity, system: str = ICD10CM) -> list[str]:
+    return [c.code for c in entity.codes if c.system == system]
+
+
+def test_abbreviations_in_a_terse_note(read: Read) -> None:
+    ents = found(read("Pt c/o SOB, r/o MI, hx HTN, DM2; CKD stage 3."))
+    assert ents["sob"].type is EntityType.PROBLEM
+    assert codes(ents["htn"])[0] == "I10"
+    assert codes(ents["dm2"])[0] == "E11.9"
+    assert "I21.9" in codes(ents["mi"])  # "r/o" supports the ambiguous MI
+    assert ents["htn"].source == "dictionary:icd10cm exact"
+    assert "exact: abbreviation 'HTN'" in ents["htn"].codes[0].reason
+    assert "pt" not in ents
+
+
+def test_all_caps_nursing_note(read: Read) -> None:
+    doc = read(
+        "PMH: CAD; HTN; NIDDM; PVD. HEAD CT- NEG FOR BLEED; VQ SCAN- NEG FOR PE. "
+        "K 3.9; INR 2.0. LASIX GIVEN. PT IS ALL SET, CAN GO HOME."
+    )
+    ents = found(doc)
+    assert {"cad", "htn", "niddm", "head ct", "vq scan", "k", "inr", "lasix"} <= set(ents)
+    assert ents["k"].value == {"value": 3.9}
+    assert ents["lasix"].type is EntityType.MEDICATION
+    assert ents["pe"].type is EntityType.PROBLEM  # "VQ SCAN ... FOR PE" supports it
+    assert not {"all", "can", "go", "pt", "set"} & set(ents)
+    assert "pvd" not in ents  # ambiguous, and nothing around it says which meaning
+
+
+def test_pe_as_physical_exam_is_not_an_embolism(read: Read) -> None:
+    doc = read("Physical exam:\nPE: lungs clear, no edema.\nMS intact. Sat 95% on RA.")
+    ents = found(doc)
+    assert "pe" not in ents
+    assert "ms" not in ents
+    assert "ra" not in ents
+    assert ents["edema"].type is EntityType.PROBLEM
+    assert ents["edema"].section == "physical_exam"
+
+
+def test_ambiguous_abbreviations_kept_with_support(read: Read) -> None:
+    ents = found(read("CTA chest shows saddle PE. Her RA is treated with methotrexate."))
+    assert "I26.99" in codes(ents["pe"])
+    assert "M06.9" in codes(ents["ra"])
+    assert "ambiguous, kept: supporting word" in ents["pe"].codes[0].reason
+
+
+def test_short_lowercase_words_never_match_alone(read: Read) -> None:
+    doc = read("he was in bed all day and may go home; as per pt, no pain at all")
+    types = {e.text.lower() for e in doc.entities}
+    assert types <= {"pain"}
+
+
+def test_stated_values(read: Read) -> None:
+    ents = found(
+        read("BNP 1250 pg/mL, K 4.1, HbA1c 8.2%, BP 158/92 mmHg, troponin negative, HR 88.")
+    )
+    assert ents["bnp"].value == {
+        "value": 1250,
+        "unit": "pg/mL",
+        "system": "http://unitsofmeasure.org",
+        "code": "pg/mL",
+    }
+    assert ents["k"].value == {"value": 4.1}
+    assert ents["hba1c"].value == {
+        "value": 8.2,
+        "unit": "%",
+        "system": "http://unitsofmeasure.org",
+        "code": "%",
+    }
+    assert ents["bp"].value == {"string": "158/92 mmHg"}
+    assert ents["troponin"].value == {"string": "negative"}
+    assert ents["hr"].value == {"value": 88}
+    assert all(e.type is EntityType.TEST for e in ents.values())
+    assert all(e.codes == [] for e in ents.values())  # no open code system for lab tests
+
+
+def test_single_letter_tests_need_a_value(read: Read) -> None:
+    ents = found(read("Plan K: give vitamin K. T 38.2, P 110, R 22."))
+    assert "k" not in ents
+    assert ents["t"].value == {"value": 38.2}
+    assert ents["p"].type is EntityType.TEST
+    assert ents["r"].value == {"value": 22}
+
+
+def test_tests_and_procedures_out_of_the_box(read: Read) -> None:
+    doc = read(
+        "CBC, BMP and lipid panel pending. CXR: no infiltrate. Echo showed EF 35%. "
+        "s/p lap chole 2019 and CABG x3. Colonoscopy next year. Intubated for 3 days."
+    )
+    ents = found(doc)
+    for name in ("cbc", "bmp", "lipid panel", "cxr", "echo", "ef"):
+        assert ents[name].type is EntityType.TEST, name
+    assert ents["ef"].value == {
+        "value": 35,
+        "unit": "%",
+        "system": "http://unitsofmeasure.org",
+        "code": "%",
+    }
+    assert ents["cbc"].source == "lexicon:labs"
+    assert ents["lap chole"].type is EntityType.PROCEDURE
+    assert codes(ents["lap chole"], ICD10PCS) == ["0FT44ZZ"]  # checked in test_lexicon
+    assert codes(ents["colonoscopy"], ICD10PCS) == ["0DJD8ZZ"]
+    assert ents["cabg x3"].type is EntityType.PROCEDURE
+    assert ents["cabg x3"].codes == []
+    assert ents["intubated"].type is EntityType.PROCEDURE
+
+
+def test_longest_match_wins(read: Read) -> None:
+    doc = read("Presents with chest pain and type 2 diabetes mellitus without complications.")
+    texts = [e.text for e in doc.entities]
+    assert "chest pain" in texts
+    assert "chest" not in texts and "pain" not in texts
+    assert "type 2 diabetes mellitus without complications" in texts
+
+
+def test_combination_title_reaches_the_specific_code(read: Read) -> None:
+    ents = found(read("Type 2 diabetes with diabetic nephropathy, on metformin."))
+    entity = ents["type 2 diabetes with diabetic nephropathy"]
+    assert codes(entity)[0] == "E11.21"
+    assert "E11.9" in codes(entity)  # the shorter match stays as an alternative
+    assert entity.source == "dictionary:icd10cm combination"
+    assert ents["metformin"].type is EntityType.MEDICATION
+
+
+def test_word_order_variant(read: Read) -> None:
+    ents = found(read("Heart failure congestive, NYHA II."))
+    entity = ents["heart failure congestive"]
+    assert "I50.9" in codes(entity)
+    assert "same words, other order" in entity.codes[0].reason
+
+
+def test_misspellings_and_british_spellings(read: Read) -> None:
+    ents = found(read("Known hypertenson. Ankle oedema and dyspnoea. Two lesions."))
+    assert ents["hypertenson"].source.endswith("approximate")
+    assert "I10" in codes(ents["hypertenson"])
+    assert ents["oedema"].type is EntityType.PROBLEM
+    assert ents["dyspnoea"].type is EntityType.PROBLEM
+    assert ents["lesions"].type is EntityType.PROBLEM
+
+
+def test_approximate_never_flips_meaning(read: Read) -> None:
+    doc = read("Facial symmetry preserved.")
+    for entity in doc.entities:
+        assert "asymmetry" not in " ".join(c.display.lower() for c in entity.codes)
+
+
+def test_semantic_tags(read: Read) -> None:
+    doc = read(
+        "Patient is presenting with full-time employment (finding), stress (finding), "
+        "history of tubal ligation (situation). The following procedures were conducted:\n"
+        "- renal dialysis (procedure)"
+    )
+    ents = found(doc)
+    assert ents["full-time employment"].type is EntityType.PROBLEM
+    assert ents["full-time employment"].source == "semantic-tag:finding"
+    assert ents["stress"].type is EntityType.PROBLEM
+    assert ents["tubal ligation"].type is EntityType.PROBLEM
+    assert ents["renal dialysis"].type is EntityType.PROCEDURE
+
+
+def test_drug_with_strength_is_a_medication_lab_without_is_a_test(read: Read) -> None:
+    ents = found(read("Potassium 4.1 today. Vitamin B12 5 MG/ML injection given."))
+    assert ents["potassium"].type is EntityType.TEST
+    assert ents["vitamin b12"].type is EntityType.MEDICATION
+
+
+def test_names_never_cross_list_separators(read: Read) -> None:
+    texts = [e.text.lower() for e in read("Labs: calcium, phosphate and PTH.").entities]
+    assert "calcium, phosphate" not in texts
+
+
+def test_headings_are_not_mentions(read: Read) -> None:
+    doc = read("Assessment and Plan:\nPneumonia, start antibiotics.")
+    assert [e.text for e in doc.entities] == ["Pneumonia", "antibiotics"]
+    assert doc.entities[0].section == "assessment_plan"
+
+
+def test_existing_entities_are_kept(nlp: Pipeline) -> None:
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text="HTN and DM2")
+    doc.entities = [Entity("T1", 0, 3, "HTN", EntityType.PROBLEM, source="targets")]
+    nlp.run(doc)
+    assert [e.id for e in doc.entities] == ["T1", "E1"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\x00\x01\x02 \ufffd\ufffd garbage \x7f",
+        "Пациент с гипертонией; 高血压; مرض السكري",
+        "(((((((((((( HTN " * 200,
+        "a " * 20_000,
+        "HbA1c 8.2% " * 2_000 + "\x0b\x0c",
+    ],
+)
+def test_any_input_is_handled(read: Read, text: str) -> None:
+    doc = read(text)
+    for entity in doc.entities:
+        assert 0 <= entity.start < entity.end <= len(doc.text)
+        assert entity.text == doc.text[entity.start : entity.end]
+
+
+def test_stage_pickles_small_and_rebuilds_its_index(settings: Settings) -> None:
+    stage = ExtractStage(ExtractOptions(), settings)
+    data = pickle.dumps(stage)
+    assert len(data) < 2_000_000
+    clone = pickle.loads(data)
+    assert clone._index is None
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text="hx HTN")
+    SentencesStage(SentencesStage.Options(), settings).process(doc)
+    clone.process(doc)
+    assert [e.text for e in doc.entities] == ["HTN"]
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        ExtractOptions.model_validate({"max_word": 3})
