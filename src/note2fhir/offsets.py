@@ -39,9 +39,11 @@ class OffsetMap:
     work_length: int
     orig_length: int
     _starts: list[int] = field(default_factory=list, repr=False, compare=False)
+    _orig_starts: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._starts = [s.work_start for s in self.segments]
+        self._orig_starts = [s.orig_start for s in self.segments]
 
     @classmethod
     def identity(cls, length: int) -> OffsetMap:
@@ -92,6 +94,29 @@ class OffsetMap:
             point = self.start(start)
             return point, point
         return self.start(start), self.end(end)
+
+    def working_span(self, start: int, end: int) -> tuple[int, int]:
+        """The inverse: the working span that stands for original ``[start, end)``.
+
+        Caller-given spans (``targets``) are original offsets; after a rewrite they must be
+        found in the working text.  Original text that was dropped maps to the next working
+        character; a replaced piece maps to its whole replacement.
+        """
+        return self._to_working(start, is_end=False), self._to_working(end, is_end=True)
+
+    def _to_working(self, offset: int, *, is_end: bool) -> int:
+        if not self.segments:
+            return 0
+        index = bisect.bisect_right(self._orig_starts, offset - (1 if is_end else 0)) - 1
+        if index < 0:
+            return 0
+        seg = self.segments[index]
+        inside = offset <= seg.orig_end if is_end else offset < seg.orig_end
+        if not inside:
+            return seg.work_end
+        if seg.copy:
+            return seg.work_start + (offset - seg.orig_start)
+        return seg.work_end if is_end else seg.work_start
 
     def then(self, later: OffsetMap) -> OffsetMap:
         """Compose: ``later`` maps a newer text onto this map's working text; the result

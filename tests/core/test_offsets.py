@@ -127,3 +127,32 @@ def test_composed_map_equals_mapping_twice(
         mid = second.span(start, end)
         if mid[1] > mid[0]:
             assert both.span(start, end) == first.span(*mid)
+
+
+def test_working_span_inverts_a_rewrite() -> None:
+    original = "Pt John Smith has HTN"
+    builder = OffsetMapBuilder()
+    builder.copy(original, 0, 3)
+    builder.replace("[NAME]", 3, 13)
+    builder.copy(original, 13, len(original))
+    text, omap = builder.build(len(original))
+    assert text == "Pt [NAME] has HTN"
+    htn = original.index("HTN")
+    start, end = omap.working_span(htn, htn + 3)
+    assert text[start:end] == "HTN"
+    assert text[slice(*omap.working_span(3, 13))] == "[NAME]"
+    assert text[slice(*omap.working_span(8, 13))] == "[NAME]"  # inside a replaced piece
+
+
+@settings(max_examples=150, deadline=None)
+@given(rewrites(), st.data())
+def test_working_span_round_trips_copied_text(
+    case: tuple[str, str, OffsetMap], data: st.DataObject
+) -> None:
+    _, text, omap = case
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    o_start, o_end = omap.span(start, end)
+    w_start, w_end = omap.working_span(o_start, o_end)
+    assert 0 <= w_start <= w_end <= len(text)
+    assert (w_start <= start and end <= w_end) or end == start

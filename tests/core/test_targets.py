@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef, TargetSpan
 from note2fhir.extract.targets import TargetsStage
+from note2fhir.offsets import OffsetMapBuilder
 from note2fhir.settings import load_settings
 
 SOURCE = SourceRef(
@@ -36,3 +37,19 @@ def test_a_target_replaces_an_extracted_entity_and_keeps_its_type() -> None:
     doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text, targets=[TargetSpan(0, 9)])
     doc.entities = [Entity("E1", 0, 16, text, EntityType.MEDICATION, source="dictionary")]
     assert run(doc) == [(0, 9, "medication", "targets")]
+
+
+def test_targets_are_original_offsets_after_a_rewrite() -> None:
+    original = "Pt John Smith denies chest pain"
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text=original)
+    doc.targets = [TargetSpan(original.index("chest"), len(original))]
+    builder = OffsetMapBuilder()
+    builder.copy(original, 0, 3)
+    builder.replace("[NAME]", 3, 13)
+    builder.copy(original, 13, len(original))
+    text, later = builder.build(len(original))
+    doc.rewrite(text, later)
+    run(doc)
+    (entity,) = doc.entities
+    assert entity.text == "chest pain"
+    assert doc.original_span(entity.start, entity.end) == (original.index("chest"), len(original))

@@ -1,4 +1,4 @@
-"""The ``targets`` stage: spans the caller names become entities.
+"""The ``targets`` stage: spans the caller names (in original-text offsets) become entities.
 
 Evaluation of assertion on gold spans needs the entity at exactly the gold span, whatever the
 extractor found.  A target overlapping an extracted entity replaces it (keeping its type and
@@ -25,21 +25,24 @@ class TargetsStage(Stage):
             return
         entities = list(doc.entities)
         for index, target in enumerate(doc.targets):
+            # Targets are ORIGINAL offsets (the caller's text); de-identification may have
+            # rewritten the working text since.
+            start, end = doc.offset_map.working_span(target.start, target.end)
+            if end <= start:
+                continue
             # Only what the extractor found gives way; earlier targets may nest or overlap.
             overlapping = [
-                e
-                for e in entities
-                if e.source != "targets" and e.start < target.end and target.start < e.end
+                e for e in entities if e.source != "targets" and e.start < end and start < e.end
             ]
             base = overlapping[0] if overlapping else None
             for ent in overlapping:
                 entities.remove(ent)
-            section = doc.section_at(target.start)
+            section = doc.section_at(start)
             entity = Entity(
                 id=f"T{index + 1}",
-                start=target.start,
-                end=target.end,
-                text=doc.text[target.start : target.end],
+                start=start,
+                end=end,
+                text=doc.text[start:end],
                 type=target.type or (base.type if base else EntityType.PROBLEM),
                 section=section.name if section else None,
                 source="targets",

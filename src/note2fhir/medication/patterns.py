@@ -9,7 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from note2fhir.medication import STATUS_WORDS
-from note2fhir.medication.phrases import NUMBER, SLOTS, TIME, PhraseSet, phrase_elements
+from note2fhir.medication.phrases import (
+    NUMBER,
+    SLOTS,
+    TIME,
+    PhraseSet,
+    phrase_elements,
+    single_words,
+)
 from note2fhir.resources.loader import load_data_file
 
 PATTERNS_FILE = "medication_patterns.yaml"
@@ -210,9 +217,9 @@ class MedicationPatterns:
         self.number_words = dict(table.number_words)
         self.time_codes = {w: unit.code for unit in table.time_units for w in unit.words}
         self.time_display: dict[str, str] = {u.code: u.display for u in table.time_units}
-        self.fillers = frozenset(_single_words(table.fillers))
-        self.stop_words = frozenset(_single_words(table.stop_words))
-        self.reason_stops = frozenset(_single_words(table.as_needed.reason_stops))
+        self.fillers = frozenset(single_words(table.fillers))
+        self.stop_words = frozenset(single_words(table.stop_words))
+        self.reason_stops = frozenset(single_words(table.as_needed.reason_stops))
         self.routes = {route.route: route for route in table.routes}
         self.phrases: PhraseSet[SigPhrase] = PhraseSet(self.number_words, self.time_codes)
         self.units: PhraseSet[UnitEntry] = PhraseSet()
@@ -271,16 +278,6 @@ def _check_references(phrase: str, timing: dict[str, TemplateValue]) -> None:
         wanted = TIME if key in _UNIT_FIELDS else NUMBER
         if slots[index] != wanted:
             raise ValueError(f"phrase {phrase!r}: {key} needs a {wanted} slot")
-
-
-def _single_words(items: list[str]) -> list[str]:
-    out = []
-    for item in items:
-        elements = phrase_elements(item)
-        if len(elements) != 1:
-            raise ValueError(f"{item!r} must be one word")
-        out.append(elements[0])
-    return out
 
 
 def integer_field(name: str) -> bool:

@@ -280,3 +280,14 @@ class PhraseSet(Generic[Payload]):
             else:
                 return None
         return j, tuple(captures)
+
+
+def single_words(items: list[str]) -> list[str]:
+    """The one phrase element of each item; an item of several words is a data error."""
+    out = []
+    for item in items:
+        elements = phrase_elements(item)
+        if len(elements) != 1:
+            raise ValueError(f"{item!r} must be one word")
+        out.append(elements[0])
+    return out

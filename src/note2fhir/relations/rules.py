@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from note2fhir.document import EntityType
 from note2fhir.medication import STATUS_WORDS
-from note2fhir.medication.phrases import SLOTS, PhraseSet, phrase_elements
+from note2fhir.medication.phrases import SLOTS, PhraseSet, single_words
 from note2fhir.resources.loader import load_data_file
 
 RULES_FILE = "relation_rules.yaml"
@@ -117,8 +117,8 @@ class RelationRules:
 
     def __init__(self, table: RuleTable) -> None:
         self.table = table
-        self.coordinators = frozenset(_single_words(table.coordinators))
-        self.item_separators = frozenset(_single_words(table.problem_items.separators))
+        self.coordinators = frozenset(single_words(table.coordinators))
+        self.item_separators = frozenset(single_words(table.problem_items.separators))
         self.rules = [self._compile(index, rule) for index, rule in enumerate(table.rules)]
 
     @staticmethod
@@ -136,21 +136,11 @@ class RelationRules:
             index,
             rule,
             triggers,
-            frozenset(_single_words(rule.blockers)),
-            frozenset(_single_words(rule.tail_blockers)),
+            frozenset(single_words(rule.blockers)),
+            frozenset(single_words(rule.tail_blockers)),
             cues,
-            frozenset(_single_words(rule.separator)),
+            frozenset(single_words(rule.separator)),
         )
-
-
-def _single_words(items: list[str]) -> list[str]:
-    out = []
-    for item in items:
-        elements = phrase_elements(item)
-        if len(elements) != 1:
-            raise ValueError(f"{item!r} must be one word")
-        out.append(elements[0])
-    return out
 
 
 @cache
