@@ -10,6 +10,7 @@ user's data folder.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import terminology
-from note2fhir.document import ClinicalDocument, SourceRef
+from note2fhir.document import ClinicalDocument, EntityType, SourceRef, TargetSpan
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import Settings, load_settings
 from note2fhir.terminology import schema
@@ -114,3 +115,36 @@ def read(nlp: Pipeline) -> Callable[[str], ClinicalDocument]:
         return nlp.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
 
     return run
+
+
+_MARK = re.compile(r"\[\[([MPTX]):(.*?)\]\]", re.DOTALL)
+_MARK_TYPES = {
+    "M": EntityType.MEDICATION,
+    "P": EntityType.PROBLEM,
+    "T": EntityType.TEST,
+    "X": EntityType.PROCEDURE,
+}
+
+
+def marked_document(marked: str) -> ClinicalDocument:
+    """A document whose targets are the inline marks of ``marked``: ``[[M:metoprolol]]``
+    (M medication, P problem, T test, X procedure), so stage tests need no extractor."""
+    text = ""
+    targets = []
+    pos = 0
+    for match in _MARK.finditer(marked):
+        text += marked[pos : match.start()]
+        start = len(text)
+        text += match.group(2)
+        targets.append(TargetSpan(start, len(text), _MARK_TYPES[match.group(1)]))
+        pos = match.end()
+    text += marked[pos:]
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
+    doc.targets = targets
+    return doc
+
+
+@pytest.fixture(scope="session")
+def mark() -> Callable[[str], ClinicalDocument]:
+    """:func:`marked_document`, for tests that run stages themselves."""
+    return marked_document

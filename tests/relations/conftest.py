@@ -7,44 +7,15 @@ procedure); they become typed targets, so these tests do not depend on an extrac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
 
 import note2fhir.medication.stage
 import note2fhir.relations.stage  # noqa: F401 - both register their stage
-from note2fhir.document import ClinicalDocument, EntityType, SourceRef, TargetSpan
+from note2fhir.document import ClinicalDocument
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import load_settings
-
-SOURCE = SourceRef(
-    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
-)
-_MARK = re.compile(r"\[\[([MPTX]):(.*?)\]\]", re.DOTALL)
-_TYPES = {
-    "M": EntityType.MEDICATION,
-    "P": EntityType.PROBLEM,
-    "T": EntityType.TEST,
-    "X": EntityType.PROCEDURE,
-}
-
-
-def marked_document(marked: str) -> ClinicalDocument:
-    """A document whose targets are the ``[[M:...]]`` marks of ``marked``."""
-    text = ""
-    targets = []
-    pos = 0
-    for match in _MARK.finditer(marked):
-        text += marked[pos : match.start()]
-        start = len(text)
-        text += match.group(2)
-        targets.append(TargetSpan(start, len(text), _TYPES[match.group(1)]))
-        pos = match.end()
-    text += marked[pos:]
-    doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
-    doc.targets = targets
-    return doc
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +27,13 @@ def relations_pipeline() -> Pipeline:
 
 
 @pytest.fixture(scope="session")
-def relate(relations_pipeline: Pipeline) -> Callable[[str], list[tuple[str, str, str, str]]]:
+def relate(
+    relations_pipeline: Pipeline, mark: Callable[[str], ClinicalDocument]
+) -> Callable[[str], list[tuple[str, str, str, str]]]:
     """The relations of a marked note as (type, source text, target text, rule)."""
 
     def run(marked: str) -> list[tuple[str, str, str, str]]:
-        doc = relations_pipeline.run(marked_document(marked))
+        doc = relations_pipeline.run(mark(marked))
         out = []
         for rel in doc.relations:
             source, target = doc.entity(rel.source), doc.entity(rel.target)
@@ -69,9 +42,3 @@ def relate(relations_pipeline: Pipeline) -> Callable[[str], list[tuple[str, str,
         return out
 
     return run
-
-
-@pytest.fixture(scope="session")
-def mark() -> Callable[[str], ClinicalDocument]:
-    """:func:`marked_document`, for tests that run stages themselves."""
-    return marked_document
