@@ -7,6 +7,7 @@ document in a batch never stops the others.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +23,29 @@ from note2fhir.fhir.inputs import iter_documents
 from note2fhir.fhir.readers import documents_from_resource
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import BundleType, Settings
+from note2fhir.terminology.schema import MANIFEST_FILE
 
 Clock = Callable[[], datetime]
+
+TERMINOLOGY_STAGES = frozenset({"extract", "coding"})
+"""Stages whose output depends on the terminology artifact (named on the Device)."""
+
+
+def terminology_version(settings: Settings) -> str | None:
+    """The artifact's sources and versions, e.g. ``icd10cm 2026 (...); hpo 2025-01-16``:
+    what Provenance's Device records, so a code can be traced to its release.  Content, not
+    build time, so re-processing with the same releases gives the same output."""
+    manifest = settings.terminology_artifact_path / MANIFEST_FILE
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, list):
+        return None
+    return "; ".join(
+        f"{src.get('name')} {src.get('version')}" for src in sources if isinstance(src, dict)
+    )
 
 
 def system_clock() -> datetime:
@@ -40,6 +62,12 @@ class Engine:
         self.fetcher = AttachmentFetcher(settings)
         fixed = settings.clock
         self.clock: Clock = clock or ((lambda: fixed) if fixed else system_clock)
+        self.terminology_version = (
+            terminology_version(settings) if self._uses_terminology() else None
+        )
+
+    def _uses_terminology(self) -> bool:
+        return any(stage.name in TERMINOLOGY_STAGES for stage in self.pipeline.stages)
 
     def read_paths(self, paths: Sequence[Path]) -> Iterator[ClinicalDocument | Note2FhirError]:
         """Documents from files and folders (FHIR JSON, NDJSON, JSON Lines text records, .txt)."""
@@ -69,6 +97,7 @@ class Engine:
             settings=self.settings,
             now=self.clock(),
             tool_version=__version__,
+            terminology_version=self.terminology_version,
         )
 
     @staticmethod
