@@ -320,3 +320,17 @@ def test_large_and_garbage_input_completes(stage: AssertionStage, make_doc: Make
         stage.process(doc)
         negated.append(sum(e.assertion.negated for e in doc.entities))
     assert negated[0] > 0 and negated[1] > 0
+
+
+def test_an_adherence_note_negates_its_medication(
+    mark: Callable[[str], ClinicalDocument],
+) -> None:
+    """A medication list line "(not taking)" must become a not-taken statement."""
+    pipeline = Pipeline.from_settings(
+        load_settings(pipeline=["sections", "sentences", "targets", "assertion"])
+    )
+    doc = pipeline.run(
+        mark("Meds:\n3. [[M:Furosemide]] 40 mg PO daily (not taking)\n4. [[M:Aspirin]] 81 mg daily")
+    )
+    flags = {e.text: e.assertion.negated for e in doc.entities}
+    assert flags == {"Furosemide": True, "Aspirin": False}
