@@ -15,7 +15,7 @@ from datetime import datetime
 
 from note2fhir.document import ClinicalDocument, JSONDict
 from note2fhir.fhir.build.adverse_event import adverse_event_groups, build_adverse_event
-from note2fhir.fhir.build.common import fhir_instant, finish, urn
+from note2fhir.fhir.build.common import fhir_instant, urn, validated
 from note2fhir.fhir.build.composition import build_composition
 from note2fhir.fhir.build.condition import build_condition
 from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
@@ -93,7 +93,7 @@ def assemble(
         "timestamp": timestamp,
         "entry": [entry(built, settings, bundle_type) for built in resources],
     }
-    return finish(bundle)
+    return validated(bundle)
 
 
 def entry(built: Built, settings: Settings, bundle_type: BundleType) -> JSONDict:

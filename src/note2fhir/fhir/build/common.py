@@ -303,7 +303,17 @@ def dedupe(items: Iterable[JSONDict]) -> list[JSONDict]:
 
 
 def finish(resource: JSONDict) -> JSONDict:
-    """Validate a resource with the fhir.resources R4B model and return its JSON.
+    """A built resource, ready for its Bundle.
+
+    Validation happens once, on the whole Bundle (:func:`validated`): validating every
+    resource and then the Bundle that holds them did the same work twice.
+    """
+    return resource
+
+
+def validated(resource: JSONDict) -> JSONDict:
+    """Validate a resource (a Bundle holds them all) with the fhir.resources R4B model and
+    return its JSON.
 
     A failure raises ``OUTPUT_INVALID`` naming the failed fields only (pydantic's messages
     quote values, which may be PHI, so the exception is not chained).
@@ -313,8 +323,21 @@ def finish(resource: JSONDict) -> JSONDict:
         model = get_fhir_model_class(resource_type).model_validate(resource)
     except (ValidationError, KeyError, ValueError) as exc:
         fields = validation_fields(exc) if isinstance(exc, ValidationError) else "resourceType"
+        if isinstance(exc, ValidationError):
+            resource_type = _failed_entry_type(resource, exc) or resource_type
         raise Note2FhirError(
             ErrorCode.OUTPUT_INVALID, resource_type=resource_type or "resource", fields=fields
         ) from None
     dumped: JSONDict = model.model_dump(mode="json", exclude_none=True)
     return dumped
+
+
+def _failed_entry_type(bundle: JSONDict, exc: ValidationError) -> str | None:
+    """The resource type of the Bundle entry that failed validation (``entry.3.resource...``)."""
+    loc = exc.errors()[0]["loc"] if exc.errors() else ()
+    if len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
+        try:
+            return str(bundle["entry"][loc[1]]["resource"]["resourceType"])
+        except (KeyError, IndexError, TypeError):
+            return None
+    return None
