@@ -43,6 +43,17 @@ DEFAULT_PIPELINE = [
 
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("note2fhir_config_path", default=None)
 
+COMMA_LIST_FIELDS = ("pipeline", "fetch_allowed_hosts", "api_tokens", "api_jwt_algorithms")
+"""List settings that also accept ``a,b,c`` (handy in environment variables)."""
+
+
+def split_comma_list(value: Any) -> Any:
+    """``"a, b"`` → ``["a", "b"]``; a JSON list string or any other value is left as it is."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 BundleType = Literal["collection", "transaction", "document"]
 
 
@@ -261,14 +272,10 @@ class Settings(BaseSettings):
             raise ValueError("clock needs a UTC offset, e.g. 2026-03-01T09:30:00-05:00")
         return value
 
-    @field_validator(
-        "pipeline", "fetch_allowed_hosts", "api_tokens", "api_jwt_algorithms", mode="before"
-    )
+    @field_validator(*COMMA_LIST_FIELDS, mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_comma_list(value)
 
     @classmethod
     def settings_customise_sources(
@@ -293,12 +300,10 @@ class _CommaListEnvSource(EnvSettingsSource):
     def prepare_field_value(
         self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
     ) -> Any:
-        if (
-            field_name in {"pipeline", "fetch_allowed_hosts", "api_tokens", "api_jwt_algorithms"}
-            and isinstance(value, str)
-            and not value.lstrip().startswith("[")
-        ):
-            return [part.strip() for part in value.split(",") if part.strip()]
+        if field_name in COMMA_LIST_FIELDS:
+            value = split_comma_list(value)
+            if isinstance(value, list):
+                return value
         return super().prepare_field_value(field_name, field, value, value_is_complex)
 
 
