@@ -5,12 +5,14 @@ attachment text.  Evaluation scripts read this; keep it stable and only ever add
 
    {"id": "note-1", "source": {...}, "text_length": 1234,
     "sections": [{"start": 0, "end": 120, "name": "history_present_illness", "title": "..."}],
-    "entities": [{"id": "E1", "start": 10, "end": 20, "text": "chest pain", "type": "problem",
-                  "section": "history_present_illness",
+    "entities": [{"id": "E1", "role": "mention", "start": 10, "end": 20, "text": "chest pain",
+                  "type": "problem", "section": "history_present_illness",
                   "assertion": {"negated": true, "uncertain": false, "hypothetical": false,
                                 "historical": false, "family": false},
                   "attributes": {}, "codes": [{"system": "...", "code": "...",
                                                "display": "...", "score": 0.9}]}],
+    (a stated result is an entity too: {"id": "R30", "role": "result", "of": "E3",
+     "type": "test", "start": 30, "end": 38, "text": "elevated", ...})
     "relations": [{"type": "treats", "source": "E2", "target": "E1"}],
     "phi": [{"start": 0, "end": 8, "type": "NAME"}]}
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from note2fhir.document import ClinicalDocument, Entity
+from note2fhir.document import Assertion, ClinicalDocument, Entity, Result
 
 
 def document_annotations(doc: ClinicalDocument) -> dict[str, Any]:
@@ -39,7 +41,8 @@ def document_annotations(doc: ClinicalDocument) -> dict[str, Any]:
             | {"name": s.name, "title": s.title}
             for s in doc.sections
         ],
-        "entities": [_entity(doc, ent) for ent in doc.entities],
+        "entities": [_entity(doc, ent) for ent in doc.entities]
+        + [_result_entity(doc, res) for res in doc.results],
         "relations": [
             {"type": r.type, "source": r.source, "target": r.target, "rule": r.rule}
             for r in doc.relations
@@ -61,6 +64,7 @@ def _entity(doc: ClinicalDocument, ent: Entity) -> dict[str, Any]:
         attributes["value"] = ent.value
     return {
         "id": ent.id,
+        "role": "mention",
         "start": start,
         "end": end,
         "text": doc.text[ent.start : ent.end],
@@ -85,4 +89,29 @@ def _entity(doc: ClinicalDocument, ent: Entity) -> dict[str, Any]:
             }
             for c in ent.codes
         ],
+    }
+
+
+def _result_entity(doc: ClinicalDocument, res: Result) -> dict[str, Any]:
+    """A stated result as an entity of type ``test`` with ``role`` ``result`` (``of`` names
+    its test), so span scorers that count results as tests (MACCROBAT's ``Lab_value``) see
+    it; the test's own entry already carries the value."""
+    test = doc.entity(res.entity) if res.entity is not None else None
+    start, end = doc.original_span(res.start, res.end)
+    flags = test.assertion.as_flags() if test is not None else Assertion().as_flags()
+    section = doc.section_at(res.start)
+    return {
+        "id": f"R{res.start}",
+        "role": "result",
+        "of": res.entity,
+        "start": start,
+        "end": end,
+        "text": doc.text[res.start : res.end],
+        "type": "test",
+        "section": section.name if section is not None else None,
+        "source": f"results:{res.rule}",
+        "assertion": flags,
+        "assertion_cues": [],
+        "attributes": {"value": res.value},
+        "codes": [],
     }

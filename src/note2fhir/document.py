@@ -203,6 +203,21 @@ class Relation:
 
 
 @dataclass(frozen=True, slots=True)
+class Result:
+    """A stated result of a test mention in the working text: "troponin was **elevated**",
+    "**normal** ECG", "BP **90/60 mmHg**".  ``entity`` is the test's id; ``value`` is a FHIR
+    Quantity dict or ``{"string": ...}``; ``rule`` says which pattern found it.  A result
+    stated after a reporting verb with no test found ("gait was **normal**") names the nearest
+    mention before it, or none."""
+
+    start: int
+    end: int
+    entity: str | None
+    value: JSONDict
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class PhiSpan:
     """A stretch of protected health information in the working text, by HIPAA category."""
 
@@ -259,6 +274,7 @@ class ClinicalDocument:
     sections: list[Section] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
     phi: list[PhiSpan] = field(default_factory=list)
     targets: list[TargetSpan] = field(default_factory=list)
     tokens: list[Token] = field(default_factory=list)

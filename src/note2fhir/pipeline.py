@@ -37,6 +37,7 @@ LAYERS: dict[str, str] = {
     "entities": "problem, medication, test and procedure mentions",
     "assertions": "negated / uncertain / hypothetical / historical / family status",
     "attributes": "medication dose, route, frequency, duration; test values",
+    "results": "stated results of test mentions, with their own spans",
     "relations": "treats, causes, reveals links between entities",
     "codes": "ranked code candidates per entity",
 }
@@ -51,6 +52,7 @@ BUILTIN_STAGE_MODULES = (
     "note2fhir.text.stage",
     "note2fhir.extract.dictionary",
     "note2fhir.extract.targets",
+    "note2fhir.results.stage",
     "note2fhir.assertion.stage",
     "note2fhir.medication.stage",
     "note2fhir.relations.stage",

@@ -35,6 +35,7 @@ DEFAULT_PIPELINE = [
     "sentences",
     "extract",
     "targets",
+    "results",
     "assertion",
     "medication",
     "relations",

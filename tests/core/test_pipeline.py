@@ -48,6 +48,7 @@ def test_registry_names_snapshot() -> None:
         "extract",
         "medication",
         "relations",
+        "results",
         "sections",
         "sentences",
         "targets",

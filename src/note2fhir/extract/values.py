@@ -31,11 +31,15 @@ _NUMBER = (
 
 @dataclass(frozen=True, slots=True)
 class StatedValue:
-    """A result and where it ends in the working text."""
+    """A result and where it starts and ends in the working text (its lead words such as
+    "was" or ":" are not part of it)."""
 
     value: dict[str, Any]
     end: int
     numeric: bool
+    start: int = -1
+    unit: bool = False
+    """Whether a unit was written (a bare number may be a count, not a result)."""
 
 
 class ValueReader:
@@ -64,15 +68,20 @@ class ValueReader:
         match = self.word.match(text, start, end)
         if match is not None:
             word = " ".join(match.group("word").lower().split())
-            return StatedValue({"string": word}, match.end(), numeric=False)
+            return StatedValue(
+                {"string": word}, match.end(), numeric=False, start=match.start("word")
+            )
         return None
 
     def _number(self, match: re.Match[str]) -> StatedValue:
         unit = match.group("unit")
         second = match.group("num2")
+        start = match.start("cmp") if match.group("cmp") else match.start("num")
         if second is not None:
             shown = f"{match.group('num')}/{second}" + (f" {unit}" if unit else "")
-            return StatedValue({"string": shown}, match.end(), numeric=True)
+            return StatedValue(
+                {"string": shown}, match.end(), numeric=True, start=start, unit=bool(unit)
+            )
         value = _parse_number(match.group("num"))
         out: dict[str, Any] = {"value": value}
         comparator = match.group("cmp")
@@ -84,7 +93,7 @@ class ValueReader:
             if code:
                 out["system"] = UCUM
                 out["code"] = code
-        return StatedValue(out, match.end(), numeric=True)
+        return StatedValue(out, match.end(), numeric=True, start=start, unit=bool(unit))
 
 
 def _not_glued(text: str, pos: int, end: int) -> bool:
