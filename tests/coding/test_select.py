@@ -81,3 +81,18 @@ def test_reason_names_the_concept() -> None:
 
 def test_drugbank_system_matches_the_builder() -> None:
     assert _OWN_SYSTEM["drug"] == DRUGBANK
+
+
+def test_an_alternative_never_outranks_the_selected_code_of_its_system() -> None:
+    codes = [
+        cand(ICD10CM, "E11", 1.0, "icd10cm:E11"),
+        cand(ICD10CM, "E11.9", 0.95, "icd10cm:E11.9"),
+    ]
+    out = select_codes(codes, RULES, leaf)
+    assert [(c.code, c.score, c.selected) for c in out] == [
+        ("E11.9", 0.95, True),
+        ("E11", 0.95, False),
+    ]
+    assert "ranked below the selected code" in out[1].reason
+    # what a scorer that takes the best-scored code (first on ties) sees
+    assert sorted(out, key=lambda c: -c.score)[0].code == "E11.9"

@@ -4,7 +4,8 @@ Candidates are taken concept by concept in rank order.  A concept is selected wh
 reaches the threshold and is within a margin of the best one, and, for ICD-10-CM, its code is
 billable (a leaf: E11.21 yes, E11 no — a category stays an alternative).  A selected concept
 brings its other codes with it (an HPO term's UMLS CUI and SNOMED CT id), but each code system
-gets one selected code only: the best-ranked concept's.
+gets one selected code only: the best-ranked concept's.  An alternative that scored above the
+selected code of its system (a non-billable category) is ranked, and scored, no higher than it.
 """
 
 from __future__ import annotations
@@ -87,8 +88,21 @@ def select_codes(
             taken.add(x.system)
             chosen.add(id(x))
     selected = [replace(x, selected=True) for x in codes if id(x) in chosen]
+    # The ranking must agree with the choice: an alternative of a system that has a selected
+    # code (the category E11 beside the billable E11.9) never ranks above it.
+    ceiling = {x.system: x.score for x in selected}
     others = sorted(
-        (replace(x, selected=False) for x in codes if id(x) not in chosen),
+        (_below(replace(x, selected=False), ceiling) for x in codes if id(x) not in chosen),
         key=lambda x: -x.score,
     )
     return [*selected, *others]
+
+
+def _below(cand: CodeCandidate, ceiling: dict[str, float]) -> CodeCandidate:
+    """``cand`` with its score capped at the selected code of its system, saying why."""
+    top = ceiling.get(cand.system)
+    if top is None or cand.score <= top:
+        return cand
+    why = "ranked below the selected code of its system"
+    reason = f"{cand.reason}; {why}" if cand.reason else why
+    return replace(cand, score=top, reason=reason)
