@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from note2fhir.document import ClinicalDocument, DocumentContext, EntityType, MedicationAttributes
 
@@ -86,3 +87,16 @@ def test_golden(name: str, build: Any, helpers: Any) -> None:
         path.write_text(actual, encoding="utf-8")
     assert path.exists(), f"missing {path.name}: run with NOTE2FHIR_UPDATE_GOLDEN=1"
     assert actual == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*GOLDEN.glob("*.json"), *(GOLDEN.parents[1] / "cli" / "golden").glob("*.json")]),
+    ids=lambda p: p.name,
+)
+def test_builders_write_canonical_json(path: Path) -> None:
+    """``validated`` returns the builders' own JSON instead of the model's dump: that is only
+    right while the two are equal, element for element."""
+    bundle = json.loads(path.read_text("utf-8"))
+    model = get_fhir_model_class("Bundle").model_validate(bundle)
+    assert model.model_dump(mode="json", exclude_none=True) == bundle
