@@ -47,6 +47,12 @@ from note2fhir.extract.lexicon import (
     lexicon_forms,
     load_lexicon,
 )
+from note2fhir.extract.rules import (
+    WordRuleIndex,
+    defined_short_form,
+    long_form_explains,
+    rule_hits,
+)
 from note2fhir.extract.semantic_tags import tagged_phrases
 from note2fhir.extract.values import ValueReader
 from note2fhir.extract.words import Word, document_words, is_upper_written, mostly_upper
@@ -121,6 +127,15 @@ class ExtractOptions(BaseModel):
     )
     values: bool = Field(True, description="Read results stated after test mentions.")
     semantic_tags: bool = Field(True, description="Phrases tagged '(finding)' etc. are problems.")
+    word_rules: bool = Field(
+        True, description="Head words ('X analysis') and endings ('-ectomy') make mentions."
+    )
+    defined_abbreviations: bool = Field(
+        True, description="A short form the note defines ('carcinoma (HCC)') is a mention."
+    )
+    rule_score: float = Field(
+        0.5, gt=0, le=1, description="Score of a mention found by a word rule alone."
+    )
 
 
 @dataclass(slots=True)
@@ -154,6 +169,7 @@ class ExtractStage(Stage):
         self.lexicon: ClinicalLexicon = load_lexicon()
         self.forms = lexicon_forms(self.lexicon)
         self.values = ValueReader(self.lexicon)
+        self.word_rules = WordRuleIndex(self.lexicon.word_rules)
         self.lexicon_codes = verified_lexicon_codes(self.store, self.lexicon)
         self.threshold = (
             self.opts.approximate_min_similarity
@@ -211,6 +227,12 @@ class ExtractStage(Stage):
             for m in _resolve(scan.approximate_matches(), len(words)):
                 chosen.append(m)
                 scan.cover(m)
+        if self.opts.word_rules:
+            for m in _resolve(scan.rule_matches(), len(words)):
+                chosen.append(m)
+                scan.cover(m)
+        if self.opts.defined_abbreviations:
+            chosen = scan.defined_abbreviations(chosen)
         if self.opts.semantic_tags:
             chosen = scan.apply_tags(chosen)
         self._add_entities(doc, chosen)
@@ -643,7 +665,109 @@ class _Scan:
             return False
         return sum(len(t) for t in self.texts[a:b]) >= self.opts.approximate_min_chars
 
-    # -- 4. semantic tags -------------------------------------------------------------------
+    # -- 4. word rules and defined abbreviations ------------------------------------------
+
+    def _value_after(self, first: int, end: int) -> dict[str, Any] | None:
+        if not self.opts.values:
+            return None
+        stated = self.stage.values.read(self.doc.text, end, self.sentence_end(self.words[first]))
+        return stated.value if stated else None
+
+    def rule_matches(self) -> list[_Match]:
+        """Head-word phrases ("cytogenetic analysis") and words with a telling ending
+        ("parathyroidectomy") among the words no name covers."""
+        out: list[_Match] = []
+        hits = rule_hits(
+            self.doc.text,
+            self.words,
+            self.singular,
+            self.covered,
+            self.lexicon.function_words,
+            self.lexicon.stop_terms,
+            self.stage.word_rules,
+            self.index.vocabulary,
+        )
+        for hit in hits:
+            start, end = self.words[hit.first].start, self.words[hit.last - 1].end
+            if self.sections.in_heading(start):
+                continue
+            value = self._value_after(hit.first, end) if hit.type is EntityType.TEST else None
+            out.append(
+                _Match(
+                    hit.first,
+                    hit.last,
+                    start,
+                    end,
+                    hit.type,
+                    self.opts.rule_score,
+                    0,
+                    f"rule:{hit.rule}",
+                    value=value,
+                )
+            )
+        return out
+
+    def defined_abbreviations(self, chosen: list[_Match]) -> list[_Match]:
+        """Short forms the note defines after a mention ("hepatocellular carcinoma (HCC)")
+        become mentions of the same kind wherever they are written so, replacing a one-word
+        match of another kind ("CMP" after "cardiomyopathy (CMP)" is no metabolic panel)."""
+        text = self.doc.text
+        by_first: dict[str, list[tuple[list[str], str, _Match]]] = {}
+        for m in chosen:
+            found = defined_short_form(text, m.end)
+            if found is None or not long_form_explains(found[0], text[m.start : m.end]):
+                continue
+            parts = normalize(found[0]).split(" ")
+            entries = by_first.setdefault(parts[0], [])
+            if all(e[0] != parts for e in entries):
+                entries.append((parts, found[0], m))
+        if not by_first:
+            return chosen
+        exact = {(m.first, m.last): m for m in chosen}
+        dropped: set[int] = set()
+        added: list[_Match] = []
+        n = len(self.words)
+        for i, word in enumerate(self.texts):
+            defined = by_first.get(word) or by_first.get(word[:-1] if word.endswith("s") else "")
+            for parts, short, long_form in defined or ():
+                last = i + len(parts)
+                if last > n or not _same_short_form(self.texts[i:last], parts):
+                    continue
+                start, end = self.words[i].start, self.words[last - 1].end
+                if text[start:end] not in (short, short + "s"):
+                    continue
+                if any(self.covered[i:last]):
+                    other = exact.get((i, last))
+                    if other is None or other.type is long_form.type or other is long_form:
+                        continue
+                    dropped.add(id(other))
+                value = self._value_after(i, end) if long_form.type is EntityType.TEST else None
+                named = text[long_form.start : long_form.end]
+                added.append(
+                    _Match(
+                        i,
+                        last,
+                        start,
+                        end,
+                        long_form.type,
+                        long_form.score,
+                        long_form.specificity,
+                        f"abbreviation:defined as '{named}'",
+                        rescored(
+                            long_form.codes,
+                            cap=long_form.score,
+                            note=f"; '{short}' defined as '{named}'",
+                        ),
+                        value,
+                    )
+                )
+                for j in range(i, last):
+                    self.covered[j] = True
+                break
+        out = [m for m in chosen if id(m) not in dropped] + added
+        return sorted(out, key=lambda m: m.start)
+
+    # -- 5. semantic tags -------------------------------------------------------------------
 
     def apply_tags(self, chosen: list[_Match]) -> list[_Match]:
         """Phrases before "(finding)", "(disorder)" ... become one entity of the tag's type;
@@ -712,6 +836,13 @@ def _resolve(matches: list[_Match], n_words: int) -> list[_Match]:
             for i in range(m.first, m.last):
                 taken[i] = True
     return sorted(chosen, key=lambda m: m.start)
+
+
+def _same_short_form(words: list[str], parts: list[str]) -> bool:
+    """Whether ``words`` spell the short form ``parts``, the last one perhaps a plural."""
+    if words[:-1] != parts[:-1]:
+        return False
+    return words[-1] in (parts[-1], parts[-1] + "s")
 
 
 def _balanced_end(text: str, start: int, end: int) -> int:

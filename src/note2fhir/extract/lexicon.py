@@ -76,6 +76,37 @@ class UnitSpelling(_Strict):
     ucum: str
 
 
+class HeadRule(_Strict):
+    """Head words that make an entity of ``type`` together with the words before them:
+    "cytogenetic analysis", "bone marrow biopsy", "decongestive therapy"."""
+
+    type: EntityType
+    heads: frozenset[str]
+    alone: frozenset[str] = frozenset()
+    """Heads that make an entity without any word before them ("workup")."""
+
+
+class SuffixRule(_Strict):
+    """Word endings that name an entity type ("-ectomy" a procedure, "-itis" a problem)."""
+
+    type: EntityType
+    endings: list[str]
+    min_stem: int = Field(3, ge=1)
+    """Letters the word must have before the ending ("appendectomy", not "ectomy")."""
+
+
+class WordRules(_Strict):
+    """Rules for mentions no dictionary names: head words and word endings."""
+
+    max_modifiers: int = Field(3, ge=0, le=6)
+    modifier_stops: frozenset[str] = frozenset()
+    """Words that never join a head word's phrase (verbs, quantifiers, time words)."""
+    heads: list[HeadRule] = Field(default_factory=list)
+    suffixes: list[SuffixRule] = Field(default_factory=list)
+    suffix_exceptions: frozenset[str] = frozenset()
+    """Words that have a listed ending but name no entity ("diagnosis", "program")."""
+
+
 class ClinicalLexicon(_Strict):
     """The contents of ``clinical_lexicon.yaml``."""
 
@@ -90,6 +121,7 @@ class ClinicalLexicon(_Strict):
     tag_phrase_max_words: int = 12
     spelling: SpellingRules = SpellingRules()
     units: list[UnitSpelling] = Field(default_factory=list)
+    word_rules: WordRules = WordRules()
     qualitative: list[str] = Field(default_factory=list)
     groups: dict[str, LexiconGroup]
 

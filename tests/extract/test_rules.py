@@ -1,0 +1,74 @@
+"""Word rules and abbreviations a note defines: mentions no dictionary names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from note2fhir.document import ClinicalDocument, Entity, EntityType
+from note2fhir.extract.lexicon import load_lexicon
+from note2fhir.extract.rules import WordRuleIndex, defined_short_form, long_form_explains
+
+Read = Callable[[str], ClinicalDocument]
+
+
+def found(doc: ClinicalDocument) -> dict[str, Entity]:
+    return {e.text.lower(): e for e in doc.entities}
+
+
+def test_head_words_take_the_words_before_them(read: Read) -> None:
+    ents = found(
+        read(
+            "Mitochondrial DNA analysis was normal. She underwent decongestive therapy for "
+            "diastolic dysfunction."
+        )
+    )
+    assert ents["mitochondrial dna analysis"].type is EntityType.TEST
+    assert ents["mitochondrial dna analysis"].source == "rule:head word 'analysis'"
+    assert ents["decongestive therapy"].type is EntityType.PROCEDURE
+    assert ents["diastolic dysfunction"].type is EntityType.PROBLEM
+
+
+def test_head_word_phrases_stop_at_verbs_and_quantifiers(read: Read) -> None:
+    ents = found(read("She resumed treatment. Further evaluation was planned."))
+    assert "resumed treatment" not in ents
+    assert "treatment" not in ents  # a bare head needs a word before it
+    assert "further evaluation" not in ents
+
+
+def test_word_endings_name_the_type(read: Read) -> None:
+    ents = found(read("After parathyroidectomy she developed tenosynovitis; cholangiography."))
+    assert ents["parathyroidectomy"].type is EntityType.PROCEDURE
+    assert ents["tenosynovitis"].type is EntityType.PROBLEM
+    assert ents["cholangiography"].type is EntityType.TEST
+
+
+def test_suffix_exceptions_and_stems() -> None:
+    index = WordRuleIndex(load_lexicon().word_rules)
+    assert index.suffix("appendectomy") == (EntityType.PROCEDURE, "ectomy")
+    assert index.suffix("diagnosis") is None
+    assert index.suffix("program") is None
+    assert index.suffix("ectomy") is None  # no stem
+
+
+def test_a_defined_abbreviation_is_a_mention_wherever_it_is_written(read: Read) -> None:
+    doc = read(
+        "He had lipoid pneumonia (LP) and cardiomyopathy (CMP). "
+        "The LP resolved. CMP worsened. Two LPs were seen."
+    )
+    # "LP" alone is a lumbar puncture; here the note defined it as a pneumonia.
+    lp = [e for e in doc.entities if e.text.startswith("LP")]
+    assert len(lp) == 3
+    assert all(e.type is EntityType.PROBLEM for e in lp)
+    assert lp[1].source == "abbreviation:defined as 'lipoid pneumonia'"
+    cmp = [e for e in doc.entities if e.text == "CMP"]
+    assert cmp and all(e.type is EntityType.PROBLEM for e in cmp)
+
+
+def test_short_forms_must_spell_the_long_form() -> None:
+    assert long_form_explains("HCC", "hepatocellular carcinoma")
+    assert long_form_explains("EGD", "esophagogastroduodenoscopy")
+    assert not long_form_explains("Fig", "gram-positive cocci")
+    assert not long_form_explains("CT", "ct")
+    assert defined_short_form("carcinoma (HCC) was", 9) == ("HCC", 11, 14)
+    assert defined_short_form("carcinoma (n = 4)", 9) is None
+    assert defined_short_form("carcinoma (figure)", 9) is None
