@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import pickle
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from click.testing import CliRunner
 
 import note2fhir.deid.stage  # noqa: F401 - registers the stage
 from note2fhir.cli import main
-from note2fhir.deid.detect import Detector
+from note2fhir.deid.detect import DeidTimeoutError, Detector
 from note2fhir.deid.lexicons import load_lexicons, load_rules
 from note2fhir.deid.transform import shift_date
 from note2fhir.document import ClinicalDocument, DocumentContext, SourceRef
@@ -242,3 +245,201 @@ def test_no_phi_in_logs_or_errors(
     for value in PHI_VALUES:
         if len(value) > 2:
             assert value not in blob, value
+
+
+# -- rules added for ICU nursing notes (issue 5); examples in the style of the PhysioNet notes,
+# written here (no note text copied) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("Husband Rich Martino in to visit.", "Rich Martino"),  # given name that is also a word
+        ("HOUSE STAFF mary souza AWARE.", "mary souza"),  # lower case in a note in capitals
+        ("MET W/ CASEWORKER LEONA LABOWICH.", "LEONA LABOWICH"),  # a role names a person
+        ("TO MEET S. DOMINICO AT 9AM.", "S. DOMINICO"),  # initial then surname after a cue
+        ("PLAN BY DICK CUCCHIARA (RESIDENT) TODAY.", "DICK CUCCHIARA"),  # bracketed role
+        ("Placed on vent.\nBernard Foley CRT\n", "Bernard Foley"),  # signature line
+        ("QUIET NIGHT.\n DAN A. FORMAN-LYONS, RRT\n", "DAN A. FORMAN-LYONS"),
+        ("Family present. Drs' Ballou and Dutter pronounced.", "Dutter"),
+        ("pt of dr. john bowman.", "john bowman"),  # protected word as a surname
+        ("Orders signed by Dr. Art White.", "Art White"),
+        ("HEPARIN IS AT 850U/HR. SUSAN\n", "SUSAN"),  # a note closed by a bare given name
+        ("slept until 3am, once Natalie woke up she ate.", "Natalie"),
+        ("communication with husband milovan.", "milovan"),
+        ("Lopie Certusi cell# 410-322-1419", "Lopie Certusi"),  # the owner of a phone number
+        ("Sumiko254 Larue605\n is a 60 year-old woman.", "Sumiko254 Larue605"),
+        ("KEEP KOWALSKI FAMILY AWARE OF PLAN.", "KOWALSKI"),
+    ],
+)
+def test_names_without_a_title(detector: Detector, text: str, phi: str) -> None:
+    hits = found(detector, text)
+    assert phi in hits and hits[phi] == "NAME", hits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "WIFE STATES SHE IS NOT SLEEPING.",  # a verb after a relative
+        "wife said pt had no belongings.",
+        "daughter present-contin to remain optimistic",
+        "she has 5 children, oldest son in to visit",
+        "HUSBAND CEO OF A COMPANY.",
+        "INTERN TO CALL RENAL FELLOW TO SEE IF HE WILL BE DIALYZED.",
+        "WAITING FOR IVIG TO HANG, THEN ADD UNIT.",
+        "Vent settings Psv 10, Cpap 7.5. Continue with Psv and wean.",
+        "clean clothes for Sunday.",
+        "REC'D COLACE/MOM \nGU--VOIDING WELL",
+    ],
+)
+def test_cue_words_followed_by_no_name(detector: Detector, text: str) -> None:
+    assert "NAME" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("arrived to CCU at 2300 10/15.", "10/15"),  # after a clock time
+        ("echo 8/87 showing EF 20%", "8/87"),  # month/year: 87 is no day
+        ("s/p pelvic fx4/97, arm fx 5/97", "4/97"),
+        ("LITHIUM TOXICITY-9/2/92.", "9/2/92"),
+        ("transferred to the floor.8/31. Readmitted 9/3", "8/31"),
+        ("reintubation 7/24 after trial of bipap", "7/24"),
+        ("cultures drawn on the 11th. One set", "11th"),
+        ("CABG X3 '92, REDO '95", "'92"),
+        ("CVA 74'. CHOLECYSTECTOMY 77'.", "74'"),
+        ("S/P CABG 1957, 1971", "1971"),
+        ("(PLACED 8/14). AC 100%", "8/14"),
+    ],
+)
+def test_more_date_forms(detector: Detector, text: str, phi: str) -> None:
+    hits = found(detector, text)
+    assert phi in hits and hits[phi] == "DATE", hits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pt currently on BIPAP 10/5 with O2",
+        "flowby 6/3. Spont vols 400",
+        "ON 10/5 BIPAP 65%",
+        "PSV increased to 10/5 overnight",
+        "4/4 bottles positive",
+        "give 1/2 NPH this am",
+        "rales 2/3 up bilaterally",
+        "A/C 10/700/.4/10PEEP.",
+        "BIPAP 10/5/12BPM",
+        "HOB 30'. Drain at 15cm",
+    ],
+)
+def test_settings_and_fractions_are_not_dates(detector: Detector, text: str) -> None:
+    assert "DATE" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("Carol Buckley (201/324/1423) confirms", "(201/324/1423)"),
+        ("daughter called (201-223-4567) today", "(201-223-4567)"),
+    ],
+)
+def test_phone_forms(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "PHONE"
+
+
+@pytest.mark.parametrize(
+    ("text", "phi", "phi_type"),
+    [
+        ("husband did not come to gh w/pt", "gh", "HOSPITAL"),  # hospital abbreviation
+        ("CONSULT FROM THE GBMC. HO AWARE", "GBMC", "HOSPITAL"),
+        ("BROUGHT TO GH CATH LAB TODAY", "GH", "HOSPITAL"),
+        ("TRANSFERRED FROM VAMC HOSPITAL", "VAMC", "HOSPITAL"),
+        ("to go this afternoon to sacred heart hospital.", "sacred heart hospital", "HOSPITAL"),
+        ("transfer back to holy cross tomorrow", "holy cross", "HOSPITAL"),
+        ("TO GO TO ST. MARY ON TUESDAY", "ST. MARY", "HOSPITAL"),
+        ("IN RESP DISTRESS ON QUARTERMAIN 6; CODE CALLED", "QUARTERMAIN", "HOSPITAL"),  # ward
+        ("LIVES AT KEELEY HOUSE.", "KEELEY", "LOCATION"),
+        ("SPOKE WITH SON IN PIKESVILLE TODAY", "PIKESVILLE", "LOCATION"),
+    ],
+)
+def test_places(detector: Detector, text: str, phi: str, phi_type: str) -> None:
+    assert found(detector, text).get(phi) == phi_type, found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DUE TO ICH",
+        "SATS IN THE HIGH 90'S",
+        "BREATHING IN SYNCH WITH VENT",
+        "PT TRANSPORTED TO CT AND BACK",
+        "changed back to NRB with good effect",
+        "cx sent from RLE ulcer",
+        "Blood cxs sent from pheresis line",
+        "TRANSFERRED TO THE MCIU.",
+        "returned to BASELINE",
+        "FLUID IN DOUGLAS POUCH",
+        "HR 80-103 SR TO ST WITH PVCS",
+        "10/3 PERSANTINE THALLIUM ST-BORDERLINE ISCHEMIC ST CHGS",
+        "on LASIX 40 MG",
+        "ANXIOUS TO GO TO REHAB",
+        "TIRED OF BEING IN HOSPITAL",
+    ],
+)
+def test_not_places(detector: Detector, text: str) -> None:
+    hits = found(detector, text)
+    assert not {"HOSPITAL", "LOCATION"} & set(hits.values()), hits
+
+
+def test_names_that_are_words_propagate_only_as_written(detector: Detector) -> None:
+    text = "Hank Przybylo (son) called. Both Suzette and Hank are proxies. Hank of yarn."
+    spans = [text[d.start : d.end] for d in detector.detect(text, budget_s=5)]
+    assert spans.count("Hank") == 2 and "Przybylo" in " ".join(spans)
+    lower = "Husband Rich Martino here. the soup was rich."
+    assert not any(lower[d.start : d.end] == "rich" for d in detector.detect(lower, budget_s=5))
+
+
+def test_memory_across_notes_of_one_patient() -> None:
+    run = pipeline(patient_memory=True)
+    subject = {"reference": "Patient/p1"}
+    run.run(doc_of("Dr. Rakusin aware of plan.", subject=subject))
+    later = run.run(doc_of("rakusin in to see pt.", subject=subject))
+    assert "rakusin" not in later.text.lower()
+    other = run.run(doc_of("rakusin in to see pt.", subject={"reference": "Patient/p2"}))
+    assert "rakusin" in other.text  # never across patients
+    alone = run.run(doc_of("rakusin in to see pt."))  # no subject: no memory
+    assert "rakusin" in alone.text
+    off = pipeline()  # off by default: output must not depend on earlier notes
+    off.run(doc_of("Dr. Rakusin aware of plan.", subject=subject))
+    assert "rakusin" in off.run(doc_of("rakusin in to see pt.", subject=subject)).text
+
+
+def test_the_remembered_words_do_not_travel_with_a_pickled_stage() -> None:
+    run = pipeline(patient_memory=True)
+    subject = {"reference": "Patient/p1"}
+    run.run(doc_of("Dr. Rakusin aware of plan.", subject=subject))
+    clone = pickle.loads(pickle.dumps(run))
+    assert "rakusin" in clone.run(doc_of("rakusin in to see pt.", subject=subject)).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A" * 5_000_000,
+        "DR SMITH 10/5 TO GH ON QUARTERMAIN 6 " * 50_000,
+        ("wife " * 10 + "x1/2/3/4/5/6 " * 10) * 20_000,
+        "(" * 100_000 + "1" * 100_000,
+    ],
+)
+def test_large_and_capital_inputs_finish_in_time(detector: Detector, text: str) -> None:
+    """5 MB, all-capital or punctuation-heavy notes end within the budget (found or timed
+    out), never hang."""
+    started = time.monotonic()
+    with contextlib.suppress(DeidTimeoutError):
+        detector.detect(text, budget_s=1)
+    assert time.monotonic() - started < 4
+
+
+def test_nurse_with_a_state_name(detector: Detector) -> None:
+    text = "IV NURSE VIRGINIA SALLESE CALLED."
+    assert "VIRGINIA SALLESE" in found(detector, text)

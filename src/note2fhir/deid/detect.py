@@ -102,16 +102,24 @@ class Detector:
             "titles",
             "credentials",
             "relatives",
+            "roles",
             "person_cues",
             "not_names",
             "value_after",
             "value_before",
+            "value_context",
             "facility_prefixes",
+            "not_hospitals",
+            "not_facility_before",
+            "not_facility_after",
         ):
             self._sets[name] = frozenset(w.lower() for w in getattr(r, name))
         self._sets["to_from"] = frozenset({"to", "from", "into", "at"})
+        # ventilator words ("Psv", "Cpap") are never names either
+        self._sets["not_names"] |= self._sets["value_context"]
         self._sets["facility_verbs"] = frozenset(w.lower() for w in r.facility_verbs)
         self._sets["facility_single"] = frozenset(w for w in r.facility_words if " " not in w)
+        self._hospital_ends = tuple(sorted({e.upper() for e in r.hospital_abbreviation_ends}))
         self.protected = self.protected | frozenset(w.lower() for w in r.protected)
         month = _MONTH
         self._patterns = [
@@ -136,7 +144,7 @@ class Detector:
                 "PHONE",
                 "phone",
                 regex.compile(
-                    r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+                    r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-]|\d{3}/(?=\d{3}/))\d{3}[\s./-]\d{4}"
                     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/])",
                     _FLAGS,
                 ),
@@ -243,8 +251,25 @@ class Detector:
                 "DATE",
                 "numeric",
                 regex.compile(
-                    r"(?<![\d/.-])(?P<m>[01]?\d)(?P<s>[/.-])(?P<d>[0-3]?\d)(?:(?P=s)(?P<y>(?:19|20)?\d{2}))?"
+                    r"(?<![\d/])(?<![\d/]\.)(?<![\d.]-)(?P<m>[01]?\d)(?P<s>[/.-])(?P<d>[0-3]?\d)"
+                    r"(?:(?P=s)(?P<y>(?:19|20)?\d{2}))?(?![\d/]|[.-]\d|%)"
+                ),
+            ),
+            (
+                "DATE",
+                "month-year-numeric",  # "echo 8/87", "fx4/97": the second number is no day
+                regex.compile(
+                    r"(?<![\d/])(?<!\d\.)(?<![\d.]-)(?P<m>0?[1-9]|1[0-2])/(?P<y>[3-9]\d)"
                     r"(?![\d/]|[.-]\d|%)"
+                ),
+            ),
+            (
+                "DATE",
+                "ordinal-day",  # "cultures drawn on the 11th"
+                regex.compile(
+                    r"\b(?:on|since|until|till|by|from|before|after)\s{1,3}the\s{1,3}"
+                    r"(?P<v>(?P<d>[1-3]?\d)(?:st|nd|rd|th))\b",
+                    _FLAGS,
                 ),
             ),
             (
@@ -252,7 +277,9 @@ class Detector:
                 "year",
                 regex.compile(r"(?<![\d/.:#@-])(?:19[0-9]{2}|20[0-4][0-9])(?![\d/:%])"),
             ),
-            ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{0,2})'\d{2}\b")),
+            ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{0,2}|\w\s{1,2})'\d{2}\b")),
+            # "CVA 74'", "CHOLECYSTECTOMY 77'"
+            ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{1,2})\d{2}'(?![\w'])")),
         ]
 
     # -- public ---------------------------------------------------------------------------
@@ -294,17 +321,39 @@ class Detector:
         deadline = time.monotonic() + budget_s
         found: list[Detection] = []
         found.extend(self._known(text, known, deadline))
-        found.extend(self._regexes(text, deadline))
+        upper = _mostly_upper(text)
+        found.extend(self._regexes(text, upper, deadline))
         tokens = [
             _Tok(m.start(), m.end(), m.group(), m.group().lower())
             for m in self._run(_TOKEN, text, deadline)
         ]
-        upper = _mostly_upper(text)
         found.extend(self._names(text, tokens, upper, deadline))
         found.extend(self._places(text, tokens, upper, deadline))
         found = _merge(found)
         found.extend(self._propagate(text, tokens, found, deadline))
         return _merge(found)
+
+    def memorable(self, text: str, found: Iterable[Detection]) -> list[tuple[str, str]]:
+        """(word, type) pairs worth finding in the patient's other notes: the words of the
+        names and places that a context rule found ("Dr. Rakusin" gives "rakusin"), not
+        English or clinical words, nor what was itself only propagated."""
+        out: dict[str, str] = {}
+        for det in found:
+            if det.type not in {"NAME", "HOSPITAL", "LOCATION"} or det.rule in _NOT_REMEMBERED:
+                continue
+            for m in _TOKEN.finditer(text, det.start, det.end):
+                low = m.group().lower()
+                if (
+                    len(low) >= 3
+                    and low.isalpha()
+                    and not self.common(low)
+                    and low not in self.protected
+                    and low not in self._sets["not_names"]
+                    and low not in self._sets["facility_single"]
+                    and low not in self._sets["facility_prefixes"]
+                ):
+                    out.setdefault(low, det.type)
+        return sorted(out.items())
 
     # -- passes ---------------------------------------------------------------------------
 
@@ -332,14 +381,18 @@ class Detector:
             for m in self._run(pattern, text, deadline):
                 yield Detection(m.start(), m.end(), phi_type, "fhir-patient")
 
-    def _regexes(self, text: str, deadline: float) -> Iterator[Detection]:
+    def _regexes(self, text: str, upper: bool, deadline: float) -> Iterator[Detection]:
         for phi_type, rule, pattern in self._patterns:
             for m in self._run(pattern, text, deadline):
                 start, end = m.span("v") if "v" in m.groupdict() and m.group("v") else m.span()
                 if phi_type == "DATE" and not self._date_ok(text, m, rule):
                     continue
+                if rule == "street" and not self._street_ok(m.group(), upper):
+                    continue
                 if rule == "ipv4" and not _is_ip_context(text, m.start()):
                     continue
+                if phi_type == "PHONE" and text[start - 1 : end + 1] == f"({text[start:end]})":
+                    start, end = start - 1, end + 1  # "(201-223-4567)" as a whole
                 yield Detection(start, end, phi_type, rule)
 
     def _date_ok(self, text: str, m: regex.Match[str], rule: str) -> bool:
@@ -363,15 +416,35 @@ class Detector:
                 return False
             if sep == "." and year and len(year) == 2:
                 return False
+            if year and len(year) == 2 and self._value_context(text, m.start(), m.end()):
+                return False  # "BIPAP 10/5/12"
             if not year:
                 if before in self._sets["value_before"] or after in self._sets["value_after"]:
                     return False
                 if (month, day) == (2, 2) or text[m.end() : m.end() + 1] == "+":
                     return False
-                if before.isdigit() or _number_slash_before(text, m.start()):
+                if (before.isdigit() and len(before) < 3) or _number_slash_before(text, m.start()):
+                    return False  # "HR 80 120/80"; "at 2300 10/15" is a date
+                if self._value_context(text, m.start(), m.end()):
                     return False
+                if _fraction_like(month, day) and before not in _DATE_CUES:
+                    return False  # "rales 2/3", "1/2 NPH", "4/4 bottles", "5/5"
             return True
+        if rule == "month-year-numeric":
+            return (
+                before not in self._sets["value_before"]
+                and after not in self._sets["value_after"]
+                and not (before.isdigit() and len(before) < 3)
+                and not _number_slash_before(text, m.start())
+                and not self._value_context(text, m.start(), m.end())
+            )
+        if rule == "short-year" and m.group().endswith("'"):
+            return before not in {"hob", "x", "q", "for", "over", "times", "every", "at", "to"}
+        if rule == "ordinal-day":
+            return 1 <= int(m.group("d")) <= 31
         if rule == "year":
+            if regex.fullmatch(r"(?:19|20)\d{2}", before):
+                return True  # "CABG 1957, 1971"
             if before in {"at", "@", "by", "q", "x", "~", "until", "till", "from", "to", "and"}:
                 return before == "from" and after not in {"to", "-"}
             if after in self._sets["value_after"] or after in {"hrs", "h", "kcal", "units", "to"}:
@@ -410,6 +483,36 @@ class Detector:
             ) and before not in self._sets["value_before"]
         return True
 
+    def _street_ok(self, match: str, upper: bool) -> bool:
+        """Is "12 Elm Street" an address, not "HR 80-103 SR TO ST" or "3 PERSANTINE THALLIUM
+        ST-BORDERLINE ISCHEMIC ST" (the ST segment)?"""
+        words = [w.strip(".,'").lower() for w in match.split()[1:-1]]
+        suffix = match.rsplit(maxsplit=1)[-1].strip(".").lower() if match.strip() else ""
+        for word in words:
+            if (
+                word in self._sets["not_names"]
+                or word in self.protected
+                or word in self._sets["value_context"]
+                or (upper and suffix == "st" and ("-" in word or self.common(word)))
+            ):
+                return False
+        return True
+
+    def _value_context(self, text: str, start: int, end: int) -> bool:
+        """Is a ventilator or other setting word near ``text[start:end]`` ("PSV 10/5",
+        "on 10/5 BIPAP", "flowby 6/3"), on the same line?"""
+        lo = max(0, start - 24)
+        left = text[lo:start].rsplit("\n", 1)[-1]
+        words = _VALUE_WORD.findall(left.lower())
+        if lo > 0 and text[lo - 1].isalnum() and left[:1].isalnum() and words:
+            words = words[1:]  # the window cut a word
+        words = words[-3:]
+        # the word right after, when only spaces part them ("on 10/5 BIPAP", not "8/14). AC")
+        right = _NEXT_WORD.match(text, end, min(len(text), end + 24))
+        if right is not None:
+            words.append(right.group(1).lower())
+        return any(w in self._sets["value_context"] for w in words)
+
     def _name_like(self, tok: _Tok, level: str, upper: bool) -> bool:
         """May ``tok`` be (part of) a person's name, given the strength of the cue?"""
         low = tok.low
@@ -426,8 +529,85 @@ class Detector:
         cap = tok.title and not upper
         return (cap and not common) or (in_dict and not common and (cap or not _is_lower_word(tok)))
 
-    def _extend(self, tokens: list[_Tok], i: int, upper: bool, step: int, limit: int = 3) -> int:
+    def _cued(self, tok: _Tok, upper: bool, strong: bool = True) -> bool:
+        """May ``tok`` be a name right after a cue that names a person ("wife Suzette",
+        "CASEWORKER LEONA", "spoke with helen")?
+
+        A first name of the Census lists counts even when it is also a word ("HUSBAND RICH"),
+        but then only capitalised (in a note in capitals, only after a ``strong`` cue: a
+        relative or a role, not "to" or "with"); any other word must not be an English word,
+        and in a note written in one case ("WIFE AGRESS", "daughter present") it must be in a
+        name list.
+        """
+        low = tok.low
+        if (
+            not tok.alpha
+            or len(low) < 2
+            or low in self._sets["not_names"]
+            or low in self._sets["credentials"]
+            or low in self._sets["relatives"]
+        ):
+            return False
+        common = self.common(low)
+        # capitalised in a note in lower case, or in lower case in a note in capitals
+        # ("HOUSE STAFF mary souza AWARE")
+        cap = (
+            _style(tok) == "title"
+            or (_style(tok) == "upper" and (strong or not upper))
+            or (_style(tok) == "lower" and upper)
+        )
+        if low in self.lex.first_names and (not common or cap) and low not in self.protected:
+            return True
+        if common or low in self.protected:
+            return False
+        if upper or _style(tok) != "title":
+            return low in self.lex.first_names or low in self.lex.surnames
+        return True
+
+    def _continues(self, tok: _Tok, prev: _Tok, step: int, lax: bool) -> bool:
+        """Does name token ``prev`` go on with ``tok`` (the token after it for ``step`` 1,
+        before it for -1)?  ``lax`` after a title: "Dr. Ferdinand Halfpenny"."""
+        low = tok.low
+        if (
+            not tok.alpha
+            or len(low) < 2
+            or low in self._sets["not_names"]
+            or low in self._sets["credentials"]
+            or low in self._sets["relatives"]
+            or low in self._sets["titles"]
+        ):
+            return False
+        style = _style(tok)
+        if style != _style(prev) and not (style == "title" and _style(prev) == "upper"):
+            return False
+        first, last = (prev, tok) if step > 0 else (tok, prev)
+        common = self.common(low)
+        if common or low in self.protected:
+            # "Dr. Art White", "Bernard Foley", "dr. john bowman", "Hank Przybylo (son)":
+            # a given name then a surname, even when they are also words
+            if first.low not in self.lex.first_names or style == "mixed":
+                return False
+            if step > 0:
+                return last.low in self.lex.surnames or (lax and style == "title")
+            return first.low not in self.protected or style != "lower"
+        in_dict = low in self.lex.first_names or low in self.lex.surnames
+        if style == "lower":
+            return in_dict
+        if style == "upper":
+            return in_dict or len(low) >= 5
+        return True
+
+    def _extend(
+        self,
+        tokens: list[_Tok],
+        i: int,
+        upper: bool,
+        step: int,
+        limit: int = 3,
+        lax: bool = False,
+    ) -> int:
         """From name token ``i`` take more name tokens in direction ``step``; last index."""
+        del upper  # the capitalisation of the name itself decides
         last = i
         j = i + step
         taken = 1
@@ -445,17 +625,29 @@ class Detector:
                 and len(tok.text) == 1
                 and (tok.text.isupper() or (j + 1 < len(tokens) and tokens[j + 1].text == "."))
             )
-            if is_initial or (
-                self._name_like(tok, "weak", upper)
-                and (tok.title or tok.text.isupper() or tok.low in self.lex.surnames)
-                and tok.low not in self.protected
-            ):
+            if is_initial or self._continues(tok, tokens[last], step, lax and last == i):
                 last = j
                 taken += 1
                 j += step
                 continue
             break
         return last
+
+    def _initial_then_name(self, tokens: list[_Tok], j: int) -> int | None:
+        """Index of the name in "S. DOMINICO" when ``tokens[j]`` is an initial, else None."""
+        n = len(tokens)
+        tok = tokens[j]
+        if (
+            tok.alpha
+            and len(tok.text) == 1
+            and tok.text.isupper()
+            and j + 2 < n
+            and tokens[j + 1].text == "."
+            and _gap(tokens, j + 1, j + 2) <= 2
+            and self._continues(tokens[j + 2], tokens[j + 2], 1, False)
+        ):
+            return j + 2
+        return None
 
     def _names(
         self, text: str, tokens: list[_Tok], upper: bool, deadline: float
@@ -467,7 +659,7 @@ class Detector:
                 raise DeidTimeoutError
             low = tok.low
             nxt = i + 1
-            if nxt < n and tokens[nxt].text in {".", ":", ","}:
+            if nxt < n and tokens[nxt].text in {".", ":", ",", "'", "’"}:
                 nxt += 1
             if (
                 low in s["titles"]
@@ -483,55 +675,88 @@ class Detector:
                     and nxt + 1 < n
                     and tokens[nxt + 1].text == "."
                 ) or self._name_like(first, "strong", upper):
-                    end = self._extend(tokens, nxt, upper, 1)
+                    end = self._extend(tokens, nxt, upper, 1, lax=True)
                     yield Detection(first.start, tokens[end].end, "NAME", "title")
-                continue
-            if (
-                low in s["credentials"]
-                and i > 0
-                and not (low == "pt" and not upper and tok.text != "PT")
-            ):
-                prev = i - 1
-                if tokens[prev].text == ",":
-                    prev -= 1
-                if prev >= 0 and _same_line(text, tokens[prev].end, tok.start):
-                    cand = tokens[prev]
-                    if self._name_like(cand, "medium", upper) and (
-                        cand.title or cand.text.isupper() or cand.low in self.lex.surnames
+                    # "Drs. Ballou and Dutter"
+                    if (
+                        low == "drs"
+                        and end + 2 < n
+                        and tokens[end + 1].low in {"and", "&"}
+                        and self._cued(tokens[end + 2], upper)
                     ):
-                        begin = self._extend(tokens, prev, upper, -1)
-                        yield Detection(tokens[begin].start, cand.end, "NAME", "signature")
+                        last = self._extend(tokens, end + 2, upper, 1)
+                        yield Detection(tokens[end + 2].start, tokens[last].end, "NAME", "title")
                 continue
-            if low in s["relatives"] and nxt < n and _gap(tokens, i, nxt) <= 3:
+            bracketed_role = low in s["roles"] and i > 0 and tokens[i - 1].text == "("
+            if (low in s["credentials"] or bracketed_role) and i > 0:
+                yield from self._signature(text, tokens, i, upper)
+                if low in s["credentials"]:
+                    continue
+            if (
+                low in s["relatives"]
+                and nxt < n
+                and _gap(tokens, i, nxt) <= 3
+                and _same_line(text, tok.end, tokens[nxt].start)
+            ):
                 cand = tokens[nxt]
+                name_at = self._initial_then_name(tokens, nxt)
                 if (
-                    self._name_like(cand, "medium", upper)
-                    and cand.low not in s["relatives"]
-                    and len(cand.low) >= 3
+                    name_at is not None
+                    or self._cued(cand, upper)
+                    or self._given_pair(tokens, nxt)
+                    or self._bare_after_relative(text, tokens, nxt)
                 ):
-                    end = self._extend(tokens, nxt, upper, 1)
+                    end = self._extend(tokens, name_at if name_at is not None else nxt, upper, 1)
                     yield Detection(cand.start, tokens[end].end, "NAME", "relative")
                     continue
             if low in s["relatives"] and i >= 2 and tokens[i - 1].text in {"(", ","}:
                 cand = tokens[i - 2]
-                if self._name_like(cand, "medium", upper) and (
-                    cand.title or cand.low in self.lex.first_names
+                if (cand.title or cand.low in self.lex.first_names) and (
+                    self._cued(cand, upper) or self._name_like(cand, "medium", upper)
                 ):
                     begin = self._extend(tokens, i - 2, upper, -1)
                     yield Detection(tokens[begin].start, cand.end, "NAME", "relative")
                     continue
-            if low in s["person_cues"] and nxt < n:
+            if (
+                (low in s["person_cues"] or low in s["roles"])
+                and nxt < n
+                and _gap(tokens, i, nxt) <= 3
+                and _same_line(text, tok.end, tokens[nxt].start)
+            ):
                 cand = tokens[nxt]
-                if (
-                    self._name_like(cand, "weak", upper)
-                    and len(cand.low) >= 3
-                    and (cand.low in self.lex.first_names or cand.low in self.lex.surnames)
-                ):
-                    end = self._extend(tokens, nxt, upper, 1)
+                name_at = self._initial_then_name(tokens, nxt)
+                in_dict = cand.low in self.lex.first_names or cand.low in self.lex.surnames
+                if low in s["roles"]:
+                    ok = (in_dict or not upper) and (
+                        self._cued(cand, upper) or self._given_pair(tokens, nxt)
+                    )
+                else:  # "with", "to", "by": a name list and no English word
+                    ok = in_dict and (
+                        self._name_like(cand, "weak", upper)
+                        or (cand.low in self.lex.first_names and self._cued(cand, upper, False))
+                    )
+                if name_at is not None or (len(cand.low) >= 3 and ok):
+                    end = self._extend(tokens, name_at if name_at is not None else nxt, upper, 1)
                     yield Detection(cand.start, tokens[end].end, "NAME", "person-cue")
                     continue
-            # A capitalised first name followed by a surname, both from the Census lists.
+            owner = self._before_phone(text, tokens, i, upper)
+            if owner is not None:
+                yield Detection(tokens[owner].start, tokens[i - 1].end, "NAME", "phone-owner")
+            # "the Romero family", "KEEP ROMERO FAMILY AWARE"
+            if low in {"family", "families"} and i > 0 and _gap(tokens, i - 1, i) == 1:
+                cand = tokens[i - 1]
+                if (
+                    cand.alpha
+                    and _style(cand) in {"title", "upper"}
+                    and cand.low in self.lex.surnames
+                    and cand.low not in s["not_names"]
+                    and cand.low not in self.protected
+                    and not self.common(cand.low)
+                    and not self._is_place_word(cand.low)
+                ):
+                    yield Detection(cand.start, cand.end, "NAME", "family-name")
             if not upper and tok.title and i + 1 < n and _gap(tokens, i, i + 1) == 1:
+                # A capitalised first name followed by a surname, both from the Census lists.
                 other = tokens[i + 1]
                 if (
                     other.title
@@ -544,6 +769,202 @@ class Detector:
                     and other.low not in s["not_names"]
                 ):
                     yield Detection(tok.start, other.end, "NAME", "dictionary-pair")
+                    continue
+            if not upper and tok.title and i > 0 and self._mid_sentence_given(text, tokens, i):
+                end = self._extend(tokens, i, upper, 1)
+                yield Detection(tok.start, tokens[end].end, "NAME", "given-name")
+        yield from self._closing_name(text, tokens, upper)
+        yield from self._introduced(text, deadline)
+
+    def _introduced(self, text: str, deadline: float) -> Iterator[Detection]:
+        """The subject of "Sumiko254 Larue605 is a 60 year-old ..." at the start of a line or
+        sentence: the patient's name (no title needed)."""
+        for m in self._run(_INTRODUCED, text, deadline):
+            words = [regex.sub(r"\d+$", "", w).lower() for w in m.group("v").split()]
+            if any(
+                w in self._sets["not_names"]
+                or w in self.protected
+                or w in self._sets["relatives"]
+                or (self.common(w) and w not in self.lex.first_names)
+                for w in words
+            ):
+                continue
+            yield Detection(m.start("v"), m.end("v"), "NAME", "introduced")
+
+    def _bare_after_relative(self, text: str, tokens: list[_Tok], j: int) -> bool:
+        """An unknown lower-case word that ends the phrase after a relative is the relative's
+        name ("communication with husband milovan."); a verb would go on ("wife agress
+        that ...")."""
+        tok = tokens[j]
+        low = tok.low
+        if (
+            not tok.alpha
+            or not tok.text.islower()
+            or len(low) < 4
+            or "-" in low
+            or "'" in low
+            or low in self._sets["not_names"]
+            or low in self.protected
+            or self.common(low)
+        ):
+            return False
+        if j + 1 == len(tokens):
+            return True
+        nxt = tokens[j + 1]
+        return not _same_line(text, tok.end, nxt.start) or nxt.text in {".", ",", ";", ")"}
+
+    def _before_phone(self, text: str, tokens: list[_Tok], i: int, upper: bool) -> int | None:
+        """Index of the first token of the name in "Lopie Certusi cell# 410-322-1419" when
+        ``tokens[i]`` is a phone word followed by a number; else None."""
+        if i == 0 or tokens[i].low not in _PHONE_WORDS:
+            return None
+        ahead = tokens[i + 1 : i + 4]
+        if not any(t.text.isdigit() for t in ahead):
+            return None
+        cand = tokens[i - 1]
+        if (
+            not _same_line(text, cand.end, tokens[i].start)
+            or not cand.alpha
+            or _style(cand) != "title"
+            or upper
+            or len(cand.low) < 3
+            or cand.low in self._sets["not_names"]
+            or cand.low in self.protected
+            or self.common(cand.low)
+        ):
+            return None
+        return self._extend(tokens, i - 1, upper, -1)
+
+    def _given_pair(self, tokens: list[_Tok], j: int) -> bool:
+        """Is ``tokens[j]`` a capitalised given name that is also a word, followed by a
+        capitalised surname ("Husband Rich Martino")?"""
+        if j + 1 >= len(tokens) or _gap(tokens, j, j + 1) != 1:
+            return False
+        given, family = tokens[j], tokens[j + 1]
+        return (
+            given.low in self.lex.first_names
+            and (
+                _style(given) == "title"
+                or (given.text.isupper() and given.low not in self.protected)
+            )
+            and given.low not in self._sets["not_names"]
+            and self._continues(family, given, 1, False)
+        )
+
+    def _mid_sentence_given(self, text: str, tokens: list[_Tok], i: int) -> bool:
+        """A capitalised Census first name that is no English or clinical word, after a
+        lower-case word of the same sentence ("once Natalie woke up")."""
+        tok, prev = tokens[i], tokens[i - 1]
+        low = tok.low
+        return (
+            len(low) >= 3
+            and low in self.lex.first_names
+            and low not in self.protected
+            and low not in self._sets["not_names"]
+            and not self.common(low)
+            and not self._is_place_word(low)
+            and prev.alpha
+            and prev.text.islower()
+            and _gap(tokens, i - 1, i) == 1
+            and prev.low not in self._sets["to_from"]
+            and _same_line(text, prev.end, tok.start)
+        )
+
+    def _is_place_word(self, low: str) -> bool:
+        return low in self.lex.cities or low in self.lex.states
+
+    def _signature(self, text: str, tokens: list[_Tok], i: int, upper: bool) -> Iterator[Detection]:
+        """The name before a credential or a bracketed role: "Bernard Foley CRT",
+        "DAN A. FORMAN-LYONS, RRT", "DICK CUCCHIARA (RESIDENT)", "K. Rizzo RN"."""
+        prev = i - 1
+        while prev >= 0 and tokens[prev].text in {",", "("}:
+            prev -= 1
+        if prev < 0 or not _same_line(text, tokens[prev].end, tokens[i].start):
+            return
+        # the whole line before the credential, when it is only a name
+        begin = prev
+        words = 0
+        ok = True
+        while begin >= 0 and _same_line(text, tokens[begin].end, tokens[i].start):
+            tok = tokens[begin]
+            if tok.text in {".", ","}:
+                begin -= 1
+                continue
+            if (
+                not tok.alpha
+                or _style(tok) not in {"title", "upper"}
+                or tok.low in self._sets["not_names"]
+                or tok.low in self._sets["credentials"]
+                or words >= 4
+            ):
+                ok = False
+                break
+            words += 1
+            begin -= 1
+        start_tok = begin + 1
+        while start_tok <= prev and not tokens[start_tok].alpha:
+            start_tok += 1
+        line_start = text.rfind("\n", 0, tokens[i].start) + 1
+        if (
+            ok
+            and words >= 1
+            and not text[line_start : tokens[start_tok].start].strip()
+            and any(
+                t.low in self.lex.first_names
+                or (len(t.low) >= 2 and not self.common(t.low) and t.low not in self.protected)
+                for t in tokens[start_tok : prev + 1]
+            )
+        ):
+            yield Detection(tokens[start_tok].start, tokens[prev].end, "NAME", "signature")
+            return
+        cand = tokens[prev]
+        if self._name_like(cand, "medium", upper) and (
+            cand.title or cand.text.isupper() or cand.low in self.lex.surnames
+        ):
+            first = self._extend(tokens, prev, upper, -1)
+            yield Detection(tokens[first].start, cand.end, "NAME", "signature")
+
+    def _closing_name(self, text: str, tokens: list[_Tok], upper: bool) -> Iterator[Detection]:
+        """A note that ends with a bare given name is signed ("... 1400U/HR. SUSAN")."""
+        del upper
+        if not tokens or text[tokens[-1].end :].strip() or not tokens[-1].alpha:
+            return
+        end = len(tokens) - 1
+        begin = end
+        while (
+            begin > 0
+            and end - begin < 2
+            and (tokens[begin - 1].alpha or tokens[begin - 1].text == ".")
+        ):
+            if not _same_line(text, tokens[begin - 1].end, tokens[begin].start):
+                break
+            if tokens[begin - 1].text == "." and (begin < 2 or len(tokens[begin - 2].text) != 1):
+                break
+            begin -= 1
+        while begin < end and not tokens[begin].alpha:
+            begin += 1
+        before = tokens[begin - 1] if begin > 0 else None
+        if (
+            before is not None
+            and before.alpha
+            and _same_line(text, before.end, tokens[begin].start)
+        ):
+            return  # mid-sentence: "... will call Susan" is not a signature
+        first = tokens[begin]
+        part = [t for t in tokens[begin : end + 1] if t.alpha]
+        if (
+            first.low in self.lex.first_names
+            and first.low not in self.protected
+            and first.low not in self._sets["not_names"]
+            and all(
+                _style(t) in {"title", "upper"}
+                and t.low not in self._sets["not_names"]
+                and t.low not in self._sets["credentials"]
+                for t in part
+            )
+            and (not self.common(first.low) or len(part) > 1)
+        ):
+            yield Detection(first.start, tokens[end].end, "NAME", "closing-name")
 
     def _places(
         self, text: str, tokens: list[_Tok], upper: bool, deadline: float
@@ -573,6 +994,16 @@ class Detector:
                         break
                     begin = j
                     j -= 1
+                if (
+                    begin == i
+                    and tok.text.isupper()
+                    and len(low) >= 4
+                    and not self.common(low)
+                    and low not in s["not_names"]
+                    and (not upper or (i > 0 and tokens[i - 1].low in _HOSPITAL_BEFORE))
+                ):
+                    yield Detection(tok.start, tok.end, "HOSPITAL", "facility")  # "from VAMC"
+                    continue
                 if begin < i:
                     end = i + 1 if low in s["facility_single"] else i + 2
                     yield Detection(
@@ -584,44 +1015,69 @@ class Detector:
                 j = i + 1
                 if j < n and tokens[j].low == "the":
                     j += 1
-                if j < n:
-                    cand = tokens[j]
-                    if (
-                        cand.alpha
-                        and cand.low not in s["not_names"]
-                        and cand.low not in self.protected
-                        and not self.common(cand.low)
-                        and (cand.title or cand.text.isupper() or cand.low not in lex.english)
-                    ):
-                        end = self._extend(tokens, j, upper, 1, limit=2)
-                        yield Detection(cand.start, tokens[end].end, "HOSPITAL", "facility-cue")
-                        continue
+                if j < n and self._facility_name(text, tokens, j, upper):
+                    end = self._extend(tokens, j, upper, 1, limit=2)
+                    yield Detection(tokens[j].start, tokens[end].end, "HOSPITAL", "facility-cue")
+                    continue
+            # "ON QUARTERMAIN 6", "called To quartermain 6": a ward by its number
+            if self._ward(tokens, i, upper):
+                yield Detection(tok.start, tok.end, "HOSPITAL", "ward")
+                continue
+            # "at the GBMC", "SEEN BY GBMC NURSE", "from MGH"
+            if self._hospital_abbreviation(tokens, i):
+                yield Detection(tok.start, tok.end, "HOSPITAL", "hospital-abbreviation")
+                continue
+            # "lives at Carpenter Assisted living", "LIVES AT KEELEY HOUSE"
+            if (
+                i > 0
+                and tok.alpha
+                and _style(tok) in {"title", "upper"}
+                and len(low) >= 3
+                and not self.common(low)
+                and low not in self.protected
+                and low not in s["not_names"]
+                and low not in lex.states
+                and self._location_cue(tokens, i, phrases_only=True)
+            ):
+                end = self._extend(tokens, i, upper, 1, limit=3)
+                yield Detection(tok.start, tokens[end].end, "LOCATION", "location-cue")
+                continue
             # "St. Elizabeth's", "Sacred Heart", "Holy Cross", "Mount Auburn"
             if low in s["facility_prefixes"] and i + 1 < n:
                 j = i + 1
                 if tokens[j].text == "." and j + 1 < n:
                     j += 1
                 cand = tokens[j]
+                fixed = low in {"sacred", "holy"} and cand.low in _HOLY
                 if (
                     cand.alpha
                     and cand.low not in s["not_names"]
-                    and (cand.title or upper or cand.text.isupper())
+                    and (cand.title or upper or cand.text.isupper() or fixed)
                 ):
-                    if low in {"st", "saint"} and (
-                        upper or not cand.title or (i > 0 and tokens[i - 1].title)
+                    # "ST depression"; "Main St" is found by the address rule; in capitals
+                    # "ST. MARY" is a saint's name
+                    saint_in_capitals = (
+                        cand.text.isupper()
+                        and tokens[i + 1].text == "."
+                        and cand.low in self.lex.first_names
+                        and cand.low not in self.protected
+                    )
+                    if (
+                        low in {"st", "saint"}
+                        and (not cand.title or (i > 0 and tokens[i - 1].title))
+                        and not saint_in_capitals
                     ):
-                        continue  # "ST depression"; "Main St" is found by the address rule
-                    if low in {"sacred", "holy"} and cand.low not in {
-                        "heart",
-                        "cross",
-                        "family",
-                        "name",
-                        "spirit",
-                        "redeemer",
-                        "trinity",
-                    }:
                         continue
-                    yield Detection(tok.start, cand.end, "HOSPITAL", "facility-prefix")
+                    if low in {"sacred", "holy"} and not fixed:
+                        continue
+                    last = j
+                    if (
+                        j + 1 < n
+                        and tokens[j + 1].low in s["facility_single"]
+                        and _gap(tokens, j, j + 1) <= 2
+                    ):
+                        last = j + 1  # "sacred heart Memorial"
+                    yield Detection(tok.start, tokens[last].end, "HOSPITAL", "facility-prefix")
                     continue
             # cities and states from the dictionaries
             for size in (3, 2, 1):
@@ -657,7 +1113,10 @@ class Detector:
                 if (
                     (name in lex.big_cities and (cap or upper or name not in lex.english))
                     or followed_by_state
-                    or (self._location_cue(tokens, i) and (cap or upper or name not in lex.english))
+                    or (
+                        self._location_cue(tokens, i, weak=not ambiguous)
+                        and (cap or upper or name not in lex.english)
+                    )
                 ):
                     end = part[-1].end
                     if followed_by_state:
@@ -665,9 +1124,104 @@ class Detector:
                     yield Detection(part[0].start, end, "LOCATION", "city")
                     break
 
-    def _location_cue(self, tokens: list[_Tok], i: int) -> bool:
+    def _facility_name(self, text: str, tokens: list[_Tok], j: int, upper: bool) -> bool:
+        """Is ``tokens[j]``, after "transferred to", a hospital's or ward's name ("GH",
+        "Quartermain 3", "Calvert") and not a place in the hospital ("CT", "the MCIU"),
+        a device ("NRB", "camode") or a site ("from pheresis line", "RLE ulcer")?"""
+        s = self._sets
+        cand = tokens[j]
+        low = cand.low
+        if (
+            not cand.alpha
+            or low in s["not_names"]
+            or low in self.protected
+            or low in s["facility_single"]
+            or self.common(low)
+            or any(part in s["not_names"] or self.common(part) for part in low.split("-")[1:])
+        ):
+            return False
+        if j + 1 < len(tokens) and tokens[j + 1].low in s["not_facility_after"]:
+            return False
+        if self._hospital_shape(cand):
+            return True
+        ward = j + 1 < len(tokens) and regex.fullmatch(r"\d{1,2}", tokens[j + 1].text) is not None
+        if cand.text.isupper() and len(low) <= 4 and not upper:
+            return False  # "to CT", "to IR", "on NRB": unit and device abbreviations
+        if cand.text.isupper() and upper:
+            return len(low) >= 5 or ward
+        if cand.title and not upper:
+            return len(low) >= 3
+        return ward or (len(low) >= 4 and (low in self.lex.surnames or low in self.lex.cities))
+
+    def _ward(self, tokens: list[_Tok], i: int, upper: bool) -> bool:
+        """A ward: a name that is no word, drug or unit after "to", "on", "from" or "at",
+        followed by a ward number, not a dose ("to Quartermain 6", "ON QUARTERMAIN 2")."""
+        tok = tokens[i]
+        low = tok.low
+        n = len(tokens)
+        if (
+            i == 0
+            or i + 1 >= n
+            or tokens[i - 1].low not in {"to", "on", "from", "at"}
+            or not tok.alpha
+            or len(low) < 5
+            or _style(tok) not in {"title", "upper", "lower"}
+            or (tok.text.islower() and upper)
+            or low in self._sets["not_names"]
+            or low in self.protected
+            or low in self._sets["value_context"]
+            or self.common(low)
+            or regex.fullmatch(r"\d{1,2}", tokens[i + 1].text) is None
+            or _gap(tokens, i, i + 1) != 1
+        ):
+            return False
+        after = tokens[i + 2] if i + 2 < n else None
+        if after is None:
+            return True
+        dose = after.alpha and _gap(tokens, i + 1, i + 2) <= 1 and after.low in _UNITS
+        return not dose and after.text not in {"%", ".", "/", "-", ":"}
+
+    def _hospital_shape(self, tok: _Tok) -> bool:
+        """Shaped like a hospital's abbreviation ("GH", "GBMC", "MGH", "JHH"): 2-6 letters
+        with such an ending, and no clinical abbreviation ("ICH", "TSH", "BPH")."""
+        text = tok.text
+        return (
+            2 <= len(text) <= 6
+            and text.isalpha()
+            and (text.isupper() or len(text) <= 3)
+            and text.upper().endswith(self._hospital_ends)
+            and tok.low not in self._sets["not_hospitals"]
+            and tok.low not in self.protected
+        )
+
+    def _hospital_abbreviation(self, tokens: list[_Tok], i: int) -> bool:
+        """A hospital abbreviation after "to", "at", "from", "by", "@" or "the", and not
+        after "due to" and the like."""
+        tok = tokens[i]
+        if not tok.text.isupper() or not self._hospital_shape(tok) or i == 0:
+            return False
+        if self.common(tok.low) or tok.low in self._sets["not_names"]:
+            return False
+        j = i - 1
+        if tokens[j].low == "the" and j > 0:
+            j -= 1
+        if tokens[j].low not in _HOSPITAL_BEFORE and tokens[i - 1].low != "the":
+            return False
+        if j > 0 and tokens[j - 1].low in self._sets["not_facility_before"]:
+            return False
+        return not (i + 1 < len(tokens) and tokens[i + 1].low in self._sets["not_facility_after"])
+
+    def _location_cue(
+        self, tokens: list[_Tok], i: int, weak: bool = False, phrases_only: bool = False
+    ) -> bool:
+        """Does a location cue ("lives in", "resident of") end right before ``tokens[i]``?
+        ``weak`` also takes the bare prepositions ("son in Pikesville"); ``phrases_only``
+        only the cues of several words (not "from")."""
         before = " ".join(t.low for t in tokens[max(0, i - 2) : i])
-        return any(before.endswith(cue) for cue in self.rules.location_cues)
+        cues = self.rules.location_cues + (self.rules.weak_location_cues if weak else [])
+        if phrases_only:
+            cues = [c for c in cues if " " in c]
+        return any(before == cue or before.endswith(" " + cue) for cue in cues)
 
     def _propagate(
         self, text: str, tokens: list[_Tok], found: list[Detection], deadline: float
@@ -675,30 +1229,77 @@ class Detector:
         """A word found as a name or place once is PHI wherever else it occurs in the note
         ("Dr. Rakusin ... called rakusin"), unless it is a common or clinical word."""
         words: dict[str, str] = {}
+        exact: dict[str, str] = {}  # names that are also words: "Hank", only so written
+        upper = _mostly_upper(text)
         for det in found:
             if det.type not in {"NAME", "HOSPITAL", "LOCATION"}:
                 continue
             for m in _TOKEN.finditer(text, det.start, det.end):
-                low = m.group().lower()
+                word = m.group()
+                low = word.lower()
                 if (
-                    len(low) >= 3
-                    and low.isalpha()
-                    and not self.common(low)
-                    and low not in self.protected
-                    and low not in self._sets["not_names"]
-                    and low not in self._sets["facility_single"]
-                    and low not in self._sets["facility_prefixes"]
+                    len(low) < 3
+                    or not low.isalpha()
+                    or low in self._sets["not_names"]
+                    or low in self._sets["facility_single"]
+                    or low in self._sets["facility_prefixes"]
                 ):
+                    continue
+                if not self.common(low) and low not in self.protected:
                     words.setdefault(low, det.type)
+                elif (
+                    det.type == "NAME"
+                    and det.rule in _CUED_RULES
+                    and not upper
+                    and word[0].isupper()
+                    and word[1:].islower()
+                    and low in self.lex.first_names
+                ):
+                    exact.setdefault(word, det.type)
         if time.monotonic() > deadline:
             raise DeidTimeoutError
         for tok in tokens:
-            phi_type = words.get(tok.low)
+            phi_type = words.get(tok.low) or exact.get(tok.text)
             if phi_type is not None:
                 yield Detection(tok.start, tok.end, phi_type, "propagated")
 
 
 _MONTH_RE = regex.compile(_MONTH + r"\.?", regex.IGNORECASE)
+_CUED_RULES = frozenset(
+    {"title", "relative", "signature", "person-cue", "phone-owner", "closing-name", "fhir-patient",
+     "known"}
+)  # fmt: skip
+"""Rules whose names are kept even when they are also words ("Husband Rich Martino")."""
+_INTRODUCED = regex.compile(
+    r"(?:^|(?<=[.!?]\s{1,3}))[ \t]{0,8}(?P<v>[A-Z][a-z'’-]{1,30}\d{0,4}"
+    r"(?:[ \t]{1,2}(?:[A-Z]\.?|[A-Z][a-z'’-]{1,30}\d{0,4})){0,3})\s{1,3}(?:is|was)\s{1,3}an?"
+    r"\s{1,3}\d{1,3}[ \t-]{0,2}(?:years?|yrs?|y/?o\b|y\.o\.|months?|mo\b|weeks?|days?)",
+    regex.MULTILINE,
+)
+_UNITS = frozenset(
+    {"mg", "mcg", "g", "gm", "units", "unit", "u", "cc", "ml", "l", "lpm", "gtt", "mcg/kg",
+     "mg/hr", "meq", "mmol", "amp", "amps", "tabs", "tab", "puffs", "hrs", "hr", "h", "min",
+     "mins", "days", "day", "x", "liters", "l/min", "cm", "mm", "kg", "lb", "lbs", "pm", "am"}
+)  # fmt: skip
+_NOT_REMEMBERED = frozenset({"propagated", "fhir-patient", "dictionary-pair", "given-name"})
+"""Rules too weak (or too derived) to carry a word into the patient's other notes."""
+_PHONE_WORDS = frozenset(
+    {"cell", "home", "work", "phone", "tel", "telephone", "pager", "beeper", "mobile", "ph"}
+)
+_HOLY = frozenset({"heart", "cross", "family", "name", "spirit", "redeemer", "trinity"})
+_HOSPITAL_BEFORE = frozenset({"to", "at", "from", "by", "@", "in", "into", "via", "leave", "left"})
+_NEXT_WORD = regex.compile(r"[ \t]{0,3}([A-Za-z][A-Za-z0-9/-]{0,15})\b")
+_VALUE_WORD = regex.compile(r"[a-z][a-z0-9/-]{0,15}")
+_DATE_CUES = frozenset(
+    {"on", "since", "from", "until", "till", "thru", "through", "by", "dated", "date", "dos",
+     "admitted", "adm", "started", "due", "of", "(", "before", "after"}
+)  # fmt: skip
+"""Words before "1/4" or "5/5" that make it a date after all ("since 1/4")."""
+
+
+def _fraction_like(month: int, day: int) -> bool:
+    """Read "1/2", "2/3", "4/4", "5/5" as a fraction or a score unless a cue says date."""
+    return (month <= day <= 6) or (day <= 4 and month <= 4)
 
 
 def _mostly_upper(text: str) -> bool:
@@ -710,6 +1311,16 @@ def _mostly_upper(text: str) -> bool:
 
 def _is_lower_word(tok: _Tok) -> bool:
     return tok.text.islower()
+
+
+def _style(tok: _Tok) -> str:
+    """How a word is capitalised: "upper", "title" ("Rizzo", "McDonald"), "lower" or "mixed"."""
+    text = tok.text
+    if text.isupper():
+        return "upper"
+    if text.islower():
+        return "lower"
+    return "title" if text[0].isupper() else "mixed"
 
 
 def _gap(tokens: list[_Tok], a: int, b: int) -> int:

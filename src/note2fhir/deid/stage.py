@@ -12,6 +12,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from functools import cached_property
 from typing import Literal
 
@@ -56,6 +57,17 @@ class DeidOptions(BaseModel):
         "artifact (when it is present) from the name and place dictionaries.",
     )
     deidentify_title: bool = Field(True, description="Also de-identify the document title.")
+    patient_memory: bool = Field(
+        False,
+        description="Remember the names and places a context rule found in a patient's note "
+        "('Dr. Rakusin') and find them in that patient's later notes of this process, even "
+        "without a cue; only for documents with a subject or Patient (never across patients). "
+        "Off by default: with it, a note's output depends on which notes the process saw "
+        "before, so re-processing is no longer idempotent.",
+    )
+    memory_patients: int = Field(
+        4096, ge=0, description="Patients remembered at most (least recently seen dropped)."
+    )
 
     @model_validator(mode="after")
     def _range(self) -> DeidOptions:
@@ -77,6 +89,7 @@ class DeidStage(Stage):
         assert isinstance(options, DeidOptions)
         self.opts: DeidOptions = options
         self.secret = _secret(options, settings)
+        self._memory = PatientMemory(options.memory_patients)
 
     @cached_property
     def detector(self) -> Detector:
@@ -102,7 +115,13 @@ class DeidStage(Stage):
         budget_s = self.opts.max_ms_per_note / 1000
         started = time.monotonic()
         known = patient_values(doc.context.patient)
+        key = patient_key(doc)
+        remember = self.opts.patient_memory and not key.startswith("document:")
+        if remember:
+            known += self._memory.words(key)
         detections = self._detect(doc, doc.text, budget_s, known)
+        if remember:
+            self._memory.add(key, self.detector.memorable(doc.text, detections))
         replacer = self._replacer(doc)
         new_text, omap, spans = apply(doc.text, detections, replacer)
         doc.rewrite(new_text, omap)
@@ -146,6 +165,49 @@ class DeidStage(Stage):
             offset_days=offset,
             lex=load_lexicons(),
         )
+
+
+class PatientMemory:
+    """Words of names and places found with a cue in a patient's notes, by patient key,
+    for the least recently seen ``max_patients`` patients (thread-safe; in memory only,
+    never logged)."""
+
+    MAX_WORDS = 256
+    """Words kept per patient."""
+
+    def __init__(self, max_patients: int) -> None:
+        self.max_patients = max_patients
+        self._words: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"max_patients": self.max_patients}  # what was remembered never travels
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["max_patients"])  # type: ignore[misc]
+
+    def words(self, key: str) -> list[tuple[str, str]]:
+        """The (word, type) pairs remembered for ``key``."""
+        with self._lock:
+            found = self._words.get(key)
+            if found is None:
+                return []
+            self._words.move_to_end(key)
+            return list(found.items())
+
+    def add(self, key: str, pairs: list[tuple[str, str]]) -> None:
+        """Remember more (word, type) pairs for ``key``."""
+        if not pairs or self.max_patients == 0:
+            return
+        with self._lock:
+            known = self._words.setdefault(key, {})
+            self._words.move_to_end(key)
+            for word, phi_type in pairs:
+                if len(known) >= self.MAX_WORDS:
+                    break
+                known.setdefault(word, phi_type)
+            while len(self._words) > self.max_patients:
+                self._words.popitem(last=False)
 
 
 def patient_key(doc: ClinicalDocument) -> str:
