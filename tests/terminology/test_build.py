@@ -13,7 +13,7 @@ from note2fhir.errors import ErrorCode, Note2FhirError
 from note2fhir.settings import load_settings
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore, default_store
-from terminology import build
+from terminology import build, recipe
 from terminology.writer import ArtifactWriter
 
 
@@ -136,3 +136,32 @@ def test_a_missing_open_builder_is_skipped(tmp_path: Path, monkeypatch: pytest.M
     )
     assert manifest["sources"] == []
     assert "hpo: skipped (builder not installed)" in messages
+
+
+def test_an_out_of_date_open_default_is_rebuilt_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaders = FakeLoaders()
+    monkeypatch.setattr(build, "_load", loaders)
+    settings = load_settings(terminology_dir=tmp_path)
+    messages: list[str] = []
+    default_store(settings, progress=messages.append)
+    manifest = build.read_manifest(settings.terminology_artifact_path)
+    assert manifest["recipe"] == recipe.open_recipe()
+    default_store(settings, progress=messages.append)
+    assert loaders.builds == 1  # current: opened as it is
+    # an upgrade: this installation would build the open sources differently
+    monkeypatch.setattr(recipe, "open_recipe", lambda: "0123456789abcdef")
+    monkeypatch.setattr(build, "open_recipe", lambda: "0123456789abcdef")
+    assert default_store(settings, progress=messages.append).codes_of("icd10cm:I10")[0].display == (
+        "build 2"
+    )
+    assert any("built by another version; rebuilding" in m for m in messages)
+    default_store(settings, progress=messages.append)
+    assert loaders.builds == 2
+
+
+def test_an_artifact_with_a_licensed_release_is_never_rebuilt() -> None:
+    manifest = {"sources": [{"name": "icd10cm"}, {"name": "umls"}], "recipe": None}
+    assert not recipe.is_stale_open_build(manifest, build.OPEN_SOURCES)
+    assert recipe.is_stale_open_build({"sources": [{"name": "icd10cm"}]}, build.OPEN_SOURCES)

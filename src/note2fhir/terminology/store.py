@@ -599,7 +599,8 @@ def default_store(
     build_if_missing: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> TerminologyStore:
-    """Open the configured artifact; build the open default once when it is missing.
+    """Open the configured artifact; build the open default once when it is missing, and
+    again when it is out of date (built by another version of the open sources).
 
     Only the artifact named ``default`` is built automatically, from the open sources
     installed with note2fhir (nothing is downloaded), under a file lock so concurrent
@@ -607,9 +608,12 @@ def default_store(
     is announced with a log warning, which Python prints on stderr even unconfigured.
     """
     folder = settings.terminology_artifact_path
+    is_default = settings.terminology_artifact == DEFAULT_ARTIFACT
     if (folder / DB_FILE).is_file():
+        if is_default and build_if_missing:
+            _rebuild_if_stale(folder, settings.terminology_artifact, progress)
         return TerminologyStore.from_settings(settings)
-    if not build_if_missing or settings.terminology_artifact != DEFAULT_ARTIFACT:
+    if not build_if_missing or not is_default:
         raise Note2FhirError(ErrorCode.TERMINOLOGY_MISSING, path=str(folder))
     try:
         from terminology.build import build_if_missing as build  # noqa: PLC0415
@@ -617,14 +621,40 @@ def default_store(
         raise Note2FhirError(ErrorCode.TERMINOLOGY_MISSING, path=str(folder)) from None
 
     def announce() -> None:
-        message = (
+        _say(
             f"building the open terminology (one time, about {OPEN_BUILD_ESTIMATE_S} s) "
-            f"into {folder}"
+            f"into {folder}",
+            progress,
         )
-        if progress is not None:
-            progress(message)
-        else:
-            log.warning("%s", message)
 
     build(folder, name=settings.terminology_artifact, progress=progress, announce=announce)
     return TerminologyStore.from_settings(settings)
+
+
+def _rebuild_if_stale(folder: Path, name: str, progress: Callable[[str], None] | None) -> None:
+    """Rebuild the open default when this installation would build it differently (after an
+    upgrade); an artifact holding a licensed release is left as it is."""
+    try:
+        from terminology.build import OPEN_SOURCES, read_manifest, rebuild_if_stale  # noqa: PLC0415
+        from terminology.recipe import is_stale_open_build  # noqa: PLC0415
+    except ImportError:
+        return
+    if not is_stale_open_build(read_manifest(folder), OPEN_SOURCES):
+        return
+
+    def announce() -> None:
+        _say(
+            f"the open terminology in {folder} was built by another version; rebuilding it "
+            f"(about {OPEN_BUILD_ESTIMATE_S} s)",
+            progress,
+        )
+
+    rebuild_if_stale(folder, name=name, progress=progress, announce=announce)
+
+
+def _say(message: str, progress: Callable[[str], None] | None) -> None:
+    """One progress line: to ``progress``, or a log warning (printed on stderr unconfigured)."""
+    if progress is not None:
+        progress(message)
+    else:
+        log.warning("%s", message)
