@@ -8,8 +8,11 @@
 3. Per category and direction, give every token the nearest trigger whose scope covers it
    (nearest first, painting only unpainted tokens, so each token is painted once).
 4. A mention gets a category when its first token is in a forward scope of it, or its last
-   token in a backward one; scopes never include their own trigger, so a trigger never
-   modifies a mention it overlaps.  Triggers limited to some entity types are painted apart
+   token in a backward one; scopes never include their own trigger, so a trigger inside a
+   mention does not modify it ("[[No acute distress]]").  A trigger that straddles the
+   mention's edge does: one that starts before the mention and ends inside it ("without
+   [[signs of infection]]": the mention is in the scope the trigger began), and the mirror
+   image for backward triggers.  Triggers limited to some entity types are painted apart
    and count only for mentions of those types.
 """
 
@@ -113,13 +116,16 @@ def unit_context(
         # Nearest trigger first: the latest-starting forward one, the earliest backward one.
         ahead = _paint(low, high, reversed(forward))
         behind = _paint(low, high, backward)
+        within = _inside(low, high, own)
         for n, (first, last) in enumerate(spans):
             if last <= first or (only is not None and (types is None or types[n] not in only)):
                 continue
-            fwd = ahead[first - low]
+            fwd = ahead[first - low] or _straddling(ahead, within, low, first, last, "forward")
             if fwd is not None:
                 hits[n].append(Hit(category, fwd, "forward"))
-            bwd = behind[last - 1 - low]
+            bwd = behind[last - 1 - low] or _straddling(
+                behind, within, low, first, last, "backward"
+            )
             if bwd is not None:
                 hits[n].append(Hit(category, bwd, "backward"))
     return UnitContext(matches, hits)
@@ -145,6 +151,42 @@ def _stops(
         ):
             stops.append(m)
     return stops
+
+
+def _inside(low: int, high: int, triggers: list[Match]) -> list[Match | None]:
+    """For each token in ``[low, high)``, the trigger of two or more tokens that covers it
+    (a one-token trigger cannot straddle a mention's edge)."""
+    covering: list[Match | None] = [None] * (high - low)
+    for m in triggers:
+        if m.end - m.start < 2:
+            continue
+        for i in range(max(m.start, low), min(m.end, high)):
+            covering[i - low] = m
+    return covering
+
+
+def _straddling(
+    painted: list[Match | None],
+    within: list[Match | None],
+    low: int,
+    first: int,
+    last: int,
+    direction: Literal["forward", "backward"],
+) -> Match | None:
+    """The trigger that straddles the edge of the mention ``[first, last)`` on the side it
+    looks from, when its scope (``painted``) takes in the rest of the mention: "without
+    [[signs of infection]]" (forward: it starts before the mention and ends inside it)."""
+    if direction == "forward":
+        trigger = within[first - low]
+        if trigger is None or not trigger.start < first < trigger.end < last:
+            return None
+        after = trigger.end - low
+    else:
+        trigger = within[last - 1 - low]
+        if trigger is None or not first < trigger.start < last < trigger.end:
+            return None
+        after = trigger.start - 1 - low
+    return trigger if painted[after] is trigger else None
 
 
 def _word_prefix(norms: list[str]) -> list[int]:
