@@ -57,7 +57,8 @@ def test_combination_title_selects_the_specific_code(read: Read) -> None:
 
 def test_category_is_never_selected(read: Read) -> None:
     entity = by_text(read("Diabetes, diet controlled."))["diabetes"]
-    assert chosen(entity) == []
+    # the guideline default (I.C.4.a.2) is chosen; the category E11 stays an alternative
+    assert chosen(entity) == ["E11.9"]
     assert "E11" in [c.code for c in entity.codes if not c.selected]
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import pickle
+import sqlite3
 import time
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 import note2fhir.deid.stage  # noqa: F401 - registers the stage
 from note2fhir.cli import main
 from note2fhir.deid.detect import DeidTimeoutError, Detector
-from note2fhir.deid.lexicons import load_lexicons, load_rules
+from note2fhir.deid.lexicons import load_lexicons, load_rules, terminology_eponyms
 from note2fhir.deid.transform import shift_date
 from note2fhir.document import ClinicalDocument, DocumentContext, SourceRef
 from note2fhir.errors import ErrorCode, Note2FhirError
@@ -443,3 +444,148 @@ def test_large_and_capital_inputs_finish_in_time(detector: Detector, text: str) 
 def test_nurse_with_a_state_name(detector: Detector) -> None:
     text = "IV NURSE VIRGINIA SALLESE CALLED."
     assert "VIRGINIA SALLESE" in found(detector, text)
+
+
+# -- eponyms and abbreviations are not people (clinical safety on case reports) -------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Osteoporosis associated with Gaucher disease, on imiglucerase. Gaucher cells seen.",
+        "Biopsy consistent with Bowen's disease.",
+        "Genetic testing consistent with Cowden syndrome.",
+        "Born at 38 weeks with Apgar scores 9 and 10.",
+        "Presented with Glasgow coma scale at 14.",
+        "Pressure was 12 mm Hg by Goldmann applanation tonometry.",
+        "Features consistent with PAM, with calcospherites.",  # an abbreviation in capitals
+        "Hospitalized from January to July.",
+        "Severe MR. Valvular defects resulted from endocarditis.",
+        "Hyperintense on T1 and T2 MR sequences.",
+        "Echo: mild mr, trace tr, EF 55%.",
+        "Intubated and ventilated with a puritan bennett vent.",
+        "Thrombus within the inferior vena cava.",
+        "NEURO: perla. mae. bilat wrist restraints.",
+    ],
+)
+def test_eponyms_and_abbreviations_are_not_names(detector: Detector, text: str) -> None:
+    assert "NAME" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("Spoke with Dr. Parkinson about the plan.", "Parkinson"),  # a title names a person
+        ("Wife Grace Cushing called.", "Grace Cushing"),
+        ("MR. SMITH WAS SEEN TODAY.", "SMITH"),
+        ("Spoke with Pam about discharge.", "Pam"),
+    ],
+)
+def test_eponym_words_with_a_person_cue_are_names(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "NAME", found(detector, text)
+
+
+def test_a_name_found_elsewhere_is_not_propagated_into_an_eponym(detector: Detector) -> None:
+    text = "Dr. Gaucher saw her today. History of Gaucher disease."
+    spans = [text[d.start : d.end] for d in detector.detect(text, budget_s=5)]
+    assert spans == ["Gaucher"]  # only the doctor
+
+
+def test_terminology_eponyms_protect_two_word_terms() -> None:
+    plain = Detector(load_rules(), load_lexicons())
+    pairs = frozenset({"gottron papules"})
+    with_terms = Detector(load_rules(), load_lexicons(), eponym_pairs=pairs)
+    text = "Seen with Gottron papules."
+    assert "Gottron" in found(plain, text)
+    assert found(with_terms, text) == {}
+
+
+def test_terminology_eponyms_read_from_an_artifact(tmp_path: Path) -> None:
+    db = tmp_path / "terms.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE concepts (cid INTEGER PRIMARY KEY, entity_type TEXT);"
+        "CREATE TABLE terms (cid INTEGER, norm TEXT);"
+        "INSERT INTO concepts VALUES (1, 'problem'), (2, 'problem'), (3, 'medication');"
+        "INSERT INTO terms VALUES (1, 'gaucher disease'), (1, 'gaucher disease type 1'),"
+        " (2, 'bence jones proteinuria'), (2, 'other disorder'), (3, 'gaucher activator');"
+    )
+    conn.commit()
+    conn.close()
+    # "bence jones" also reads as a person's name; "other" is an English word
+    assert terminology_eponyms(db, load_lexicons()) == frozenset({"gaucher disease"})
+    assert terminology_eponyms(tmp_path / "missing.sqlite", load_lexicons()) == frozenset()
+
+
+# -- names and places without a title (issue 5, second round) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phi", "phi_type"),
+    [
+        ("KEEP ROMERO FAMILY AWARE OF PLAN.", "ROMERO", "NAME"),  # a surname that is a rare word
+        ("CALLED AS WELL AS A BROTHER VINNY AND A SISTER.", "VINNY", "NAME"),  # "-y" for "-ie"
+        (
+            "pt alert.\nmary theresa kondouli from speech in to see.",
+            "mary theresa kondouli",
+            "NAME",
+        ),
+        ("They act as health care proxys. suzette and ank\n", "ank", "NAME"),  # after "and"
+        ("SCREENED BY BALTIMORE REHAB AND KIMBROUGH. MAY GO", "KIMBROUGH", "HOSPITAL"),
+        ("HUSBAND CEO OF IBM. SMOKER.", "IBM", "LOCATION"),  # an employer
+        ("Worried about his business Genentech.", "Genentech", "LOCATION"),
+        ("FOUND ASYSTOLIC ON QUARTERMAIN 6. DIFFICULT TO BAG.", "QUARTERMAIN", "HOSPITAL"),
+        ("An125 Suanne858\n is a 28 year-old woman.", "An125 Suanne858", "NAME"),
+        ("My name is Rubija", "Rubija", "NAME"),
+    ],
+)
+def test_more_names_and_places(detector: Detector, text: str, phi: str, phi_type: str) -> None:
+    assert found(detector, text).get(phi) == phi_type, found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "KEEP WHOLE FAMILY AWARE OF PLAN.",  # a word before "family"
+        "brother came early and left.",  # a nickname spelling only after a strong cue
+        "HUSBAND WORKS AT HOME.",
+        "At follow-up 1 year after discharge she was well.",  # not a ward
+        "ALK expression by IHC using the D5F3 antibody.",  # not a hospital
+        "Her name is unknown.",
+    ],
+)
+def test_no_name_or_place_there(detector: Detector, text: str) -> None:
+    hits = found(detector, text)
+    assert not {"NAME", "HOSPITAL", "LOCATION"} & set(hits.values()), hits
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("Dr. Smith and pt aware.", "pt"),  # "and" then a cue word
+        ("DR SMITH AND NSG AWARE.", "NSG"),  # "and" then an abbreviation
+        ("wife suzette and kids in.", "kids"),  # "and" then an English word
+    ],
+)
+def test_and_after_a_name_then_no_name(detector: Detector, text: str, word: str) -> None:
+    hits = found(detector, text)
+    assert not any(word in span for span in hits), hits
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("PAN CULTURED X 2 8/15. TYLENOL X 1.", "8/15"),  # a count, then a date
+        ("PMH MI 92, 3 VCABG.", "92"),  # a past event and its year on a history line
+        ("PMH: CAD: NQWMI 13. HTN.", "13"),
+    ],
+)
+def test_dates_after_counts_and_events(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "DATE", found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["BLOOD CX X 2 3/4 BOTTLES", "HR 80 10/12", "NEURO: MI 92, RR 13.", "PMH: HTN\nHR 92."]
+)
+def test_counts_and_vitals_are_not_dates(detector: Detector, text: str) -> None:
+    assert "DATE" not in found(detector, text).values(), found(detector, text)

@@ -13,6 +13,7 @@ state, ZIP), HOSPITAL (hospital and facility names).
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -56,20 +57,20 @@ class Detection:
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
 class _Tok:
-    start: int
-    end: int
-    text: str
-    low: str
+    """A token of the note; ``alpha`` (starts with a letter) and ``title`` ("Rizzo", not
+    "RIZZO") are worked out once, as the rules ask them of every token many times."""
 
-    @property
-    def alpha(self) -> bool:
-        return self.text[0].isalpha()
+    __slots__ = ("alpha", "end", "low", "start", "text", "title")
 
-    @property
-    def title(self) -> bool:
-        return self.text[0].isupper() and not self.text.isupper()
+    def __init__(self, start: int, end: int, text: str, low: str) -> None:
+        self.start = start
+        self.end = end
+        self.text = text
+        self.low = low
+        first = text[0]
+        self.alpha = first.isalpha()
+        self.title = first.isupper() and not text.isupper()
 
 
 _TOKEN = regex.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_])){0,40}|\d{1,40}|\S")
@@ -79,6 +80,12 @@ _MONTH = (
 )
 _ORD = r"(?:st|nd|rd|th)?"
 _FLAGS = regex.IGNORECASE | regex.VERSION0
+_EVENTS = (
+    "mi", "nqwmi", "qwmi", "imi", "ami", "nstemi", "stemi", "cva", "tia", "cabg", "ptca", "pci",
+    "avr", "mvr", "chf", "dvt", "pe", "stent", "stents", "turp", "appy", "chole", "tah", "bka",
+    "aka", "fx", "afib",
+)  # fmt: skip
+"""Past events after which a two-digit number on a history line is a year ("MI 92")."""
 
 
 def _words(items: Iterable[str]) -> str:
@@ -93,8 +100,15 @@ class Detector:
     rules: DeidRules
     lex: Lexicons
     protected: frozenset[str] = frozenset()
+    eponym_pairs: frozenset[str] = frozenset()
+    """Two-word openings of eponymous terms ("gaucher cells", "glasgow coma"): see
+    :func:`~note2fhir.deid.lexicons.terminology_eponyms`."""
     _sets: dict[str, frozenset[str]] = field(default_factory=dict, init=False)
     _patterns: list[tuple[str, str, regex.Pattern[str]]] = field(default_factory=list, init=False)
+    _facility_pairs: frozenset[str] = field(default=frozenset(), init=False)
+    _facility_pair_first: frozenset[str] = field(default=frozenset(), init=False)
+    _place_first: frozenset[str] = field(default=frozenset(), init=False)
+    _employer_last: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         r = self.rules
@@ -112,13 +126,24 @@ class Detector:
             "not_hospitals",
             "not_facility_before",
             "not_facility_after",
+            "eponym_heads",
         ):
             self._sets[name] = frozenset(w.lower() for w in getattr(r, name))
         self._sets["to_from"] = frozenset({"to", "from", "into", "at"})
+        self._sets["employer_cues"] = frozenset(
+            " ".join(w.lower().split()) for w in r.employer_cues
+        )
+        self._employer_last = frozenset(w.rsplit(" ", 1)[-1] for w in self._sets["employer_cues"])
         # ventilator words ("Psv", "Cpap") are never names either
         self._sets["not_names"] |= self._sets["value_context"]
         self._sets["facility_verbs"] = frozenset(w.lower() for w in r.facility_verbs)
         self._sets["facility_single"] = frozenset(w for w in r.facility_words if " " not in w)
+        self._facility_pairs = frozenset(w for w in r.facility_words if w.count(" ") == 1)
+        self._facility_pair_first = frozenset(w.split()[0] for w in self._facility_pairs)
+        # first words of the city and state names: most tokens start none
+        self._place_first = frozenset(
+            name.split(" ", 1)[0] for name in self.lex.cities | self.lex.states
+        )
         self._hospital_ends = tuple(sorted({e.upper() for e in r.hospital_abbreviation_ends}))
         self.protected = self.protected | frozenset(w.lower() for w in r.protected)
         month = _MONTH
@@ -278,6 +303,15 @@ class Detector:
                 regex.compile(r"(?<![\d/.:#@-])(?:19[0-9]{2}|20[0-4][0-9])(?![\d/:%])"),
             ),
             ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{0,2}|\w\s{1,2})'\d{2}\b")),
+            # "PMH: MI 92, CABG 95": a past event and its two-digit year (history lines only)
+            (
+                "DATE",
+                "event-year",
+                regex.compile(
+                    r"(?<=\b" + _words(_EVENTS) + r"[ \t]{1,2})\d{2}(?=[ \t]{0,2}[,.;)]|[ \t]*$)",
+                    _FLAGS | regex.MULTILINE,
+                ),
+            ),
             # "CVA 74'", "CHOLECYSTECTOMY 77'"
             ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{1,2})\d{2}'(?![\w'])")),
         ]
@@ -323,14 +357,19 @@ class Detector:
         found.extend(self._known(text, known, deadline))
         upper = _mostly_upper(text)
         found.extend(self._regexes(text, upper, deadline))
-        tokens = [
-            _Tok(m.start(), m.end(), m.group(), m.group().lower())
-            for m in self._run(_TOKEN, text, deadline)
-        ]
+        tokens = []
+        for m in self._run(_TOKEN, text, deadline):
+            word = m.group()
+            start, end = m.span()
+            tokens.append(_Tok(start, end, word, word.lower()))
         found.extend(self._names(text, tokens, upper, deadline))
         found.extend(self._places(text, tokens, upper, deadline))
+        eponyms = self._eponyms(tokens)
+        if eponyms:
+            found = self._drop_eponyms(tokens, found, eponyms)
         found = _merge(found)
-        found.extend(self._propagate(text, tokens, found, deadline))
+        found.extend(self._conjoined(text, tokens, found, upper))
+        found.extend(self._propagate(text, tokens, found, deadline, eponyms, upper))
         return _merge(found)
 
     def memorable(self, text: str, found: Iterable[Detection]) -> list[tuple[str, str]]:
@@ -354,6 +393,52 @@ class Detector:
                 ):
                     out.setdefault(low, det.type)
         return sorted(out.items())
+
+    # -- eponyms ---------------------------------------------------------------------------
+
+    def _eponyms(self, tokens: list[_Tok]) -> dict[int, str]:
+        """Tokens that name a disease, sign, score or device after a person ("Gaucher
+        disease", "Bowen's disease", "Babinski sign", "Apgar scores", "Swan-Ganz catheter",
+        "Glasgow coma scale"), by index, with their word (no possessive ending)."""
+        heads = self._sets["eponym_heads"]
+        pairs = self.eponym_pairs
+        out: dict[int, str] = {}
+        for i in range(len(tokens) - 1):
+            nxt = tokens[i + 1]
+            if nxt.low not in heads and not pairs:
+                continue
+            tok = tokens[i]
+            if len(tok.low) < 3 or not tok.alpha or nxt.start - tok.end != 1:
+                continue
+            base = _base(tok.low)
+            if nxt.low in heads:
+                out[i] = base
+            elif f"{base} {nxt.low}" in pairs:
+                out[i] = base
+                out.setdefault(i + 1, nxt.low)  # "vena cava": the whole term
+        return out
+
+    def _drop_eponyms(
+        self, tokens: list[_Tok], found: list[Detection], eponyms: dict[int, str]
+    ) -> list[Detection]:
+        """Leave out the names and places that are only eponym words of this note ("with
+        Gaucher disease"; "Gaucher" alone elsewhere in a note that says "Gaucher disease"),
+        unless a title or the Patient resource names them ("Dr. Parkinson")."""
+        words = set(eponyms.values())
+        starts = [t.start for t in tokens]
+        out: list[Detection] = []
+        for det in found:
+            if det.type in {"NAME", "HOSPITAL", "LOCATION"} and det.rule not in _EPONYM_PROOF:
+                k = bisect_left(starts, det.start)
+                inside: list[str] = []
+                while k < len(tokens) and tokens[k].start < det.end:
+                    if tokens[k].alpha and len(tokens[k].low) > 1:
+                        inside.append(_base(tokens[k].low))
+                    k += 1
+                if inside and all(word in words for word in inside):
+                    continue
+            out.append(det)
+        return out
 
     # -- passes ---------------------------------------------------------------------------
 
@@ -423,8 +508,9 @@ class Detector:
                     return False
                 if (month, day) == (2, 2) or text[m.end() : m.end() + 1] == "+":
                     return False
-                if (before.isdigit() and len(before) < 3) or _number_slash_before(text, m.start()):
-                    return False  # "HR 80 120/80"; "at 2300 10/15" is a date
+                counted = before.isdigit() and len(before) < 3 and not self._times_before(text, m)
+                if counted or _number_slash_before(text, m.start()):
+                    return False  # "HR 80 120/80"; "at 2300 10/15", "CULTURED X 2 8/15" are dates
                 if self._value_context(text, m.start(), m.end()):
                     return False
                 if _fraction_like(month, day) and before not in _DATE_CUES:
@@ -440,6 +526,9 @@ class Detector:
             )
         if rule == "short-year" and m.group().endswith("'"):
             return before not in {"hob", "x", "q", "for", "over", "times", "every", "at", "to"}
+        if rule == "event-year":
+            line = text[max(0, m.start() - 200) : m.start()].rsplit("\n", 1)[-1].lower()
+            return _HISTORY.search(line) is not None
         if rule == "ordinal-day":
             return 1 <= int(m.group("d")) <= 31
         if rule == "year":
@@ -482,6 +571,11 @@ class Detector:
                 or _MONTH_RE.fullmatch(before) is not None
             ) and before not in self._sets["value_before"]
         return True
+
+    def _times_before(self, text: str, m: regex.Match[str]) -> bool:
+        """Is the small number before a date a count ("PAN CULTURED X 2 8/15")?"""
+        left = text[max(0, m.start() - 12) : m.start()]
+        return _TIMES_COUNT.search(left) is not None
 
     def _street_ok(self, match: str, upper: bool) -> bool:
         """Is "12 Elm Street" an address, not "HR 80-103 SR TO ST" or "3 PERSANTINE THALLIUM
@@ -556,7 +650,8 @@ class Detector:
             or (_style(tok) == "upper" and (strong or not upper))
             or (_style(tok) == "lower" and upper)
         )
-        if low in self.lex.first_names and (not common or cap) and low not in self.protected:
+        given = low in self.lex.first_names or (strong and low in self.lex.nicknames)
+        if given and (not common or cap) and low not in self.protected:
             return True
         if common or low in self.protected:
             return False
@@ -665,16 +760,19 @@ class Detector:
                 low in s["titles"]
                 and nxt < n
                 and _gap(tokens, i, nxt) <= 2
-                and tokens[i + 1].text != ":"
+                and tokens[i + 1].text not in {":", ","}
                 and not (low == "ms" and not tok.title)
             ):
                 first = tokens[nxt]
+                # "severe MR. Valvular defects", "mild mr, trace tr": "MR" is mitral
+                # regurgitation or magnetic resonance unless a name follows
+                level = "medium" if low == "mr" and not tok.title else "strong"
                 if (
                     first.alpha
                     and len(first.text) == 1
                     and nxt + 1 < n
                     and tokens[nxt + 1].text == "."
-                ) or self._name_like(first, "strong", upper):
+                ) or self._name_like(first, level, upper):
                     end = self._extend(tokens, nxt, upper, 1, lax=True)
                     yield Detection(first.start, tokens[end].end, "NAME", "title")
                     # "Drs. Ballou and Dutter"
@@ -731,27 +829,52 @@ class Detector:
                         self._cued(cand, upper) or self._given_pair(tokens, nxt)
                     )
                 else:  # "with", "to", "by": a name list and no English word
-                    ok = in_dict and (
-                        self._name_like(cand, "weak", upper)
-                        or (cand.low in self.lex.first_names and self._cued(cand, upper, False))
+                    # in a note in mixed case a short word in capitals is an abbreviation
+                    # ("consistent with PAM")
+                    short_caps = not upper and cand.text.isupper() and len(cand.low) <= 3
+                    ok = (
+                        in_dict
+                        and not short_caps
+                        and (
+                            self._name_like(cand, "weak", upper)
+                            or (cand.low in self.lex.first_names and self._cued(cand, upper, False))
+                        )
                     )
                 if name_at is not None or (len(cand.low) >= 3 and ok):
                     end = self._extend(tokens, name_at if name_at is not None else nxt, upper, 1)
                     yield Detection(cand.start, tokens[end].end, "NAME", "person-cue")
                     continue
+            # "my name is Rubija", "Name is Kondouli": whoever is named there
+            if (
+                low == "is"
+                and i > 0
+                and tokens[i - 1].low == "name"
+                and nxt < n
+                and _gap(tokens, i, nxt) <= 2
+                and self._cued(tokens[nxt], upper)
+            ):
+                end = self._extend(tokens, nxt, upper, 1)
+                yield Detection(tokens[nxt].start, tokens[end].end, "NAME", "person-cue")
+                continue
             owner = self._before_phone(text, tokens, i, upper)
             if owner is not None:
                 yield Detection(tokens[owner].start, tokens[i - 1].end, "NAME", "phone-owner")
             # "the Romero family", "KEEP ROMERO FAMILY AWARE"
             if low in {"family", "families"} and i > 0 and _gap(tokens, i - 1, i) == 1:
                 cand = tokens[i - 1]
+                # a frequent surname may also be a rare word ("romero", a fish)
+                word_ok = not self.common(cand.low) or (
+                    cand.low in self.lex.common_surnames
+                    and len(cand.low) >= 5
+                    and cand.low not in _FAMILY_ADJECTIVES
+                )
                 if (
                     cand.alpha
                     and _style(cand) in {"title", "upper"}
                     and cand.low in self.lex.surnames
                     and cand.low not in s["not_names"]
                     and cand.low not in self.protected
-                    and not self.common(cand.low)
+                    and word_ok
                     and not self._is_place_word(cand.low)
                 ):
                     yield Detection(cand.start, cand.end, "NAME", "family-name")
@@ -770,6 +893,13 @@ class Detector:
                 ):
                     yield Detection(tok.start, other.end, "NAME", "dictionary-pair")
                     continue
+            if not upper and tok.text.islower() and self._lower_given(tokens, i):
+                begin = self._extend(tokens, i, upper, -1, limit=2)
+                end = self._extend(tokens, i, upper, 1)
+                if end == i and self._unknown_lower(tokens, i + 1) and _gap(tokens, i, i + 1) == 1:
+                    end = i + 1  # "theresa kondouli": a surname no list has
+                yield Detection(tokens[begin].start, tokens[end].end, "NAME", "lower-given-name")
+                continue
             if not upper and tok.title and i > 0 and self._mid_sentence_given(text, tokens, i):
                 end = self._extend(tokens, i, upper, 1)
                 yield Detection(tok.start, tokens[end].end, "NAME", "given-name")
@@ -780,7 +910,8 @@ class Detector:
         """The subject of "Sumiko254 Larue605 is a 60 year-old ..." at the start of a line or
         sentence: the patient's name (no title needed)."""
         for m in self._run(_INTRODUCED, text, deadline):
-            words = [regex.sub(r"\d+$", "", w).lower() for w in m.group("v").split()]
+            # a word with a number stuck to it ("An125") is a generated name, never a word
+            words = [w.lower() for w in m.group("v").split() if not w[-1].isdigit()]
             if any(
                 w in self._sets["not_names"]
                 or w in self.protected
@@ -790,6 +921,53 @@ class Detector:
             ):
                 continue
             yield Detection(m.start("v"), m.end("v"), "NAME", "introduced")
+
+    def _conjoined(
+        self, text: str, tokens: list[_Tok], found: list[Detection], upper: bool
+    ) -> Iterator[Detection]:
+        """The name after "and" or "&" that follows a name or hospital found by a cue
+        ("suzette and ank", "SCREENED BY BALTIMORE REHAB AND KIMBROUGH"): a word of the same
+        case that is no English, clinical or cue word."""
+        if not found:
+            return
+        ends = {det.end: det for det in found if det.type in {"NAME", "HOSPITAL"}}
+        n = len(tokens)
+        for k in range(n - 2):
+            det = ends.get(tokens[k].end)
+            if det is None or tokens[k + 1].low not in {"and", "&"}:
+                continue
+            cand = tokens[k + 2]
+            low = cand.low
+            if (
+                not cand.alpha
+                or len(low) < 3
+                or _style(cand) != _style(tokens[k])
+                or _gap(tokens, k, k + 1) != 1
+                or _gap(tokens, k + 1, k + 2) != 1
+                or not _same_line(text, tokens[k].end, cand.start)
+                or low in self._sets["not_names"]
+                or low in self._sets["relatives"]
+                or low in self._sets["credentials"]
+                or low in self._sets["facility_single"]
+                or low in self.protected
+                or self.common(low)
+                or (_style(cand) == "lower" and upper)
+            ):
+                continue
+            named = low in self.lex.first_names or low in self.lex.surnames
+            if _style(cand) == "upper" and not named and len(low) < 6:
+                continue  # "DR SMITH AND NSG": an abbreviation
+            # in lower case the phrase must end there ("suzette and ank."): a verb goes on
+            if (
+                det.type == "NAME"
+                and _style(cand) == "lower"
+                and k + 3 < n
+                and _same_line(text, cand.end, tokens[k + 3].start)
+                and tokens[k + 3].text not in {".", ",", ";", ")"}
+            ):
+                continue
+            end = self._extend(tokens, k + 2, upper, 1) if det.type == "NAME" else k + 2
+            yield Detection(cand.start, tokens[end].end, det.type, "conjoined")
 
     def _bare_after_relative(self, text: str, tokens: list[_Tok], j: int) -> bool:
         """An unknown lower-case word that ends the phrase after a relative is the relative's
@@ -868,6 +1046,44 @@ class Detector:
             and _gap(tokens, i - 1, i) == 1
             and prev.low not in self._sets["to_from"]
             and _same_line(text, prev.end, tok.start)
+        )
+
+    def _lower_given(self, tokens: list[_Tok], i: int) -> bool:
+        """In a note in mixed case, a Census given name in lower case that is no English,
+        clinical or place word ("mary theresa kondouli from speech", "spoke to suzette"):
+        people are typed in lower case in haste, clinical words are not given names."""
+        low = tokens[i].low
+        if (
+            len(low) < 4
+            or low not in self.lex.first_names
+            or low in self.protected
+            or low in self._sets["not_names"]
+            or self.common(low)
+            or self._is_place_word(low)
+        ):
+            return False
+        return len(low) >= 5 or (
+            i + 1 < len(tokens)
+            and _gap(tokens, i, i + 1) == 1
+            and tokens[i + 1].text.islower()
+            and self._continues(tokens[i + 1], tokens[i], 1, False)
+        )
+
+    def _unknown_lower(self, tokens: list[_Tok], j: int) -> bool:
+        """Is ``tokens[j]`` a lower-case word of 4 letters or more that no list knows?"""
+        if j >= len(tokens):
+            return False
+        tok = tokens[j]
+        low = tok.low
+        return (
+            tok.alpha
+            and tok.text.islower()
+            and len(low) >= 4
+            and "-" not in low
+            and low not in self._sets["not_names"]
+            and low not in self.protected
+            and not self.common(low)
+            and not self._is_place_word(low)
         )
 
     def _is_place_word(self, low: str) -> bool:
@@ -978,7 +1194,9 @@ class Detector:
             low = tok.low
             # "<Name> Hospital", "Calvert Hosp", "Quartermain VAMC"
             if low in s["facility_single"] or (
-                i + 1 < n and f"{low} {tokens[i + 1].low}" in self.rules.facility_words
+                i + 1 < n
+                and low in self._facility_pair_first
+                and f"{low} {tokens[i + 1].low}" in self._facility_pairs
             ):
                 j = i - 1
                 begin = i
@@ -1026,6 +1244,15 @@ class Detector:
             # "at the GBMC", "SEEN BY GBMC NURSE", "from MGH"
             if self._hospital_abbreviation(tokens, i):
                 yield Detection(tok.start, tok.end, "HOSPITAL", "hospital-abbreviation")
+                continue
+            # "HUSBAND CEO OF IBM", "works at Genentech"
+            if (
+                i > 0
+                and tokens[i - 1].low in self._employer_last
+                and self._employer(tokens, i, upper)
+            ):
+                end = self._extend(tokens, i, upper, 1, limit=3)
+                yield Detection(tok.start, tokens[end].end, "LOCATION", "employer")
                 continue
             # "lives at Carpenter Assisted living", "LIVES AT KEELEY HOUSE"
             if (
@@ -1080,6 +1307,8 @@ class Detector:
                     yield Detection(tok.start, tokens[last].end, "HOSPITAL", "facility-prefix")
                     continue
             # cities and states from the dictionaries
+            if low not in self._place_first:
+                continue
             for size in (3, 2, 1):
                 if i + size > n:
                     continue
@@ -1123,6 +1352,27 @@ class Detector:
                         end = tokens[i + size + 1].end
                     yield Detection(part[0].start, end, "LOCATION", "city")
                     break
+
+    def _employer(self, tokens: list[_Tok], i: int, upper: bool) -> bool:
+        """Is ``tokens[i]`` an employer's name after an employer cue ("CEO OF IBM", "works
+        for Genentech"): capitalised (or in capitals), no English, clinical or cue word?"""
+        tok = tokens[i]
+        low = tok.low
+        before = tokens[i - 1].low
+        if i > 1:
+            two = f"{tokens[i - 2].low} {before}"
+            if two not in self._sets["employer_cues"] and before not in self._sets["employer_cues"]:
+                return False
+        elif before not in self._sets["employer_cues"]:
+            return False
+        return (
+            tok.alpha
+            and len(low) >= 2
+            and (tok.text.isupper() or (tok.title and not upper))
+            and low not in self._sets["not_names"]
+            and low not in self.protected
+            and not self.common(low)
+        )
 
     def _facility_name(self, text: str, tokens: list[_Tok], j: int, upper: bool) -> bool:
         """Is ``tokens[j]``, after "transferred to", a hospital's or ward's name ("GH",
@@ -1171,6 +1421,7 @@ class Detector:
             or low in self.protected
             or low in self._sets["value_context"]
             or self.common(low)
+            or ("-" in low and all(self.common(part) for part in low.split("-")))  # follow-up
             or regex.fullmatch(r"\d{1,2}", tokens[i + 1].text) is None
             or _gap(tokens, i, i + 1) != 1
         ):
@@ -1179,6 +1430,12 @@ class Detector:
         if after is None:
             return True
         dose = after.alpha and _gap(tokens, i + 1, i + 2) <= 1 and after.low in _UNITS
+        if after.text == "." and _gap(tokens, i + 1, i + 2) == 0:
+            # "ON QUARTERMAIN 6. DIFFICULT ...": a full stop, not "6.5"
+            decimal = (
+                i + 3 < n and tokens[i + 3].text[0].isdigit() and _gap(tokens, i + 2, i + 3) == 0
+            )
+            return not decimal
         return not dose and after.text not in {"%", ".", "/", "-", ":"}
 
     def _hospital_shape(self, tok: _Tok) -> bool:
@@ -1224,13 +1481,19 @@ class Detector:
         return any(before == cue or before.endswith(" " + cue) for cue in cues)
 
     def _propagate(
-        self, text: str, tokens: list[_Tok], found: list[Detection], deadline: float
+        self,
+        text: str,
+        tokens: list[_Tok],
+        found: list[Detection],
+        deadline: float,
+        eponyms: dict[int, str],
+        upper: bool,
     ) -> Iterator[Detection]:
         """A word found as a name or place once is PHI wherever else it occurs in the note
-        ("Dr. Rakusin ... called rakusin"), unless it is a common or clinical word."""
+        ("Dr. Rakusin ... called rakusin"), unless it is a common or clinical word, and
+        never where it names a disease ("Dr. Hunter ... Hunter syndrome")."""
         words: dict[str, str] = {}
         exact: dict[str, str] = {}  # names that are also words: "Hank", only so written
-        upper = _mostly_upper(text)
         for det in found:
             if det.type not in {"NAME", "HOSPITAL", "LOCATION"}:
                 continue
@@ -1258,12 +1521,32 @@ class Detector:
                     exact.setdefault(word, det.type)
         if time.monotonic() > deadline:
             raise DeidTimeoutError
-        for tok in tokens:
+        for i, tok in enumerate(tokens):
             phi_type = words.get(tok.low) or exact.get(tok.text)
-            if phi_type is not None:
+            if phi_type is not None and i not in eponyms:
                 yield Detection(tok.start, tok.end, phi_type, "propagated")
 
 
+_FAMILY_ADJECTIVES = frozenset(
+    {"other", "whole", "entire", "large", "young", "close", "extended", "immediate", "loving",
+     "supportive", "nuclear", "foster", "several", "various", "older", "elder", "younger",
+     "grand", "small", "broken", "happy", "little", "great", "proud", "worried", "anxious",
+     "concerned", "upset", "tearful", "grieving", "distraught", "these", "those", "their",
+     "every", "whose", "patient", "caring", "involved", "present", "visiting", "french",
+     "english", "irish", "italian", "german", "polish", "russian", "greek", "chinese"}
+)  # fmt: skip
+"""Words before "family" that are surnames too but describe the family ("the whole family")."""
+_EPONYM_PROOF = frozenset({"title", "fhir-patient", "known"})
+"""Rules whose names stand even when the word is an eponym of the note ("Dr. Parkinson")."""
+
+
+def _base(low: str) -> str:
+    """A word without its possessive ending ("bowen's" → "bowen")."""
+    return low[:-2] if low.endswith(("'s", "’s")) else low
+
+
+_HISTORY = regex.compile(r"\b(?:pmh|hx|history|h/o|s/p|psh)\b")
+_TIMES_COUNT = regex.compile(r"(?<![A-Za-z])[xX][ \t]{1,2}\d{1,2}[ \t]{1,3}$")
 _MONTH_RE = regex.compile(_MONTH + r"\.?", regex.IGNORECASE)
 _CUED_RULES = frozenset(
     {"title", "relative", "signature", "person-cue", "phone-owner", "closing-name", "fhir-patient",
@@ -1303,10 +1586,23 @@ def _fraction_like(month: int, day: int) -> bool:
 
 
 def _mostly_upper(text: str) -> bool:
-    letters = [c for c in text[:20000] if c.isalpha()]
+    """Is the note written in capitals (over 60 % of its first 20,000 letters)?"""
+    head = text[:20000]
+    if head.isascii():  # the same counts, in C
+        raw = head.encode("ascii")
+        letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
+        capitals = len(raw) - len(raw.translate(None, _ASCII_CAPITALS))
+    else:
+        chars = [c for c in head if c.isalpha()]
+        letters = len(chars)
+        capitals = sum(c.isupper() for c in chars)
     if not letters:
         return False
-    return sum(c.isupper() for c in letters) / len(letters) > 0.6
+    return capitals / letters > 0.6
+
+
+_ASCII_CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _ASCII_CAPITALS + bytes(range(ord("a"), ord("z") + 1))
 
 
 def _is_lower_word(tok: _Tok) -> bool:

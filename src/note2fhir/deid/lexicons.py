@@ -51,6 +51,7 @@ class DeidRules(BaseModel):
     facility_prefixes: list[str]
     facility_verbs: list[str]
     location_cues: list[str]
+    employer_cues: list[str]
     weak_location_cues: list[str]
     hospital_abbreviation_ends: list[str]
     not_hospitals: list[str]
@@ -61,6 +62,7 @@ class DeidRules(BaseModel):
     value_context: list[str]
     value_after: list[str]
     value_before: list[str]
+    eponym_heads: list[str]
     protected: list[str]
 
 
@@ -75,6 +77,10 @@ class Lexicons:
     """Lower-case word sets the detector looks tokens up in."""
 
     first_names: frozenset[str]
+    nicknames: frozenset[str]
+    """Spellings of Census given names in "-y" for "-ie" ("vinny" for "vinnie"), not
+    themselves in the list; many are also rare English words, so only a strong cue makes
+    them names ("BROTHER VINNY")."""
     surnames: frozenset[str]
     common_surnames: frozenset[str]
     english: frozenset[str]
@@ -109,8 +115,13 @@ def load_lexicons() -> Lexicons:
         if city["population"] >= BIG_CITY_POPULATION:
             big.add(name)
     states_raw = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
+    given = frozenset(first)
     return Lexicons(
-        first_names=frozenset(first),
+        first_names=given,
+        nicknames=frozenset(
+            w[:-2] + "y" for w in given if w.endswith("ie") and len(w) > 4 and w[-3] != "e"
+        )
+        - given,
         surnames=frozenset(surnames),
         common_surnames=frozenset(surnames[:COMMON_SURNAME_RANK]),
         english=english,
@@ -143,3 +154,51 @@ def terminology_words(db_file: Path) -> frozenset[str]:
     finally:
         conn.close()
     return frozenset(str(row[0]) for row in rows if str(row[0]).isalpha())
+
+
+_NOT_EPONYM_NEXT = frozenset(
+    {"of", "in", "and", "or", "with", "without", "to", "on", "at", "by", "for", "due", "like",
+     "under", "involving", "classified", "affected", "type", "i", "ii", "iii", "a", "b", "c",
+     "r", "t", "x"}
+)  # fmt: skip
+
+
+def terminology_eponyms(db_file: Path, lex: Lexicons) -> frozenset[str]:
+    """The first two words ("graves ophthalmopathy", "glasgow coma", "gaucher cells") of the
+    artifact's multi-word problem, procedure and test terms that open with a Census name which
+    is no English word: eponyms, which the name rules must leave alone.  Returns an empty set
+    when the artifact cannot be read."""
+    try:
+        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return frozenset()
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT substr(t.norm, 1, instr(t.norm, ' ')"
+            " + instr(substr(t.norm, instr(t.norm, ' ') + 1) || ' ', ' ') - 1)"
+            " FROM terms t JOIN concepts c ON c.cid = t.cid"
+            " WHERE c.entity_type IN ('problem', 'procedure', 'test') AND t.norm LIKE '% %'"
+        ).fetchall()
+    except sqlite3.Error as exc:
+        log.warning("terminology eponyms for de-identification unavailable: %s", type(exc).__name__)
+        return frozenset()
+    finally:
+        conn.close()
+    names = lex.surnames | lex.first_names
+    out: set[str] = set()
+    for (prefix,) in rows:
+        first, _, second = str(prefix).partition(" ")
+        if (
+            len(first) >= 3
+            and first.isalpha()
+            and first in names
+            and first not in lex.english
+            and not (first.endswith("s") and first[:-1] in lex.english)
+            and len(second) >= 3
+            and second.isalpha()
+            and second not in _NOT_EPONYM_NEXT
+            # "bence jones", "lou gehrig" read as a person's name too
+            and (second not in names or second in lex.english)
+        ):
+            out.add(f"{first} {second}")
+    return frozenset(out)

@@ -19,7 +19,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from note2fhir.deid.detect import DeidTimeoutError, Detection, Detector
-from note2fhir.deid.lexicons import load_lexicons, load_rules, terminology_words
+from note2fhir.deid.lexicons import (
+    load_lexicons,
+    load_rules,
+    terminology_eponyms,
+    terminology_words,
+)
 from note2fhir.deid.patient import patient_values
 from note2fhir.deid.transform import Replacer, apply, date_offset_days
 from note2fhir.document import ClinicalDocument, PhiSpan
@@ -54,7 +59,8 @@ class DeidOptions(BaseModel):
     protect_terminology: bool = Field(
         True,
         description="Protect the single-word drug/problem/test terms of the terminology "
-        "artifact (when it is present) from the name and place dictionaries.",
+        "artifact (when it is present) from the name and place dictionaries, and its "
+        "eponyms ('Gaucher disease', 'Glasgow coma scale') from the name rules.",
     )
     deidentify_title: bool = Field(True, description="Also de-identify the document title.")
     patient_memory: bool = Field(
@@ -95,15 +101,17 @@ class DeidStage(Stage):
     def detector(self) -> Detector:
         """The detector, built on first use (dictionaries load once per process)."""
         protected: frozenset[str] = frozenset()
+        eponyms: frozenset[str] = frozenset()
         if self.opts.protect_terminology:
             from note2fhir.terminology.schema import DB_FILE  # noqa: PLC0415
 
             db = self.settings.terminology_artifact_path / DB_FILE
             if db.is_file():
                 protected = terminology_words(db)
+                eponyms = terminology_eponyms(db, load_lexicons())
             else:
                 log.info("de-identification: no terminology artifact; packaged protected list only")
-        return Detector(load_rules(), load_lexicons(), protected)
+        return Detector(load_rules(), load_lexicons(), protected, eponyms)
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
