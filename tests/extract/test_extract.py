@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef
-from note2fhir.extract.dictionary import ExtractOptions, ExtractStage
+from note2fhir.extract.dictionary import ExtractOptions, ExtractStage, _singular
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import Settings
 from note2fhir.terminology.schema import ICD10CM, ICD10PCS
@@ -191,6 +191,38 @@ def test_drug_with_strength_is_a_medication_lab_without_is_a_test(read: Read) ->
     ents = found(read("Potassium 4.1 today. Vitamin B12 5 MG/ML injection given."))
     assert ents["potassium"].type is EntityType.TEST
     assert ents["vitamin b12"].type is EntityType.MEDICATION
+
+
+def test_drugs_measured_in_a_specimen_are_tests(read: Read) -> None:
+    ents = found(
+        read("Plasma norepinephrine was 468 pg/mL; carnitine levels were low. Carnitine 1 g daily.")
+    )
+    assert ents["plasma norepinephrine"].type is EntityType.TEST
+    assert ents["plasma norepinephrine"].codes == []
+    assert (ents["plasma norepinephrine"].value or {}).get("value") == 468
+    assert ents["carnitine levels"].type is EntityType.TEST
+    assert ents["carnitine"].type is EntityType.MEDICATION
+
+
+def test_a_result_word_and_a_test_name_are_a_test_in_narrative(read: Read) -> None:
+    ents = found(read("Labs showed increased serum creatinine and a low platelet count."))
+    assert ents["serum creatinine"].type is EntityType.TEST
+    assert ents["platelet count"].type is EntityType.TEST
+    assert "increased serum creatinine" not in ents
+    # In an assessment it is a problem statement, and keeps its code.
+    ents = found(read("Assessment and Plan:\nCreatinine elevated, likely prerenal."))
+    assert ents["creatinine elevated"].type is EntityType.PROBLEM
+
+
+def test_latin_plurals_find_their_singular_when_it_is_known() -> None:
+    known = {"diverticulum", "embolus", "varix", "stenosis", "fistula"}
+    assert _singular("diverticula", 4, known) == "diverticulum"
+    assert _singular("emboli", 4, known) == "embolus"
+    assert _singular("varices", 4, known) == "varix"
+    assert _singular("stenoses", 4, known) == "stenosis"
+    assert _singular("fistulae", 4, known) == "fistula"
+    assert _singular("lesions", 4, known) == "lesion"  # the English rule is unchanged
+    assert _singular("criteria", 4, known) is None
 
 
 def test_names_never_cross_list_separators(read: Read) -> None:

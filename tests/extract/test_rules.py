@@ -72,3 +72,17 @@ def test_short_forms_must_spell_the_long_form() -> None:
     assert defined_short_form("carcinoma (HCC) was", 9) == ("HCC", 11, 14)
     assert defined_short_form("carcinoma (n = 4)", 9) is None
     assert defined_short_form("carcinoma (figure)", 9) is None
+
+
+def test_a_participle_after_be_is_a_procedure(read: Read) -> None:
+    ents = found(
+        read(
+            "The catheter was removed and the tumour was completely resected. "
+            "The resected specimen was 3 cm."
+        )
+    )
+    assert ents["removed"].type is EntityType.PROCEDURE
+    assert ents["removed"].source == "rule:passive 'removed'"
+    assert ents["resected"].type is EntityType.PROCEDURE
+    resected = [e for e in read("The resected specimen was 3 cm.").entities]
+    assert all(e.text != "resected" for e in resected)

@@ -115,6 +115,45 @@ def test_measurements_anywhere_but_not_reference_ranges(run: Run) -> None:
     assert found(doc) == [("98%", None, "measurement")]
 
 
+def test_measurements_with_thin_spaces_pairs_lists_and_powers_of_ten(run: Run) -> None:
+    doc = run("Creatinine rose to 145\u2009μmol/l and urea to 9\u200ammol/l.")
+    texts = [t for t, _, _ in found(doc)]
+    assert texts == ["145\u2009μmol/l", "9\u200ammol/l"]
+    doc = run("BP at one point was measured at 170/80 mmHg.")
+    assert [t for t, _, _ in found(doc)] == ["170/80 mmHg"]
+    doc = run("Lactate and pyruvate were 1.6 and 0.096 mmol/l, respectively.")
+    assert [t for t, _, _ in found(doc)] == ["1.6 and 0.096 mmol/l"]
+    doc = run("The count had ranged between 52 × 109/L and 69 × 10^9/L.")
+    assert [t for t, _, _ in found(doc)] == ["52 × 109/L", "69 × 10^9/L"]
+
+
+def test_a_bare_number_after_link_words_counts_only_at_a_clause_end(run: Run) -> None:
+    assert found(run("Her [[T:Child-Pugh score]] was 8, and she was listed.")) == [
+        ("8", "Child-Pugh score", "value")
+    ]
+    assert found(run("The [[T:SUV]] was measured as 3.8 (Figure 1).")) == [("3.8", "SUV", "linked")]
+    assert found(run("The [[T:biopsy]] was repeated 5 times.")) == []
+
+
+def test_a_number_after_a_closed_short_form(run: Run) -> None:
+    doc = run("International normalized ratio ([[T:INR]]) 6.9, fibrinogen low.")
+    assert found(doc)[0] == ("6.9", "INR", "value")
+
+
+def test_result_nouns_before_of_and_course_words(run: Run) -> None:
+    assert found(run("Symptoms resolved with normalisation of [[T:serum carnitine]].")) == [
+        ("normalisation", "serum carnitine", "before-of")
+    ]
+    assert found(run("Echo showed an improvement in [[T:LVEF]].")) == [
+        ("improvement", "LVEF", "before-of")
+    ]
+    assert found(run("The [[T:postoperative course]] was uneventful.")) == [
+        ("uneventful", "postoperative course", "linked")
+    ]
+    assert found(run("She remained stable.")) == [("stable", None, "standalone")]
+    assert found(run("Cranial MRI was reported as normal.")) == [("normal", None, "standalone")]
+
+
 def test_doses_are_not_measurements(run: Run) -> None:
     assert found(run("[[M:Aspirin]] 100 mg daily and 500 mL of saline.")) == []
 

@@ -33,6 +33,7 @@ import logging
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -220,7 +221,7 @@ class ExtractStage(Stage):
             return
         scan = _Scan(self, doc, words)
         exact = scan.exact_matches()
-        chosen = _resolve(exact + scan.combinations(exact), len(words))
+        chosen = scan.measured(_resolve(exact + scan.combinations(exact), len(words)))
         for m in chosen:
             scan.cover(m)
         if self.opts.approximate and self.opts.approximate_max_lookups:
@@ -287,7 +288,8 @@ class _Scan:
         spelling = self.lexicon.spelling
         respell = stage.respell
         self.spelled = [respell(t) for t in self.texts]
-        self.singular = [_singular(t, spelling.plural_min_letters) for t in self.texts]
+        vocabulary = self.index.vocabulary
+        self.singular = [_singular(t, spelling.plural_min_letters, vocabulary) for t in self.texts]
         # variants_before[k]: how many of the first k words have a spelling variant
         self.variants_before = [0]
         for variant in self.spelled:
@@ -298,6 +300,17 @@ class _Scan:
         for k in range(len(words) - 1, -1, -1):
             ok = self.texts[k] in vocabulary and self.texts[k] not in BAG_STOPWORDS
             self.bag_run[k] = self.bag_run[k + 1] + 1 if ok else 0
+        # known_run[i]: how many words from i on the vocabulary knows in some spelling; every
+        # word of a name is in the vocabulary, so no longer window needs probing.
+        singular = self.singular
+        self.known_run = [0] * (len(words) + 1)
+        for k in range(len(words) - 1, -1, -1):
+            known = (
+                self.texts[k] in vocabulary
+                or (self.spelled[k] or "") in vocabulary
+                or (singular[k] or "") in vocabulary
+            )
+            self.known_run[k] = self.known_run[k + 1] + 1 if known else 0
         self._caps: dict[int, bool] = {}
         self.sections = SectionLookup(doc.sections)
         self.doc_caps: bool | None = None
@@ -359,7 +372,10 @@ class _Scan:
         """At every word, the longest window that is a known name and passes the checks."""
         index = self.index
         out: list[_Match] = []
+        known_run = self.known_run
         for i, first in enumerate(self.texts):
+            if not known_run[i]:
+                continue
             longest = max(
                 index.longest.get(first, 0),
                 index.longest.get(self.spelled[i] or "", 0),
@@ -368,7 +384,7 @@ class _Scan:
             )
             if not longest:
                 continue
-            limit = self.span_limit(i, min(longest, self.opts.max_words))
+            limit = self.span_limit(i, min(longest, self.opts.max_words, known_run[i]))
             for length in range(limit, 0, -1):
                 match = self._probe(i, length)
                 if match is not None:
@@ -514,6 +530,79 @@ class _Scan:
         kept.sort(key=lambda c: (-c.score, -c.specificity))
         return kept
 
+    # -- 1b. tests written as problems or drugs ---------------------------------------------
+
+    def measured(self, chosen: list[_Match]) -> list[_Match]:
+        """Matches that name a measurement rather than what they seem to: a problem name made
+        of a result word and a test name ("elevated serum creatinine", "platelet count
+        increased") becomes the test, its result word left for the ``results`` stage; a drug
+        or nutrient after a specimen word or before "level" ("serum zinc", "carnitine
+        levels") becomes a test."""
+        lexicon = self.lexicon
+        adjectives = lexicon.result_adjectives
+        taken = [False] * len(self.words)
+        for m in chosen:
+            for i in range(m.first, m.last):
+                taken[i] = True
+        out: list[_Match] = []
+        for m in chosen:
+            found: _Match | None = m
+            if m.type is EntityType.PROBLEM and m.last - m.first >= 2 and self._narrative(m):
+                if self.texts[m.first] in adjectives:
+                    found = self._as_test(m.first + 1, m.last)
+                elif self.texts[m.last - 1] in adjectives:
+                    found = self._as_test(m.first, m.last - 1)
+            elif m.type is EntityType.MEDICATION:
+                found = self._as_analyte(m, taken)
+            out.append(found or m)
+        return out
+
+    def _narrative(self, m: _Match) -> bool:
+        """Whether a match stands outside the sections that state problems."""
+        section = self.sections.at(m.start)
+        return section is None or section.name not in self.lexicon.problem_sections
+
+    def _as_test(self, first: int, last: int) -> _Match | None:
+        """The test named by words ``[first, last)`` of a problem match, or None."""
+        test = self._probe(first, last - first)
+        if test is None or test.type is not EntityType.TEST or test.last != last:
+            return None
+        return test
+
+    def _as_analyte(self, m: _Match, taken: list[bool]) -> _Match:
+        """A drug match as a measured analyte when its neighbours say so, else itself."""
+        lexicon, texts = self.lexicon, self.texts
+        first, last = m.first, m.last
+        if (
+            first
+            and self.joined[first]
+            and not taken[first - 1]
+            and texts[first - 1] in lexicon.specimen_words
+        ):
+            first -= 1
+        elif (
+            last < len(texts)
+            and self.joined[last]
+            and not taken[last]
+            and texts[last] in lexicon.analyte_heads
+        ):
+            last += 1
+        if (first, last) == (m.first, m.last):
+            return m
+        start, end = self.words[first].start, self.words[last - 1].end
+        return _Match(
+            first,
+            last,
+            start,
+            end,
+            EntityType.TEST,
+            m.score,
+            m.specificity,
+            f"{m.source}; measured analyte",
+            [],
+            self._value_after(first, end),
+        )
+
     # -- 2. combination titles ---------------------------------------------------------------
 
     def combinations(self, exact: list[_Match]) -> list[_Match]:
@@ -561,7 +650,7 @@ class _Scan:
                     entity_types=[EntityType.PROBLEM],
                     limit=self.opts.max_candidates,
                 )
-                if not _flipped(key, normalize(c.term))
+                if not _flipped(key, _normal_term(c.term))
             ]
             if found and (best is None or found[0].score >= best[0]):
                 best = (found[0].score, k, found)
@@ -619,7 +708,7 @@ class _Scan:
                         for c in self.stage.store.approximate(
                             key, threshold=self.stage.threshold, limit=opts.max_candidates
                         )
-                        if c.entity_type is not None and not _flipped(key, normalize(c.term))
+                        if c.entity_type is not None and not _flipped(key, _normal_term(c.term))
                     ]
                     if found and (best is None or found[0].score > best[0]):
                         best = (found[0].score, a, b, found)
@@ -799,7 +888,7 @@ class _Scan:
                 for c in self.stage.store.candidates(
                     key, threshold=self.stage.threshold, limit=self.opts.max_candidates
                 )
-                if c.entity_type is phrase.type and not _flipped(key, normalize(c.term))
+                if c.entity_type is phrase.type and not _flipped(key, _normal_term(c.term))
             ]
             codes = code_candidates(found)
             for m in inside:
@@ -853,6 +942,13 @@ def _balanced_end(text: str, start: int, end: int) -> int:
     return end
 
 
+@lru_cache(maxsize=_RESPELL_CACHE)
+def _normal_term(term: str) -> str:
+    """``normalize`` of a candidate's term, memoised: approximate lookups return the same
+    terms again and again."""
+    return normalize(term)
+
+
 def _flipped(key: str, term: str) -> bool:
     """Whether an approximate match only differs by a negating prefix or hypo/hyper: "facial
     symmetry" is not "facial asymmetry", "hypokalemia" is not "hyperkalemia"."""
@@ -884,9 +980,32 @@ def _respell(word: str, words: dict[str, str], prefixes: dict[str, str]) -> str 
     return None
 
 
-def _singular(word: str, min_letters: int) -> str | None:
-    """A plural's singular ("lesions" → "lesion", "arteries" → "artery"), or None."""
-    if len(word) <= min_letters or not word.isalpha() or not word.endswith("s"):
+_LATIN_PLURALS = (
+    ("ices", "ix"),
+    ("ices", "ex"),
+    ("ses", "sis"),
+    ("ae", "a"),
+    ("i", "us"),
+    ("a", "um"),
+)
+"""Latin and Greek plural endings and their singulars: "varices", "stenoses", "fistulae",
+"emboli", "diverticula"."""
+
+
+def _singular(
+    word: str, min_letters: int, vocabulary: set[str] | frozenset[str] = frozenset()
+) -> str | None:
+    """A plural's singular ("lesions" → "lesion", "arteries" → "artery"), or None; a Latin
+    plural ("diverticula" → "diverticulum") only when ``vocabulary`` knows the singular."""
+    if len(word) <= min_letters or not word.isalpha():
+        return None
+    if vocabulary and word not in vocabulary:
+        for plural, single in _LATIN_PLURALS:
+            if word.endswith(plural):
+                candidate = word[: -len(plural)] + single
+                if candidate in vocabulary:
+                    return candidate
+    if not word.endswith("s"):
         return None
     if word.endswith(("ss", "us", "is")):
         return None

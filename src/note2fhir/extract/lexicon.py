@@ -105,6 +105,10 @@ class WordRules(_Strict):
     suffixes: list[SuffixRule] = Field(default_factory=list)
     suffix_exceptions: frozenset[str] = frozenset()
     """Words that have a listed ending but name no entity ("diagnosis", "program")."""
+    passive_procedures: frozenset[str] = frozenset()
+    """Past participles that are a procedure after a form of "be" ("was resected")."""
+    passive_auxiliaries: frozenset[str] = frozenset()
+    """The forms of "be" (and "got") that make a listed participle a procedure."""
 
 
 class ClinicalLexicon(_Strict):
@@ -123,6 +127,17 @@ class ClinicalLexicon(_Strict):
     units: list[UnitSpelling] = Field(default_factory=list)
     word_rules: WordRules = WordRules()
     qualitative: list[str] = Field(default_factory=list)
+    result_adjectives: frozenset[str] = frozenset()
+    """Words that, before or after a test name, state its result: a problem name such as
+    "elevated serum creatinine" is read as the test and its result."""
+    problem_sections: frozenset[str] = frozenset()
+    """Sections where such a name stays a problem (an assessment's "creatinine elevated")."""
+    specimen_words: frozenset[str] = frozenset()
+    """Words that, right before a drug or nutrient name, make it a measured analyte
+    ("serum zinc", "plasma norepinephrine")."""
+    analyte_heads: frozenset[str] = frozenset()
+    """Words that, right after a drug or nutrient name, make it a measured analyte
+    ("carnitine level", "vitamin B12 concentrations")."""
     groups: dict[str, LexiconGroup]
 
 

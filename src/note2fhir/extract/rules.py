@@ -5,6 +5,9 @@
   together with up to ``max_modifiers`` words right before it.  The phrase stops at function
   words, ``modifier_stops`` (verbs, quantifiers), punctuation, numbers and words another match
   already covers.
+* **Passive procedures.**  "The catheter was removed", "the tumour was completely resected":
+  a listed past participle after a form of "be" is a procedure; "the resected specimen" is
+  not.
 * **Word endings.**  "parathyroidectomy" is a procedure, "tenosynovitis" a problem and
   "cholangiography" a test whether or not a vocabulary lists the word.
 * **Abbreviations a note defines.**  Case reports define their own short forms:
@@ -107,6 +110,10 @@ def rule_hits(
             if first < k or alone:
                 out.append(RuleHit(first, k + 1, kind, f"head word '{word}'"))
             continue
+        if word in rules.passive_procedures:
+            if _after_auxiliary(words, k, rules.passive_auxiliaries):
+                out.append(RuleHit(k, k + 1, EntityType.PROCEDURE, f"passive '{word}'"))
+            continue
         if word in stop_terms:
             continue
         ending = index.suffix(word)
@@ -115,6 +122,16 @@ def rule_hits(
         if ending is not None:
             out.append(RuleHit(k, k + 1, ending[0], f"ending '-{ending[1]}'"))
     return out
+
+
+def _after_auxiliary(words: list[Word], k: int, auxiliaries: frozenset[str]) -> bool:
+    """Whether word ``k`` follows a form of "be" in its sentence, perhaps with one adverb
+    between ("was removed", "were completely resected")."""
+    sentence = words[k].sentence
+    j = k - 1
+    if j >= 0 and words[j].sentence == sentence and words[j].text.endswith("ly"):
+        j -= 1
+    return j >= 0 and words[j].sentence == sentence and words[j].text in auxiliaries
 
 
 def _modifier(

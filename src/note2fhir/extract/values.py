@@ -19,13 +19,16 @@ UCUM = "http://unitsofmeasure.org"
 LOOKAHEAD_CHARS = 60
 """How far after a test mention its result may start and end."""
 
+_SP = r"[ \t\u00a0\u2000-\u200a\u202f\u205f]"
+"""A space; case reports print thin and no-break spaces between a number and its unit."""
+
 _LEAD = (
-    r"[ \t]{0,3}(?:(?:[:=~]|(?:was|is|of|were|at|measured|reading|levels?|values?|count)\b)"
-    r"[ \t]{0,3}){0,3}"
+    rf"{_SP}{{0,3}}(?:(?:[:=~]|(?:was|is|of|were|at|measured|reading|levels?|values?|count)\b)"
+    rf"{_SP}{{0,3}}){{0,3}}"
 )
 _NUMBER = (
-    r"(?P<cmp><=|>=|<|>|≤|≥)?[ \t]{0,2}(?P<num>\d{1,6}(?:[.,]\d{1,4})?)"
-    r"(?:[ \t]{0,2}/[ \t]{0,2}(?P<num2>\d{1,4}(?:\.\d{1,3})?))?"
+    rf"(?P<cmp><=|>=|<|>|≤|≥)?{_SP}{{0,2}}(?P<num>\d{{1,6}}(?:[.,]\d{{1,4}})?)"
+    rf"(?:{_SP}{{0,2}}/{_SP}{{0,2}}(?P<num2>\d{{1,4}}(?:\.\d{{1,3}})?))?"
 )
 
 
@@ -50,9 +53,9 @@ class ValueReader:
         self.ucum = {u.text: u.ucum for u in lexicon.units}
         unit_alt = "|".join(re.escape(u) for u in units)
         words = sorted(set(lexicon.qualitative), key=lambda w: (-len(w), w))
-        word_alt = "|".join(re.escape(w).replace(r"\ ", r"[ \t]") for w in words)
+        word_alt = "|".join(re.escape(w).replace(r"\ ", _SP) for w in words)
         self.number = re.compile(
-            _LEAD + _NUMBER + rf"(?:[ \t]{{0,2}}(?P<unit>{unit_alt})(?![A-Za-z]))?",
+            _LEAD + _NUMBER + rf"(?:{_SP}{{0,2}}(?P<unit>{unit_alt})(?![A-Za-z]))?",
             re.IGNORECASE,
         )
         self.word = re.compile(_LEAD + rf"(?P<word>{word_alt})\b", re.IGNORECASE)

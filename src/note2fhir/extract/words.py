@@ -39,13 +39,22 @@ def document_words(doc: ClinicalDocument) -> list[Word]:
                 glue_end = token.end
             continue
         exact = len(norm) == token.end - token.start
+        sentence = sentence_of[index]
+        if exact and norm.isascii() and norm.isalnum() and (norm.islower() or norm.isdigit()):
+            # One piece, the whole token (most words): no pattern search needed.
+            if glue_end == token.start and words and words[-1].sentence == sentence:
+                last = words[-1]
+                words[-1] = Word(last.start, token.end, last.text + norm, sentence, last.token)
+            else:
+                words.append(Word(token.start, token.end, norm, sentence, index))
+            glue_end = token.end
+            continue
         for match in _PIECE.finditer(norm):
             if exact:
                 start, end = token.start + match.start(), token.start + match.end()
             else:  # accents expanded or ligatures: the piece is somewhere in the token
                 start, end = token.start, token.end
             touches_start = match.start() == 0
-            sentence = sentence_of[index]
             if (
                 touches_start
                 and words

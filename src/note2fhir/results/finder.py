@@ -21,6 +21,12 @@ from note2fhir.document import JSONDict, Token
 from note2fhir.extract.values import ValueReader
 from note2fhir.results.words import PhraseTable, ResultWords, phrase_key
 
+SPACE = r"[ \t\u00a0\u2000-\u200a\u202f\u205f]"
+"""A space inside a measurement; case reports print thin and no-break spaces ("145\u2009μmol/l")."""
+
+MULTIPLIER = rf"(?:[x×*]{SPACE}?10(?:\^|{SPACE}?)?[0-9]{{1,2}}{SPACE}?)"
+"""A power-of-ten factor before a count unit: "× 10^9/L", "x 109/L" (a lost superscript)."""
+
 _FILLERS = frozenset({"all", "also", "both", "again", "otherwise", "entirely", "completely"})
 """Words that may stand between a reporting verb and a standalone result."""
 
@@ -56,16 +62,18 @@ class ResultFinder:
         self.after = PhraseTable(words.after)
         self.before = PhraseTable(words.before)
         self.before_for = PhraseTable(words.before_for)
+        self.before_of = PhraseTable(words.before_of)
         self.standalone = PhraseTable(words.standalone)
         self.verbs = frozenset(w.lower() for w in words.verbs)
         self.modifiers = PhraseTable(words.modifiers)
         units = sorted({u.lower() for u in words.measurement_units}, key=lambda u: (-len(u), u))
-        unit_alt = "|".join(re.escape(u).replace(r"\ ", r"[ \t]?") for u in units)
+        unit_alt = "|".join(re.escape(u).replace(r"\ ", f"{SPACE}?") for u in units)
+        number = r"(?:[<>≤≥]" + SPACE + r"?)?\d{1,7}(?:[.,]\d{1,4})?"
         # Literal alternations and bounded repeats only: linear time on any input.
         self.measurement = re.compile(
-            r"(?<![\w.,/])(?:[<>≤≥][ \t]?)?\d{1,7}(?:[.,]\d{1,4})?"
-            r"(?:[ \t]?[-–][ \t]?\d{1,7}(?:[.,]\d{1,4})?)?"
-            rf"[ \t]{{0,2}}(?:{unit_alt})(?![^\W\d_])",
+            rf"(?<![\w.,/]){number}(?:{SPACE}?/{SPACE}?\d{{1,4}}(?:\.\d{{1,3}})?)?"
+            rf"(?:(?:{SPACE}?[-–]{SPACE}?|{SPACE}(?:to|and|or){SPACE}){number})?"
+            rf"{SPACE}{{0,2}}{MULTIPLIER}?(?:{unit_alt})(?![^\W\d_])",
             re.IGNORECASE,
         )
         self.links = frozenset(w.lower() for w in words.links)
@@ -88,6 +96,12 @@ class ResultFinder:
 
     def _after(self, text: str, words: SentenceWords, entity: str, end: int) -> FoundResult | None:
         stated = self.values.read(text, end, words.end)
+        if stated is None and text.startswith(")", end):
+            # a short form closes its parenthesis first: "international normalized ratio
+            # (INR) 6.9"; only a number counts there
+            stated = self.values.read(text, end + 1, words.end)
+            if stated is not None and not stated.numeric:
+                stated = None
         if stated is not None and stated.start >= end:
             if stated.numeric or phrase_key(text[stated.start : stated.end]) in self.after:
                 return FoundResult(stated.start, stated.end, stated.value, "value")
@@ -105,7 +119,11 @@ class ResultFinder:
                 token = words.tokens[pos]
                 if token.norm[0].isdigit() or token.norm in "<>≤≥":
                     number = self.values.read(text, token.start, words.end)
-                    if number is not None and number.numeric and (number.unit or _pair(number)):
+                    if (
+                        number is not None
+                        and number.numeric
+                        and (number.unit or _pair(number) or _ends_clause(text, number.end))
+                    ):
                         return FoundResult(number.start, number.end, number.value, "linked")
                     return None
                 if token.norm in self.stops or token.norm not in self.links:
@@ -127,6 +145,8 @@ class ResultFinder:
         table, rule = self.before, "before"
         if words.norms[pos] == "for":
             table, rule, pos = self.before_for, "before-for", pos - 1
+        elif words.norms[pos] in ("of", "in"):
+            table, rule, pos = self.before_of, "before-of", pos - 1
         for length in range(min(table.longest, pos + 1), 0, -1):
             first = pos - length + 1
             if (
@@ -222,6 +242,15 @@ def _hyphenated(text: str, start: int) -> bool:
 
 def _free(words: SentenceWords, first: int, last: int) -> bool:
     return all(owner is None for owner in words.owner[first:last])
+
+
+_CLAUSE_END = re.compile(r"[ \t]{0,2}(?:[,;.)(\[]|$)")
+
+
+def _ends_clause(text: str, end: int) -> bool:
+    """Whether a bare number ends its clause ("the SUV was 3.8, ...", "score was 8."), so it is
+    a result and not a count of something named after it ("5 plasmapheresis exchanges")."""
+    return _CLAUSE_END.match(text, end) is not None
 
 
 def _pair(number: object) -> bool:

@@ -19,6 +19,7 @@ class ResultWords(BaseModel):
     after: list[str]
     before: list[str]
     before_for: list[str]
+    before_of: list[str]
     standalone: list[str]
     verbs: list[str]
     measurement_units: list[str]
