@@ -189,7 +189,13 @@ def security_meta() -> JSONDict:
 
 def derivation_extension(doc: ClinicalDocument, entity: Entity) -> JSONDict:
     """The ``derivation-reference`` extension pointing at one mention in the ORIGINAL text."""
-    start, end = doc.original_span(entity.start, entity.end)
+    return span_derivation_extension(doc, entity.start, entity.end)
+
+
+def span_derivation_extension(doc: ClinicalDocument, work_start: int, work_end: int) -> JSONDict:
+    """The ``derivation-reference`` extension of a working-text span (a mention, or the
+    stated result of a test), in ORIGINAL-text offsets."""
+    start, end = doc.original_span(work_start, work_end)
     parts: list[JSONDict] = [{"url": "reference", "valueReference": source_reference(doc.source)}]
     if doc.source.attachment_path:
         parts.append({"url": "path", "valueString": doc.source.attachment_path})

@@ -1,5 +1,6 @@
 """Observation: one per test concept and stated value, e.g. "BP 140/90" →
-Observation(final, valueString 140/90).  Mentions with different values stay separate
+Observation(final, valueString 140/90), with a derivation-reference to the test's mention and
+one to the stated result.  Mentions with different values stay separate
 Observations (two blood pressures are two results).  Negated ("no CT done"), hypothetical
 ("check lipids if ...") and relatives' tests make none.
 """
@@ -21,6 +22,7 @@ from note2fhir.fhir.build.common import (
     group_concept,
     mention_text,
     source_reference,
+    span_derivation_extension,
 )
 from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
 
@@ -74,6 +76,14 @@ def build_observation(ctx: BuildContext, group: MentionGroup) -> Built:
     summary = f"{name}: {shown}" if shown else name
     source = ctx.doc.source
     resource = base_resource(ctx, "Observation", group, summary)
+    if value:
+        # where the value was read, beside where the test was named
+        ids = {m.id for m in group.mentions}
+        resource["extension"] += [
+            span_derivation_extension(ctx.doc, r.start, r.end)
+            for r in ctx.doc.results
+            if r.entity in ids and r.value == group.first.value
+        ]
     resource.update(
         compact(
             {
