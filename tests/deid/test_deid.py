@@ -589,3 +589,99 @@ def test_dates_after_counts_and_events(detector: Detector, text: str, phi: str) 
 )
 def test_counts_and_vitals_are_not_dates(detector: Detector, text: str) -> None:
     assert "DATE" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi", "phi_type"),
+    [
+        ("Desk: +41 (0)96 471 07 95\nFax: none", "+41 (0)96 471 07 95", "PHONE"),
+        ("They're not answering at 71-33-52-22", "71-33-52-22", "PHONE"),
+        ("Mobile: 03.93.92.16.85\n", "03.93.92.16.85", "PHONE"),
+        ("Can someone call me on (64) 3591-3246?", "(64) 3591-3246", "PHONE"),
+        ("416 60 039 office\n", "416 60 039", "PHONE"),
+        ("Office\\,07700 063 966-Fax", "07700 063 966", "PHONE"),
+        ("+46 (0)8 928 571 38 fax", "+46 (0)8 928 571 38", "PHONE"),
+        ("My IBAN is GB82 WEST 1234 5698 7654 32", "GB82 WEST 1234 5698 7654 32", "ID"),
+        ("from GB82WEST12345698765432 to other accounts", "GB82WEST12345698765432", "ID"),
+        ("keep getting address 6e40:4041:c617:e898:c11:40d2:c669:2eb4 blocked",
+         "6e40:4041:c617:e898:c11:40d2:c669:2eb4", "IP"),
+        ("my driver's license number is 2270-66-1551", "2270-66-1551", "ID"),
+        ("I have lost my card 4574911566148561. Could you", "4574911566148561", "ID"),
+        ("When: 2000-04-16 11:34:35\nWhere: the club", "2000-04-16 11:34:35", "DATE"),
+        ("During 1971, the firm invested heavily.", "1971", "DATE"),
+        ("Zoolander is a 2017 Polish film.", "2017", "DATE"),
+    ],
+)  # fmt: skip
+def test_international_identifiers_and_dates(
+    detector: Detector, text: str, phi: str, phi_type: str
+) -> None:
+    hits = found(detector, text)
+    assert hits.get(phi) == phi_type, hits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My IBAN is GB83 WEST 1234 5698 7654 32",  # check digits do not hold
+        "Edema +2 at 3 4 5 6 ankles",  # a grade, not a phone number
+        "Desk: 12 34",  # too few digits for a phone number
+        "call me at 12:30 tomorrow",
+        "given a 2000 mL bolus over 1 hr",
+        "Pt on fax machine 3 times",
+        "HR 80 at 1200 10 mg",
+    ],
+)
+def test_not_identifiers(detector: Detector, text: str) -> None:
+    hits = found(detector, text)
+    assert not {"PHONE", "ID", "IP", "DATE"} & set(hits.values()), hits
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("A great song (not by Szabina J Gelencsér) indeed.", "Szabina J Gelencsér"),
+        ("Have you been to a Homero Portillo concert before?", "Homero Portillo"),
+        ("the verses from Faina D. Yefremova's Cautionary Tales", "Faina D. Yefremova"),
+        ("What's your last name? Magnusson", "Magnusson"),
+        ("Date: today\nName: Toshimi Arata\nPhone: none", "Toshimi Arata"),
+        ("Directed By:    Johannes Varvio", "Johannes Varvio"),
+        ("Hi Freddy, I'm contacting you about a problem", "Freddy"),
+        ("They had 6: Gaetane, Hannah, Anthony and Derek.", "Hannah"),
+        ("Scott is a very sympathetic person.", "Scott"),
+        ("As promised, here's Matej's address:", "Matej"),
+        ("Philippe Guernon\n\n0104 Hafnarstraeti 5\n", "Philippe Guernon"),
+        ("> Lina Artemova\n> Irecycle\n", "Lina Artemova"),
+    ],
+)
+def test_names_by_shape_and_cue(detector: Detector, text: str, phi: str) -> None:
+    hits = found(detector, text)
+    assert hits.get(phi) == "NAME", hits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Remains vented with ABG's per carevue.",  # an abbreviation in the possessive
+        "80's ABG's PaO2 40's.",
+        "Brady and hypotensive on dopamine gtt.",  # opens a sentence, then no verb of people
+        "Abd is tense with ascitis.",
+        "Started heparin and lisinopril for Parkinson disease workup.",
+        "Hodgkin's lymphoma in remission.",  # an eponym in the possessive
+        "Plan Continue\nNeuro Stable\n",  # lines of words, not names
+        'the Packager, said: "I\'m glad to hear that"',  # a contraction after a cue
+    ],
+)
+def test_clinical_words_are_not_names_by_shape(detector: Detector, text: str) -> None:
+    assert "NAME" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [("ZIP: 7412 SL", "7412 SL"), ("my zip code is 35350", "35350"), ("ZIP: 394 13", "394 13")],
+)
+def test_postcode_after_a_cue(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "LOCATION", found(detector, text)
+
+
+def test_zip_word_without_a_code(detector: Detector) -> None:
+    assert "LOCATION" not in found(detector, "zip lock bag for the dentures").values()

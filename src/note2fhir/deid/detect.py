@@ -80,6 +80,12 @@ _MONTH = (
 )
 _ORD = r"(?:st|nd|rd|th)?"
 _FLAGS = regex.IGNORECASE | regex.VERSION0
+_PHONE_GROUPS = r"(?:(?:[ .-]{1,2}|(?<=\))|[ ]?(?=\())(?:\(0?\d{1,4}\)|\d{1,8})){0,6}"
+_PHONE_VALUE = r"(?:\+[ ]?\d{1,15}|\(\+?\d{1,4}\)|\d{1,15})" + _PHONE_GROUPS
+"""A phone number in any national format: groups of digits parted by spaces, dots or dashes,
+with a country code or an area code in brackets ("+41 (0)96 471 07 95", "(08) 8747 6301")."""
+_PHONE_RULES = frozenset({"phone-lead", "phone-label", "phone-plus"})
+"""Phone rules whose number must hold 7 to 15 digits (checked after the match)."""
 _EVENTS = (
     "mi", "nqwmi", "qwmi", "imi", "ami", "nstemi", "stemi", "cva", "tia", "cabg", "ptca", "pci",
     "avr", "mvr", "chf", "dvt", "pe", "stent", "stents", "turp", "appy", "chole", "tah", "bka",
@@ -109,6 +115,8 @@ class Detector:
     _facility_pair_first: frozenset[str] = field(default=frozenset(), init=False)
     _place_first: frozenset[str] = field(default=frozenset(), init=False)
     _employer_last: frozenset[str] = field(default=frozenset(), init=False)
+    _name_cues: tuple[tuple[str, ...], ...] = field(default=(), init=False)
+    _name_cue_last: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         r = self.rules
@@ -146,6 +154,14 @@ class Detector:
         )
         self._hospital_ends = tuple(sorted({e.upper() for e in r.hospital_abbreviation_ends}))
         self.protected = self.protected | frozenset(w.lower() for w in r.protected)
+        self._name_cues = tuple(
+            sorted(
+                {tuple(_TOKEN.findall(c.lower())) for c in r.name_cues},
+                key=len,
+                reverse=True,
+            )
+        )
+        self._name_cue_last = frozenset(c[-1] for c in self._name_cues)
         month = _MONTH
         self._patterns = [
             (
@@ -184,15 +200,60 @@ class Detector:
                 ),
             ),
             (
+                "PHONE",
+                "phone-lead",
+                regex.compile(
+                    r"\b" + _words(r.phone_lead_cues) + r"\s{0,3}(?:[:#.]\s{0,3}){0,2}"
+                    r"(?:(?:is|at|on)[ \t]{1,3})?(?P<v>" + _PHONE_VALUE + r")(?![\w+-]|\.\d)",
+                    _FLAGS,
+                ),
+            ),
+            (
+                "PHONE",
+                "phone-label",
+                regex.compile(
+                    r"(?:^|(?<=[,;\\]))[ \t>]{0,3}(?P<v>"
+                    + _PHONE_VALUE
+                    + r")[ \t]?-?[ \t]?"
+                    + _words(r.phone_labels)
+                    + r"\b",
+                    _FLAGS | regex.MULTILINE,
+                ),
+            ),
+            (
+                "PHONE",
+                "phone-plus",  # "+46 (0)8 928 571 38", "+447700 921 916"
+                regex.compile(r"(?<![\w+])\+[ ]?\d{1,15}" + _PHONE_GROUPS + r"(?![\w-]|\.\d)"),
+            ),
+            (
                 "ID",
                 "id-cue",
                 regex.compile(
-                    r"\b" + _words(r.id_cues) + r"\s{0,3}(?:(?:#|no\.?|number|num|:)\s{0,3}){0,3}"
+                    r"\b"
+                    + _words(r.id_cues)
+                    + r"\s{0,3}(?:(?:#|no\.?|number|num|:|(?:is|was)\b)\s{0,3}){0,3}"
                     r"(?P<v>(?=[A-Za-z0-9-]{0,20}\d)[A-Za-z0-9][A-Za-z0-9-]{3,24})\b",
                     _FLAGS,
                 ),
             ),
-            ("ID", "long-number", regex.compile(r"(?<![\d.,/])\d{7,}(?![\d.,/])")),
+            # a full stop after the number ends the sentence ("I have lost my card 4574...61.")
+            ("ID", "long-number", regex.compile(r"(?<![\d.,/])\d{7,40}(?![\d,/]|\.\d)")),
+            (
+                "ID",
+                "iban",  # kept only when its ISO 13616 mod-97 check digits hold (_iban_end)
+                regex.compile(
+                    r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}"
+                    r"(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"
+                ),
+            ),
+            (
+                "IP",
+                "ipv6",
+                regex.compile(
+                    r"(?<![\w:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+                    r"|(?:[0-9A-Fa-f]{1,4}:){1,6}(?::[0-9A-Fa-f]{1,4}){1,6})(?![\w:])"
+                ),
+            ),
             (
                 "ID",
                 "vin",
@@ -235,6 +296,15 @@ class Detector:
                 ),
             ),
             (
+                "LOCATION",
+                "zip-cue",  # "ZIP: 7412 SL", "my zip code is 35350", "Postal code B0J 2H0"
+                regex.compile(
+                    r"\b(?:zip(?:[ -]?code)?|postal[ \t]code|post[ \t]?code)[ \t]{0,3}(?::|is)?"
+                    r"[ \t]{0,3}(?P<v>(?=[A-Z0-9]{0,5}\d)[A-Z0-9]{3,6}(?:[ -][A-Z0-9]{2,4})?)\b",
+                    _FLAGS,
+                ),
+            ),
+            (
                 "DATE",
                 "month-day",
                 regex.compile(
@@ -270,6 +340,7 @@ class Detector:
                 "iso",
                 regex.compile(
                     r"(?<![\d-])(?P<y>(?:19|20)\d{2})-(?P<m>[01]?\d)-(?P<d>[0-3]?\d)(?![\d-])"
+                    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?![\d:]))?"
                 ),
             ),
             (
@@ -476,6 +547,16 @@ class Detector:
                     continue
                 if rule == "ipv4" and not _is_ip_context(text, m.start()):
                     continue
+                if (
+                    rule in _PHONE_RULES
+                    and not 7 <= sum(c.isdigit() for c in text[start:end]) <= 15
+                ):
+                    continue
+                if rule == "iban":
+                    end = _iban_end(m.group())
+                    if end == 0:
+                        continue
+                    end += start
                 if phi_type == "PHONE" and text[start - 1 : end + 1] == f"({text[start:end]})":
                     start, end = start - 1, end + 1  # "(201-223-4567)" as a whole
                 yield Detection(start, end, phi_type, rule)
@@ -541,10 +622,14 @@ class Detector:
             nxt = text[m.end() : m.end() + 2].strip()
             if nxt[:1] in {"-", ":"} or before in {"-", ":"}:
                 return False
+            if before in {"a", "the"}:
+                # "a 2017 Polish film", "the 1996 election"; not "a 2000 mL bolus"
+                return regex.match(r" [A-Z][a-z]{2,20}\b", text, pos=m.end()) is not None
             return (
                 before
                 in {
                     "in",
+                    "during",
                     "since",
                     "of",
                     "year",
@@ -905,6 +990,200 @@ class Detector:
                 yield Detection(tok.start, tokens[end].end, "NAME", "given-name")
         yield from self._closing_name(text, tokens, upper)
         yield from self._introduced(text, deadline)
+        if not upper:
+            yield from self._name_shapes(text, tokens, deadline)
+
+    # -- names by their shape (mixed-case text) --------------------------------------------
+
+    def _plain_word(self, tok: _Tok) -> bool:
+        """Capitalised ("Nishiyama", "Szász"), no English, clinical, cue or place-type word:
+        may be a part of a person's name."""
+        low = tok.low
+        s = self._sets
+        return (
+            tok.alpha
+            and tok.title
+            and len(low) >= 2
+            and _PROPER.fullmatch(_base(tok.text)) is not None
+            and not self.common(_base(low))
+            and _base(low) not in self.protected
+            and low not in s["not_names"]
+            and low not in s["credentials"]
+            and low not in s["relatives"]
+            and low not in s["titles"]
+            and low not in s["facility_single"]
+            and low not in s["facility_prefixes"]
+            and low not in s["value_context"]
+        )
+
+    def _given(self, tok: _Tok) -> bool:
+        """A capitalised given name of the Census lists that is no word ("Tilly" is one, so
+        not), or a capitalised word with letters beyond English ("Szabina", "Jožef")."""
+        return self._plain_word(tok) and (tok.low in self.lex.first_names or not tok.text.isascii())
+
+    def _initial_at(self, tokens: list[_Tok], j: int) -> int | None:
+        """Index after a middle initial ("D." or "D") at ``tokens[j]``, else None."""
+        if j >= len(tokens):
+            return None
+        tok = tokens[j]
+        if not (tok.alpha and len(tok.text) == 1 and tok.text.isupper()):
+            return None
+        if j + 1 < len(tokens) and tokens[j + 1].text == "." and _gap(tokens, j, j + 1) == 0:
+            return j + 2
+        return j + 1
+
+    def _name_shapes(self, text: str, tokens: list[_Tok], deadline: float) -> Iterator[Detection]:
+        """Names known by their shape in mixed-case text, without a cue word:
+
+        - a given name (or a word with letters beyond English) then a capitalised word that is
+          no English or clinical word, with or without a middle initial ("Tomomi Nishiyama",
+          "Weronika Martinsen", "Bryan Maclean");
+        - two such capitalised words about a middle initial ("Faina D. Yefremova");
+        - a capitalised word after a strong cue ("my name is Rubija", "Name: Toshimi Arata",
+          "Directed By: Johannes Varvio", "Hi Freddy", "called Brosca Erdős");
+        - a capitalised given name in a list or at a sentence start ("They had 6: Gaetane,
+          Hannah, Anthony", "Scott is a very sympathetic person");
+        - a capitalised possessive that is no word ("Matej's address").
+        """
+        n = len(tokens)
+        cue_ends = self._name_cue_ends(tokens)
+        for i, tok in enumerate(tokens):
+            if i % 2048 == 0 and time.monotonic() > deadline:
+                raise DeidTimeoutError
+            if not tok.title or not tok.alpha:
+                continue
+            line_end = self._name_line(text, tokens, i)
+            if line_end is not None:
+                yield Detection(tok.start, tokens[line_end].end, "NAME", "name-line")
+                continue
+            j = i + 1
+            if j < n and _gap(tokens, i, j) == 1 and _same_line(text, tok.end, tokens[j].start):
+                after_initial = self._initial_at(tokens, j)
+                k = after_initial if after_initial is not None else j
+                if (
+                    k < n
+                    and _gap(tokens, k - 1, k) <= 1
+                    and _same_line(text, tok.end, tokens[k].start)
+                    and self._plain_word(tokens[k])
+                    and (
+                        self._given(tok)
+                        or (
+                            self._plain_word(tok)
+                            and (
+                                after_initial is not None
+                                or tokens[k].low in self.lex.surnames
+                                or not tokens[k].text.isascii()
+                            )
+                        )
+                    )
+                ):
+                    end = self._extend(tokens, k, False, 1, limit=2)
+                    yield Detection(tok.start, _unpossessed(tokens[end]), "NAME", "name-shape")
+                    continue
+            if i in cue_ends and (
+                self._plain_word(tok)
+                or (
+                    (tok.low in self.lex.first_names or tok.low in self.lex.surnames)
+                    and tok.text.isalpha()
+                    and tok.low not in self.protected
+                    and tok.low not in self._sets["not_names"]
+                )
+            ):
+                end = self._extend(tokens, i, False, 1, lax=True)
+                yield Detection(tok.start, _unpossessed(tokens[end]), "NAME", "name-cue")
+                continue
+            if self._given(tok) and len(tok.low) >= 3 and self._listed_or_opening(text, tokens, i):
+                yield Detection(tok.start, tok.end, "NAME", "given-name")
+                continue
+            if (
+                tok.low.endswith(("'s", "’s"))
+                and len(tok.low) >= 5
+                and tok.text[1:-2].islower()
+                and self._plain_word(tok)
+                and i + 1 < n
+                and tokens[i + 1].text.islower()
+                and tokens[i + 1].low not in self._sets["eponym_heads"]
+                and (
+                    _base(tok.low) in self.lex.first_names
+                    or _base(tok.low) in self.lex.surnames
+                    or not tok.text.isascii()
+                    or (i > 0 and tokens[i - 1].text.islower())
+                )
+            ):
+                yield Detection(tok.start, tok.end - 2, "NAME", "possessive")
+
+    def _name_line(self, text: str, tokens: list[_Tok], i: int) -> int | None:
+        """A line that is only a name, as heads a letter, an address block or a resume
+        ("Philippe Guernon", "> Gyala Antall", "Stephan M Urner"): two or three capitalised
+        words that are no English or clinical word, with or without a middle initial.
+        Returns the index of the name's last token, else None."""
+        line_start = text.rfind("\n", 0, tokens[i].start) + 1
+        if text[line_start : tokens[i].start].strip(" \t>"):
+            return None
+        k = i
+        words = 0
+        n = len(tokens)
+        while k < n and _same_line(text, tokens[i].start, tokens[k].start):
+            after_initial = self._initial_at(tokens, k) if words else None
+            if after_initial is not None:
+                k = after_initial
+                continue
+            tok = tokens[k]
+            # the first word may be a given name that is also a word ("Lina", "Johannes")
+            given = (
+                k == i
+                and _PROPER.fullmatch(tok.text) is not None
+                and tok.low in self.lex.first_names
+                and tok.low not in self.protected
+                and tok.low not in self._sets["not_names"]
+            )
+            if not (given or self._plain_word(tok)) or tok.low.endswith(("'s", "’s")):
+                return None
+            words += 1
+            k += 1
+        if not 2 <= words <= 3:
+            return None
+        last = k - 1
+        newline = text.find("\n", tokens[last].end)
+        rest = text[tokens[last].end : newline if newline >= 0 else len(text)]
+        return last if not rest.strip() else None
+
+    def _name_cue_ends(self, tokens: list[_Tok]) -> set[int]:
+        """Indexes of the tokens right after a strong name cue ("my name is", "Name:",
+        "Hi", "Directed By:"), punctuation after the cue skipped."""
+        out: set[int] = set()
+        cues = self._name_cues
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            if tok.low not in self._name_cue_last:
+                continue
+            for cue in cues:
+                size = len(cue)
+                if i + 1 < size or tuple(t.low for t in tokens[i + 1 - size : i + 1]) != cue:
+                    continue
+                j = i + 1
+                while j < n and tokens[j].text in {":", ",", "?", "-", '"', "“"}:
+                    j += 1
+                if j < n and tokens[j].low == "is" and cue[-1] != "is":
+                    j += 1
+                if j < n and _gap(tokens, i, j) <= 6:
+                    out.add(j)
+                break
+        return out
+
+    def _listed_or_opening(self, text: str, tokens: list[_Tok], i: int) -> bool:
+        """Is ``tokens[i]`` in a list of names ("Gaetane, Hannah and Derek"), after a colon,
+        or the first word of a sentence or line followed by a verb or a comma ("Scott is",
+        "Leif, can I")?"""
+        prev = tokens[i - 1] if i > 0 else None
+        if prev is not None and not _same_line(text, prev.end, tokens[i].start):
+            prev = None
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if prev is not None and prev.text in {",", "and", "&", ":"}:
+            return True
+        if prev is None or prev.text in {".", "!", "?", '"', "“"}:
+            return nxt is None or nxt.text in {",", ":"} or nxt.low in _SUBJECT_VERBS
+        return False
 
     def _introduced(self, text: str, deadline: float) -> Iterator[Detection]:
         """The subject of "Sumiko254 Larue605 is a 60 year-old ..." at the start of a line or
@@ -1540,6 +1819,11 @@ _EPONYM_PROOF = frozenset({"title", "fhir-patient", "known"})
 """Rules whose names stand even when the word is an eponym of the note ("Dr. Parkinson")."""
 
 
+def _unpossessed(tok: _Tok) -> int:
+    """Where a name ending with ``tok`` ends, without a possessive ending ("Yefremova's")."""
+    return tok.end - 2 if tok.low.endswith(("'s", "’s")) else tok.end
+
+
 def _base(low: str) -> str:
     """A word without its possessive ending ("bowen's" → "bowen")."""
     return low[:-2] if low.endswith(("'s", "’s")) else low
@@ -1564,6 +1848,14 @@ _UNITS = frozenset(
      "mg/hr", "meq", "mmol", "amp", "amps", "tabs", "tab", "puffs", "hrs", "hr", "h", "min",
      "mins", "days", "day", "x", "liters", "l/min", "cm", "mm", "kg", "lb", "lbs", "pm", "am"}
 )  # fmt: skip
+_PROPER = regex.compile(r"(?:Mc|Mac|O['’]|D['’]|De|Di|La|Le|Van)?\p{Lu}\p{Ll}[\p{Ll}'’-]{0,40}")
+"""Written as a proper name: a capital then small letters ("Szász", "McDonald", not "ABG",
+"PaO")."""
+_SUBJECT_VERBS = frozenset(
+    {"is", "was", "has", "had", "will", "would", "can", "could", "said", "says", "told", "asked",
+     "shouted", "replied", "lives", "lived", "works", "worked", "went", "called", "wrote"}
+)  # fmt: skip
+"""Verbs after a given name that opens a sentence and is its subject ("Scott is ...")."""
 _NOT_REMEMBERED = frozenset({"propagated", "fhir-patient", "dictionary-pair", "given-name"})
 """Rules too weak (or too derived) to carry a word into the patient's other notes."""
 _PHONE_WORDS = frozenset(
@@ -1651,6 +1943,25 @@ def _word_after(text: str, pos: int) -> str:
 def _number_slash_before(text: str, pos: int) -> bool:
     """True in "120/80/5" style runs, where the match starts after another slash number."""
     return pos > 0 and text[pos - 1] == "/"
+
+
+def _iban_end(match: str) -> int:
+    """Length of the IBAN that opens ``match`` ("GB82 WEST 1234 5698 7654 32", with or without
+    spaces) when its ISO 13616 mod-97 check digits hold, trying without a last short group
+    the pattern may have taken from the next word ("... 6119 to"); 0 when none holds."""
+    candidates = [match]
+    head, sep, tail = match.rpartition(" ")
+    if sep and len(tail) <= 3:
+        candidates.append(head)
+    for cand in candidates:
+        compact = cand.replace(" ", "").upper()
+        if not 15 <= len(compact) <= 34 or not compact[2:4].isdigit():
+            continue
+        moved = compact[4:] + compact[:4]
+        digits = "".join(str(int(c, 36)) for c in moved)
+        if int(digits) % 97 == 1:
+            return len(cand)
+    return 0
 
 
 def _is_ip_context(text: str, start: int) -> bool:
