@@ -685,3 +685,105 @@ def test_postcode_after_a_cue(detector: Detector, text: str, phi: str) -> None:
 
 def test_zip_word_without_a_code(detector: Detector) -> None:
     assert "LOCATION" not in found(detector, "zip lock bag for the dentures").values()
+
+
+# -- postal addresses -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        # a US street, a rare type word only with a name that is no English word
+        ("Meet at 2 Sieda Radial.", "2 Sieda Radial."),
+        (
+            "send it to 6400 12 Timms Drive Suite 215 NUNGATTA Australia last night",
+            "6400 12 Timms Drive Suite 215 NUNGATTA Australia",
+        ),
+        # a one-word street with its type as a suffix, and the block below it
+        (
+            "Stephan M Urner\n\n4844 Søndergade 52\n Apt. 656\n Brønderslev\n\n Denmark 35018",
+            "4844 Søndergade 52\n Apt. 656\n Brønderslev\n\n Denmark 35018",
+        ),
+        ("The bus station is on Villacher Strasse 89", "Villacher Strasse 89"),
+        ("The bus station is on C. Beerninckstraat 88", "C. Beerninckstraat 88"),
+        # a type word before the street's name
+        ("She lives at 86036 Rua do Arenque 1634, Tallinn", "86036 Rua do Arenque 1634, Tallinn"),
+        ("User: Hanne and ul. Więckowskiego Stefana 28", "ul. Więckowskiego Stefana 28"),
+        ("The bus drops you off at 70248 31 Rue tachkent St.", "70248 31 Rue tachkent St."),
+        # number, name, number: with a unit or an address cue
+        (
+            "Billing address: Ann Lee\n 1593 Pagari 18 Suite 932\n Põlluküla\n SA\n 93318",
+            "1593 Pagari 18 Suite 932\n Põlluküla\n SA\n 93318",
+        ),
+        ("His address: 5366 Pivovarská 276", "5366 Pivovarská 276"),
+        ("The bus drops you off at 077 Příční 1429 St.", "077 Příční 1429 St."),
+        ("Mrs. Lee Apt. 675 moved", "Apt. 675"),
+        ("send a new one to USNS Sekerková\nFPO AA 65728? Thanks", "USNS Sekerková\nFPO AA 65728"),
+        (
+            "It is at PSC 9009, Box 9725\nAPO AA 33274. It serves",
+            "PSC 9009, Box 9725\nAPO AA 33274",
+        ),
+        ("it is the corner of Bygget 64 and Komel Club", "the corner of Bygget 64 and Komel Club"),
+        (
+            "I once lived in 416 Kiannonkatu 98 Apt. 934 OULU NO. I now",
+            "416 Kiannonkatu 98 Apt. 934 OULU NO.",
+        ),
+    ],
+)
+def test_postal_addresses(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "LOCATION", found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "transferred to 2 Medical Center today",  # a rare street type after English words
+        "HR 80 SINUS TACH ST 100, BP stable",  # the ECG segment in capitals
+        "The Ethics Committee 2 approved the study.",
+        "Feeds given via PEG 2 times a day.",  # an abbreviation after a street prefix
+        "given at 10 Ativan 2 mg iv",  # number, word, number: a dose
+        "2 Tylenol 500 given at 10",
+        "he is apt to fall 2 times a day",
+        "the corner of the mouth and the lip",
+        "A thromboelastometry (ROTEM, Pentapharm Co., Munich, Germany) was performed.",
+    ],
+)
+def test_no_address_in_clinical_text(detector: Detector, text: str) -> None:
+    assert "LOCATION" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("We moved here from New Zealand", "New Zealand"),
+        ("I will be travelling to Tunisia next week", "Tunisia"),
+        ("Mr. Oh flew to STAXROITH on Monday morning.", "STAXROITH"),
+        ("Russell is a design agency based in KURZENKIRCHEN.", "KURZENKIRCHEN"),
+        ("I'm in Flateyri, at the conference", "Flateyri"),
+    ],
+)
+def test_places_after_strong_cues(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "LOCATION", found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A 45-year-old man from China presented with fever.", "I am in Pain since Monday"],
+)
+def test_countries_and_words_without_a_strong_cue(detector: Detector, text: str) -> None:
+    assert "LOCATION" not in found(detector, text).values(), found(detector, text)
+
+
+def test_two_names_joined_by_and(detector: Detector) -> None:
+    hits = found(detector, "Is there a better pop song? Nekolná and Pearson were engineers.")
+    assert hits.get("Nekolná") == "NAME" and hits.get("Pearson") == "NAME", hits
+
+
+def test_eponyms_joined_by_and_are_no_names(detector: Detector) -> None:
+    hits = found(detector, "Workup for Parkinson and Alzheimer disease.")
+    assert "NAME" not in hits.values(), hits
+
+
+def test_intersection_with_a_street_prefix(detector: Detector) -> None:
+    text = "Address:\nthe corner of 76 Boulevard de Normandie and Eriksson Bridge."
+    assert "LOCATION" in found(detector, text).values(), found(detector, text)

