@@ -151,22 +151,32 @@ def terminology_words(db_file: Path) -> frozenset[str]:
     "heparin", "pneumonia", "creatinine" are protected: a name dictionary alone never turns
     them into PHI.  Returns an empty set when the artifact cannot be read.
     """
+    rows = _read_terms(
+        db_file,
+        "SELECT DISTINCT t.norm FROM terms t JOIN concepts c ON c.cid = t.cid"
+        " WHERE c.entity_type IN ('problem', 'medication', 'test') AND t.norm NOT LIKE '% %'"
+        " AND length(t.norm) > 2",
+        "words",
+    )
+    return frozenset(str(row[0]) for row in rows if str(row[0]).isalpha())
+
+
+def _read_terms(db_file: Path, query: str, what: str) -> list[tuple[object, ...]]:
+    """Rows of a read-only query on a terminology artifact; none when it cannot be read
+    (de-identification then works from its packaged lists alone)."""
     try:
         conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     except sqlite3.Error:
-        return frozenset()
+        return []
     try:
-        rows = conn.execute(
-            "SELECT DISTINCT t.norm FROM terms t JOIN concepts c ON c.cid = t.cid"
-            " WHERE c.entity_type IN ('problem', 'medication', 'test') AND t.norm NOT LIKE '% %'"
-            " AND length(t.norm) > 2"
-        ).fetchall()
+        return list(conn.execute(query).fetchall())
     except sqlite3.Error as exc:
-        log.warning("terminology words for de-identification unavailable: %s", type(exc).__name__)
-        return frozenset()
+        log.warning(
+            "terminology %s for de-identification unavailable: %s", what, type(exc).__name__
+        )
+        return []
     finally:
         conn.close()
-    return frozenset(str(row[0]) for row in rows if str(row[0]).isalpha())
 
 
 _NOT_EPONYM_NEXT = frozenset(
@@ -181,22 +191,14 @@ def terminology_eponyms(db_file: Path, lex: Lexicons) -> frozenset[str]:
     artifact's multi-word problem, procedure and test terms that open with a Census name which
     is no English word: eponyms, which the name rules must leave alone.  Returns an empty set
     when the artifact cannot be read."""
-    try:
-        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return frozenset()
-    try:
-        rows = conn.execute(
-            "SELECT DISTINCT substr(t.norm, 1, instr(t.norm, ' ')"
-            " + instr(substr(t.norm, instr(t.norm, ' ') + 1) || ' ', ' ') - 1)"
-            " FROM terms t JOIN concepts c ON c.cid = t.cid"
-            " WHERE c.entity_type IN ('problem', 'procedure', 'test') AND t.norm LIKE '% %'"
-        ).fetchall()
-    except sqlite3.Error as exc:
-        log.warning("terminology eponyms for de-identification unavailable: %s", type(exc).__name__)
-        return frozenset()
-    finally:
-        conn.close()
+    rows = _read_terms(
+        db_file,
+        "SELECT DISTINCT substr(t.norm, 1, instr(t.norm, ' ')"
+        " + instr(substr(t.norm, instr(t.norm, ' ') + 1) || ' ', ' ') - 1)"
+        " FROM terms t JOIN concepts c ON c.cid = t.cid"
+        " WHERE c.entity_type IN ('problem', 'procedure', 'test') AND t.norm LIKE '% %'",
+        "eponyms",
+    )
     names = lex.surnames | lex.first_names
     out: set[str] = set()
     for (prefix,) in rows:
