@@ -739,13 +739,7 @@ class Detector:
         name list.
         """
         low = tok.low
-        if (
-            not tok.alpha
-            or len(low) < 2
-            or low in self._sets["not_names"]
-            or low in self._sets["credentials"]
-            or low in self._sets["relatives"]
-        ):
+        if self._never_name(tok):
             return False
         common = self.common(low)
         # capitalised in a note in lower case, or in lower case in a note in capitals
@@ -764,18 +758,23 @@ class Detector:
             return low in self.lex.first_names or low in self.lex.surnames
         return True
 
-    def _continues(self, tok: _Tok, prev: _Tok, step: int, lax: bool) -> bool:
-        """Does name token ``prev`` go on with ``tok`` (the token after it for ``step`` 1,
-        before it for -1)?  ``lax`` after a title: "Dr. Ferdinand Halfpenny"."""
+    def _never_name(self, tok: _Tok) -> bool:
+        """Tokens no name rule may take: non-words, single letters, listed non-names,
+        credentials and relative words."""
         low = tok.low
-        if (
+        return (
             not tok.alpha
             or len(low) < 2
             or low in self._sets["not_names"]
             or low in self._sets["credentials"]
             or low in self._sets["relatives"]
-            or low in self._sets["titles"]
-        ):
+        )
+
+    def _continues(self, tok: _Tok, prev: _Tok, step: int, lax: bool) -> bool:
+        """Does name token ``prev`` go on with ``tok`` (the token after it for ``step`` 1,
+        before it for -1)?  ``lax`` after a title: "Dr. Ferdinand Halfpenny"."""
+        low = tok.low
+        if self._never_name(tok) or low in self._sets["titles"]:
             return False
         style = _style(tok)
         if style != _style(prev) and not (style == "title" and _style(prev) == "upper"):
