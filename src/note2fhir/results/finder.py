@@ -166,12 +166,13 @@ class ResultFinder:
             return []
         start, end = words.tokens[0].start, words.end
         found: list[tuple[FoundResult, str | None]] = []
+        nearest = _nearest_owner(words)
         for match in self.measurement.finditer(text, start, end):
             first = first_token_at(words.tokens, match.start())
             last = first_token_at(words.tokens, match.end())
             if not _free(words, first, last) or _in_reference_range(text, match.start(), start):
                 continue
-            near = next((o for o in reversed(words.owner[:first]) if o is not None), None)
+            near = nearest[first - 1] if first else None
             shown = " ".join(match.group().split())
             found.append(
                 (FoundResult(match.start(), match.end(), {"string": shown}, "measurement"), near)
@@ -229,6 +230,16 @@ class ResultFinder:
             if not grown:
                 break
         return words.tokens[first].start, words.tokens[last - 1].end
+
+
+def _nearest_owner(words: SentenceWords) -> list[str | None]:
+    """For each word, the entity covering it or the nearest one before it (linear)."""
+    out: list[str | None] = []
+    last: str | None = None
+    for owner in words.owner:
+        last = owner if owner is not None else last
+        out.append(last)
+    return out
 
 
 def _word_value(text: str, span: tuple[int, int]) -> JSONDict:

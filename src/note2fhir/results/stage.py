@@ -63,6 +63,9 @@ class ResultsStage(Stage):
         cache: dict[int, SentenceWords] = {}
         results: list[Result] = []
         taken: set[tuple[int, int]] = set()
+        # spans taken, by sentence: every result lies inside its sentence, so an overlap
+        # check needs only that sentence's (a document-wide scan was quadratic)
+        taken_in: dict[int, list[tuple[int, int]]] = {}
         for entity in tests:
             index = _sentence_index(starts, entity.start)
             words = cache.get(index)
@@ -75,6 +78,7 @@ class ResultsStage(Stage):
                 if (hit.start, hit.end) in taken:
                     continue
                 taken.add((hit.start, hit.end))
+                taken_in.setdefault(index, []).append((hit.start, hit.end))
                 results.append(Result(hit.start, hit.end, entity.id, hit.value, hit.rule))
                 if entity.value is None and opts.set_values:
                     entity.value = dict(hit.value)
@@ -87,10 +91,11 @@ class ResultsStage(Stage):
                 loose = self.finder.standalone_results(words)
                 if opts.measurements:
                     loose += self.finder.measurements(doc.text, words)
+                spans = taken_in.setdefault(index, [])
                 for hit, near in loose:
-                    if any(s < hit.end and hit.start < e for s, e in taken):
+                    if any(s < hit.end and hit.start < e for s, e in spans):
                         continue
-                    taken.add((hit.start, hit.end))
+                    spans.append((hit.start, hit.end))
                     results.append(Result(hit.start, hit.end, near, hit.value, hit.rule))
                     test = by_id.get(near) if near is not None else None
                     if (
