@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from note2fhir.terminology import normalize, schema
 from note2fhir.terminology.schema import SCHEMA_VERSION
 
 OPEN_SOURCE_PACKAGES = (
@@ -31,6 +32,9 @@ def open_recipe() -> str:
     for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".yaml"}):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
+    # the library code the builders call: how terms are normalised and stored
+    for module in (normalize, schema):
+        digest.update(Path(str(module.__file__)).read_bytes())
     for package in OPEN_SOURCE_PACKAGES:
         try:
             installed = version(package)
@@ -44,12 +48,17 @@ def is_stale_open_build(manifest: dict[str, Any], open_sources: tuple[str, ...])
     """Whether ``manifest`` describes an open-only artifact built from another recipe.
 
     An artifact with a licensed release in it is never called stale: it cannot be rebuilt
-    without the release, so the user rebuilds it with ``note2fhir terminology build``.
+    without the release, so the user rebuilds it with ``note2fhir terminology build``.  Nor is
+    one whose manifest cannot be read or lists no sources.
 
-    >>> is_stale_open_build({"recipe": open_recipe(), "sources": []}, ("icd10cm",))
+    >>> is_stale_open_build({"recipe": open_recipe(), "sources": [{"name": "icd10cm"}]},
+    ...                     ("icd10cm",))
     False
     """
-    names = {str(s.get("name")) for s in manifest.get("sources", [])}
+    sources = manifest.get("sources")
+    if not sources:
+        return False  # an unreadable or foreign manifest: never rebuild what is not known
+    names = {str(s.get("name")) for s in sources}
     if not names <= set(open_sources):
         return False
     return manifest.get("recipe") != open_recipe()

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Name of the artifact (a sub-folder of the terminology folder) to read; "
         "'default' is the open build, made automatically on first use.",
     )
+    terminology_auto_rebuild: bool = Field(
+        True,
+        description="Rebuild the open 'default' artifact once when this installation would "
+        "build it differently (after an upgrade); turn off where several versions share one "
+        "terminology folder or the folder is read-only (a warning is logged instead).",
+    )
     approximate_min_similarity: float = Field(
         0.8,
         gt=0,

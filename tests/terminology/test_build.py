@@ -165,3 +165,36 @@ def test_an_artifact_with_a_licensed_release_is_never_rebuilt() -> None:
     manifest = {"sources": [{"name": "icd10cm"}, {"name": "umls"}], "recipe": None}
     assert not recipe.is_stale_open_build(manifest, build.OPEN_SOURCES)
     assert recipe.is_stale_open_build({"sources": [{"name": "icd10cm"}]}, build.OPEN_SOURCES)
+
+
+def test_an_unreadable_manifest_is_never_called_stale() -> None:
+    assert not recipe.is_stale_open_build({}, build.OPEN_SOURCES)
+    assert not recipe.is_stale_open_build({"sources": []}, build.OPEN_SOURCES)
+
+
+def test_a_rebuild_that_cannot_write_keeps_the_old_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(build, "_load", FakeLoaders())
+    settings = load_settings(terminology_dir=tmp_path)
+    default_store(settings)
+    monkeypatch.setattr(recipe, "open_recipe", lambda: "0123456789abcdef")
+
+    def read_only(*_: object, **__: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(build, "rebuild_if_stale", read_only)
+    store = default_store(settings)
+    assert store.codes_of("icd10cm:I10")[0].display == "build 1"
+    assert "could not be rebuilt (PermissionError)" in caplog.text
+
+
+def test_auto_rebuild_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaders = FakeLoaders()
+    monkeypatch.setattr(build, "_load", loaders)
+    settings = load_settings(terminology_dir=tmp_path, terminology_auto_rebuild=False)
+    default_store(settings)
+    monkeypatch.setattr(recipe, "open_recipe", lambda: "0123456789abcdef")
+    monkeypatch.setattr(build, "open_recipe", lambda: "0123456789abcdef")
+    default_store(settings)
+    assert loaders.builds == 1

@@ -4,8 +4,9 @@
 >>> # store.candidates("HTN")[0].codes                # (Coding(ICD10CM, 'I10', ...),)
 >>> # store.candidates("HTN")[0].reason               # "exact: abbreviation 'HTN'"
 
-The store opens the artifact's SQLite file read-only and its simstring index lazily; it holds
-no other state, so it pickles (as its folder and thresholds) and reopens in a worker process.
+The store opens the artifact's SQLite file (read-only) and its simstring index together, on
+first lookup; it holds no other state, so it pickles (as its folder and thresholds) and
+reopens in a worker process.
 Lookups are serialised by a lock (one SQLite connection, one simstring reader) and cached by
 normalised text.
 """
@@ -231,6 +232,9 @@ class TerminologyStore:
         if not (self.folder / SIMSTRING_DIR / SIMSTRING_DB).is_file():
             db.close()
             raise self._invalid("its approximate-match index is missing")
+        # The index is opened with the database, not on first approximate lookup: should the
+        # artifact be replaced meanwhile (a rebuild), both handles stay on the same build.
+        self._reader = _open_simstring(self.folder / SIMSTRING_DIR / SIMSTRING_DB)
         self._db = db
         return db
 
@@ -238,13 +242,7 @@ class TerminologyStore:
         return Note2FhirError(ErrorCode.TERMINOLOGY_INVALID, path=str(self.folder), reason=reason)
 
     def _simstring(self) -> Any:
-        if self._reader is None:
-            from quickumls_simstring import simstring  # noqa: PLC0415 - compiled, lazy
-
-            self._connection()
-            reader = simstring.reader(str(self.folder / SIMSTRING_DIR / SIMSTRING_DB))
-            reader.measure = simstring.cosine
-            self._reader = reader
+        self._connection()
         return self._reader
 
     # -- lookups ------------------------------------------------------------------------------
@@ -610,7 +608,7 @@ def default_store(
     folder = settings.terminology_artifact_path
     is_default = settings.terminology_artifact == DEFAULT_ARTIFACT
     if (folder / DB_FILE).is_file():
-        if is_default and build_if_missing:
+        if is_default and build_if_missing and settings.terminology_auto_rebuild:
             _rebuild_if_stale(folder, settings.terminology_artifact, progress)
         return TerminologyStore.from_settings(settings)
     if not build_if_missing or not is_default:
@@ -631,6 +629,15 @@ def default_store(
     return TerminologyStore.from_settings(settings)
 
 
+def _open_simstring(path: Path) -> Any:
+    """A simstring reader (cosine measure) of the approximate-match index at ``path``."""
+    from quickumls_simstring import simstring  # noqa: PLC0415 - compiled, loaded on first use
+
+    reader = simstring.reader(str(path))
+    reader.measure = simstring.cosine
+    return reader
+
+
 def _rebuild_if_stale(folder: Path, name: str, progress: Callable[[str], None] | None) -> None:
     """Rebuild the open default when this installation would build it differently (after an
     upgrade); an artifact holding a licensed release is left as it is."""
@@ -649,7 +656,18 @@ def _rebuild_if_stale(folder: Path, name: str, progress: Callable[[str], None] |
             progress,
         )
 
-    rebuild_if_stale(folder, name=name, progress=progress, announce=announce)
+    try:
+        rebuild_if_stale(folder, name=name, progress=progress, announce=announce)
+    except (OSError, Note2FhirError) as exc:
+        # A read-only image or volume, or a source package that fails: the artifact that is
+        # there still opens; a crash loop would help nobody.
+        log.warning(
+            "the open terminology in %s is out of date but could not be rebuilt (%s); "
+            "using it as it is (run `note2fhir terminology build` where it is writable, or set "
+            "terminology_auto_rebuild = false)",
+            folder,
+            type(exc).__name__,
+        )
 
 
 def _say(message: str, progress: Callable[[str], None] | None) -> None:
