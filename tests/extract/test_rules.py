@@ -64,6 +64,13 @@ def test_a_defined_abbreviation_is_a_mention_wherever_it_is_written(read: Read) 
     assert cmp and all(e.type is EntityType.PROBLEM for e in cmp)
 
 
+def test_a_definition_does_not_reach_back(read: Read) -> None:
+    doc = read("An LP was done. Later lipoid pneumonia (LP) was found. The LP resolved.")
+    lp = [e for e in doc.entities if e.text == "LP"]
+    assert all(e.source.startswith("abbreviation:defined") for e in lp[1:])
+    assert not lp[0].source.startswith("abbreviation:defined")
+
+
 def test_short_forms_must_spell_the_long_form() -> None:
     assert long_form_explains("HCC", "hepatocellular carcinoma")
     assert long_form_explains("EGD", "esophagogastroduodenoscopy")

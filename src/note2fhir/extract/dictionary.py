@@ -798,8 +798,9 @@ class _Scan:
 
     def defined_abbreviations(self, chosen: list[_Match]) -> list[_Match]:
         """Short forms the note defines after a mention ("hepatocellular carcinoma (HCC)")
-        become mentions of the same kind wherever they are written so, replacing a one-word
-        match of another kind ("CMP" after "cardiomyopathy (CMP)" is no metabolic panel)."""
+        become mentions of the same kind wherever they are written so after the definition,
+        replacing a one-word match of another kind ("CMP" after "cardiomyopathy (CMP)" is no
+        metabolic panel)."""
         text = self.doc.text
         by_first: dict[str, list[tuple[list[str], str, _Match]]] = {}
         for m in chosen:
@@ -820,7 +821,9 @@ class _Scan:
             defined = by_first.get(word) or by_first.get(word[:-1] if word.endswith("s") else "")
             for parts, short, long_form in defined or ():
                 last = i + len(parts)
-                if last > n or not _same_short_form(self.texts[i:last], parts):
+                if i < long_form.last or last > n:
+                    continue  # only after the definition: before it, the note has not said
+                if not _same_short_form(self.texts[i:last], parts):
                     continue
                 start, end = self.words[i].start, self.words[last - 1].end
                 if text[start:end] not in (short, short + "s"):
