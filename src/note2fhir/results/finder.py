@@ -27,9 +27,6 @@ SPACE = r"[ \t\u00a0\u2000-\u200a\u202f\u205f]"
 MULTIPLIER = rf"(?:[x×*]{SPACE}?10(?:\^|{SPACE}?)?[0-9]{{1,2}}{SPACE}?)"
 """A power-of-ten factor before a count unit: "× 10^9/L", "x 109/L" (a lost superscript)."""
 
-_FILLERS = frozenset({"all", "also", "both", "again", "otherwise", "entirely", "completely"})
-"""Words that may stand between a reporting verb and a standalone result."""
-
 MAX_MODIFIERS = 2
 """How many adverbs ("very markedly") may lead a result word."""
 
@@ -65,6 +62,7 @@ class ResultFinder:
         self.before_of = PhraseTable(words.before_of)
         self.standalone = PhraseTable(words.standalone)
         self.verbs = frozenset(w.lower() for w in words.verbs)
+        self.fillers = frozenset(w.lower() for w in words.verb_fillers)
         self.modifiers = PhraseTable(words.modifiers)
         units = sorted({u.lower() for u in words.measurement_units}, key=lambda u: (-len(u), u))
         unit_alt = "|".join(re.escape(u).replace(r"\ ", f"{SPACE}?") for u in units)
@@ -192,7 +190,7 @@ class ResultFinder:
             if norm not in self.verbs:
                 continue
             nxt = pos + 1
-            while nxt < len(words.norms) and nxt <= pos + 2 and words.norms[nxt] in _FILLERS:
+            while nxt < len(words.norms) and nxt <= pos + 2 and words.norms[nxt] in self.fillers:
                 nxt += 1
             hit = self._word_at(words, nxt, self.standalone) if nxt < len(words.norms) else None
             if hit is not None:

@@ -22,6 +22,7 @@ class ResultWords(BaseModel):
     before_of: list[str]
     standalone: list[str]
     verbs: list[str]
+    verb_fillers: list[str]
     measurement_units: list[str]
     modifiers: list[str]
     links: list[str]
