@@ -787,3 +787,58 @@ def test_eponyms_joined_by_and_are_no_names(detector: Detector) -> None:
 def test_intersection_with_a_street_prefix(detector: Detector) -> None:
     text = "Address:\nthe corner of 76 Boulevard de Normandie and Eriksson Bridge."
     assert "LOCATION" in found(detector, text).values(), found(detector, text)
+
+
+# -- an eponym head is a word of running text, never a line label (PHI leak) ----------------
+
+
+@pytest.fixture(scope="module")
+def default_deid() -> Pipeline:
+    return Pipeline.from_settings(load_settings(pipeline=["deid"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Emergency contact: daughter Kowalski\nCell: 617-555-1234", ["Kowalski"]),
+        ("Emergency contact: daughter Kowalski, cell 617-555-1234", ["Kowalski"]),
+        ("Called son Rakusin about results. Rakusin\nTest ordered.", ["Rakusin"]),
+        ("PCP: Kowalski\nProcedure: EGD", ["Kowalski"]),
+        ("Spoke with wife Oyelaran\nNode biopsy pending", ["Oyelaran"]),
+        ("Daughter Kowalski Cell: 617-555-1234", ["Kowalski"]),  # a label on the same line
+        ("Son Rakusin TEST results pending.", ["Rakusin"]),  # a label in capitals
+    ],
+)
+def test_a_name_before_a_line_label_is_redacted(
+    default_deid: Pipeline, text: str, names: list[str]
+) -> None:
+    doc = default_deid.run(doc_of(text))
+    for name in names:
+        assert name not in doc.text, doc.text
+    originals = [text[slice(*doc.original_span(p.start, p.end))] for p in doc.phi]
+    assert originals.count(names[0]) == text.count(names[0]), originals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "History of Gaucher disease, on imiglucerase.",
+        "Parkinson's disease, stable on carbidopa.",
+        "Glasgow Coma Scale 15 on arrival.",
+        "Workup for Cushing syndrome.",
+        "Babinski sign negative bilaterally.",
+        "Foley catheter in place.",
+        "Status post Whipple procedure, healing well.",
+        "Biopsy with abundant Gaucher cells.",
+        "Pressure 12 mm Hg by Goldmann applanation tonometry.",  # "by" is no person here
+    ],
+)
+def test_eponyms_stay_through_the_deid_stage(default_deid: Pipeline, text: str) -> None:
+    doc = default_deid.run(doc_of(text))
+    assert doc.text == text and not doc.phi, doc.text
+
+
+def test_only_the_occurrence_before_the_head_is_an_eponym(detector: Detector) -> None:
+    text = "Reviewed with Bowen. History of Bowen disease."
+    spans = [(d.start, text[d.start : d.end]) for d in detector.detect(text, budget_s=5)]
+    assert spans == [(14, "Bowen")], spans  # the person, not the word before "disease"

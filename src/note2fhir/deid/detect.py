@@ -455,7 +455,7 @@ class Detector:
             tokens.append(_Tok(start, end, word, word.lower()))
         found.extend(self._names(text, tokens, upper, deadline))
         found.extend(self._places(text, tokens, upper, deadline))
-        eponyms = self._eponyms(tokens)
+        eponyms = self._eponyms(text, tokens, upper)
         if eponyms:
             found = self._drop_eponyms(tokens, found, eponyms)
         found = _merge(found)
@@ -487,10 +487,14 @@ class Detector:
 
     # -- eponyms ---------------------------------------------------------------------------
 
-    def _eponyms(self, tokens: list[_Tok]) -> dict[int, str]:
+    def _eponyms(self, text: str, tokens: list[_Tok], upper: bool) -> dict[int, str]:
         """Tokens that name a disease, sign, score or device after a person ("Gaucher
         disease", "Bowen's disease", "Babinski sign", "Apgar scores", "Swan-Ganz catheter",
-        "Glasgow coma scale"), by index, with their word (no possessive ending)."""
+        "Glasgow coma scale"), by index, with their word (no possessive ending).
+
+        The head must follow on the same line after one space, written as running text is
+        (lower case or Title case; capitals only in a note of capitals), and must be no label:
+        "Kowalski\nCell: 617-555-1234" and "Kowalski PROCEDURE" name no eponym."""
         heads = self._sets["eponym_heads"]
         pairs = self.eponym_pairs
         out: dict[int, str] = {}
@@ -499,7 +503,14 @@ class Detector:
             if nxt.low not in heads and not pairs:
                 continue
             tok = tokens[i]
-            if len(tok.low) < 3 or not tok.alpha or nxt.start - tok.end != 1:
+            if (
+                len(tok.low) < 3
+                or not tok.alpha
+                or nxt.start - tok.end != 1
+                or text[tok.end] != " "
+                or not _running_case(nxt.text, upper)
+                or _labels(text, nxt.end)
+            ):
                 continue
             base = _base(tok.low)
             if nxt.low in heads:
@@ -512,21 +523,21 @@ class Detector:
     def _drop_eponyms(
         self, tokens: list[_Tok], found: list[Detection], eponyms: dict[int, str]
     ) -> list[Detection]:
-        """Leave out the names and places that are only eponym words of this note ("with
-        Gaucher disease"; "Gaucher" alone elsewhere in a note that says "Gaucher disease"),
-        unless a title or the Patient resource names them ("Dr. Parkinson")."""
-        words = set(eponyms.values())
+        """Leave out the names and places made only of words that stand as eponyms where
+        they are ("with Gaucher disease"), unless a title, a cue or the Patient resource
+        names them ("Dr. Parkinson", "daughter Kowalski").  The same word elsewhere in the
+        note is left to the name rules."""
         starts = [t.start for t in tokens]
         out: list[Detection] = []
         for det in found:
             if det.type in {"NAME", "HOSPITAL", "LOCATION"} and det.rule not in _EPONYM_PROOF:
                 k = bisect_left(starts, det.start)
-                inside: list[str] = []
+                inside: list[int] = []
                 while k < len(tokens) and tokens[k].start < det.end:
                     if tokens[k].alpha and len(tokens[k].low) > 1:
-                        inside.append(_base(tokens[k].low))
+                        inside.append(k)
                     k += 1
-                if inside and all(word in words for word in inside):
+                if inside and all(k in eponyms for k in inside):
                     continue
             out.append(det)
         return out
@@ -946,7 +957,14 @@ class Detector:
                     )
                 if name_at is not None or (len(cand.low) >= 3 and ok):
                     end = self._extend(tokens, name_at if name_at is not None else nxt, upper, 1)
-                    yield Detection(cand.start, tokens[end].end, "NAME", "person-cue")
+                    # "associated with Gaucher disease", "by Goldmann applanation": a bare
+                    # preposition is no proof against an eponym head; "spoke with" is
+                    before = tokens[i - 1].low if i > 0 else ""
+                    weak = low in _WEAK_CUES and (
+                        before not in s["person_cues"] or before in _WEAK_CUES
+                    )
+                    rule = "preposition-cue" if weak else "person-cue"
+                    yield Detection(cand.start, tokens[end].end, "NAME", rule)
                     continue
             # "my name is Rubija", "Name is Kondouli": whoever is named there
             if (
@@ -1896,8 +1914,36 @@ _FAMILY_ADJECTIVES = frozenset(
      "english", "irish", "italian", "german", "polish", "russian", "greek", "chinese"}
 )  # fmt: skip
 """Words before "family" that are surnames too but describe the family ("the whole family")."""
-_EPONYM_PROOF = frozenset({"title", "fhir-patient", "known"})
-"""Rules whose names stand even when the word is an eponym of the note ("Dr. Parkinson")."""
+_EPONYM_PROOF = frozenset(
+    {"title", "fhir-patient", "known", "relative", "person-cue", "signature", "introduced",
+     "phone-owner", "closing-name", "family-name"}
+)  # fmt: skip
+"""Rules whose names stand even before an eponym head: a title, a cue word or the Patient
+resource names them ("Dr. Parkinson", "daughter Kowalski", "PCP: Kowalski"); not a bare
+preposition ("preposition-cue": "associated with Gaucher disease")."""
+_WEAK_CUES = frozenset({"with", "by", "to", "from", "per", "seen", "aware", "patient", "pt"})
+"""Person cues that stand before diseases and devices as often as before people."""
+
+
+def _running_case(word: str, upper: bool) -> bool:
+    """Whether an eponym head is written as running text is: "disease", "Disease", and
+    "DISEASE" only in a note of capitals (a line label otherwise: "CELL", "TEST")."""
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return False
+    if all(c.islower() for c in letters):
+        return True
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return True
+    return upper and all(c.isupper() for c in letters)
+
+
+def _labels(text: str, end: int) -> bool:
+    """Whether the word ending at ``end`` is a label: a colon follows it on its line."""
+    k = end
+    while k < len(text) and text[k] in " \t":
+        k += 1
+    return k < len(text) and text[k] == ":"
 
 
 def _unpossessed(tok: _Tok) -> int:
@@ -1914,8 +1960,8 @@ _HISTORY = regex.compile(r"\b(?:pmh|hx|history|h/o|s/p|psh)\b")
 _TIMES_COUNT = regex.compile(r"(?<![A-Za-z])[xX][ \t]{1,2}\d{1,2}[ \t]{1,3}$")
 _MONTH_RE = regex.compile(_MONTH + r"\.?", regex.IGNORECASE)
 _CUED_RULES = frozenset(
-    {"title", "relative", "signature", "person-cue", "phone-owner", "closing-name", "fhir-patient",
-     "known"}
+    {"title", "relative", "signature", "person-cue", "preposition-cue", "phone-owner",
+     "closing-name", "fhir-patient", "known"}
 )  # fmt: skip
 """Rules whose names are kept even when they are also words ("Husband Rich Martino")."""
 _INTRODUCED = regex.compile(
