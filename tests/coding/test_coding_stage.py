@@ -98,3 +98,18 @@ def test_targets_are_looked_up(settings: Settings) -> None:
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(ValueError, match="extra"):
         CodingOptions.model_validate({"min_scor": 0.9})
+
+
+def test_a_category_brings_its_unspecified_default(read: Read) -> None:
+    entity = by_text(read("Nystagmus noted."))["nystagmus"]
+    assert chosen(entity) == ["H55.00"]  # "Unspecified nystagmus", under the category H55.0
+    default = next(c for c in entity.codes if c.code == "H55.00")
+    assert default.display == "Unspecified nystagmus"
+    assert "unspecified code under H55.0" in default.reason
+
+
+def test_no_default_when_the_classification_names_none(read: Read) -> None:
+    # K29.8 splits into with / without bleeding: that is the note's to say
+    entity = by_text(read("Duodenitis on endoscopy."))["duodenitis"]
+    assert chosen(entity) == []
+    assert [c.code for c in entity.codes if c.system == ICD10CM] == ["K29.8"]

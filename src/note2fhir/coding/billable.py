@@ -13,6 +13,12 @@ from note2fhir.terminology.schema import DB_FILE, ICD10CM
 _CACHE_SIZE = 20_000
 _EXISTS = "SELECT 1 FROM codes WHERE system = ? AND code = ? LIMIT 1"
 _CHILD = "SELECT 1 FROM codes WHERE system = ? AND code > ? AND code < ? LIMIT 1"
+_CHILDREN = (
+    "SELECT DISTINCT code, display FROM codes WHERE system = ? AND code > ? AND code < ?"
+    " AND length(code) = ? ORDER BY code"
+)
+MAX_DEFAULT_DEPTH = 3
+"""How many levels :meth:`BillableCheck.unspecified_default` descends at most."""
 
 
 class BillableCheck:
@@ -48,6 +54,32 @@ class BillableCheck:
             self._cache.clear()
         self._cache[code] = leaf
         return leaf
+
+    def unspecified_default(self, code: str, display: str) -> tuple[str, str] | None:
+        """The billable "unspecified" code under the category ``code``, when the
+        classification names exactly one: I50.3 "Diastolic (congestive) heart failure" →
+        I50.30 "Unspecified diastolic (congestive) heart failure"; H55.0 → H55.00.  A child
+        counts when its title says "unspecified" more often than its parent's; no such child,
+        or two, gives None (K29.8 Duodenitis: with or without bleeding is the note's to say).
+        """
+        for _ in range(MAX_DEFAULT_DEPTH):
+            if self(code):
+                return code, display
+            width = len(code) + (1 if "." in code else 2)
+            with self._lock:
+                rows = (
+                    self._connection()
+                    .execute(_CHILDREN, (ICD10CM, code, code + "\uffff", width))
+                    .fetchall()
+                )
+            wanted = display.lower().count("unspecified")
+            found = [
+                (str(c), str(d)) for c, d in rows if str(d).lower().count("unspecified") > wanted
+            ]
+            if len(found) != 1:
+                return None
+            code, display = found[0]
+        return (code, display) if self(code) else None
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:

@@ -20,6 +20,7 @@ from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
 from note2fhir.terminology.normalize import normalize
+from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore, default_store
 
 
@@ -89,7 +90,8 @@ class CodingStage(Stage):
             if not entity.codes and self.opts.look_up_uncoded and _may_look_up(entity):
                 entity.codes = self._look_up(entity)
             if entity.codes:
-                entity.codes = select_codes(entity.codes, self.rules, self.billable)
+                codes = _with_defaults(entity.codes, self.billable)
+                entity.codes = select_codes(codes, self.rules, self.billable)
 
     def _look_up(self, entity: Entity) -> list[CodeCandidate]:
         if not normalize(entity.text):
@@ -101,6 +103,38 @@ class CodingStage(Stage):
             limit=self.opts.max_candidates,
         )
         return code_candidates(found, note=" (looked up by the coding stage)")
+
+
+DEFAULT_PENALTY = 0.01
+"""How much lower an "unspecified" default scores than the category it stands for."""
+
+
+def _with_defaults(codes: list[CodeCandidate], billable: BillableCheck) -> list[CodeCandidate]:
+    """``codes`` with, after each non-billable ICD-10-CM category, its unspecified billable
+    default (see :meth:`BillableCheck.unspecified_default`), so a coder gets a code that can
+    be billed and the choice says where it came from."""
+    have = {(c.system, c.code) for c in codes}
+    out: list[CodeCandidate] = []
+    for cand in codes:
+        out.append(cand)
+        if cand.system != ICD10CM or billable(cand.code):
+            continue
+        found = billable.unspecified_default(cand.code, cand.display)
+        if found is None or (ICD10CM, found[0]) in have:
+            continue
+        have.add((ICD10CM, found[0]))
+        out.append(
+            CodeCandidate(
+                system=ICD10CM,
+                code=found[0],
+                display=found[1],
+                score=round(max(cand.score - DEFAULT_PENALTY, 0.0), 4),
+                reason=f"the unspecified code under {cand.code}, which the note names "
+                f"without more detail [icd10cm:{found[0]}]",
+                selected=False,
+            )
+        )
+    return out
 
 
 def _may_look_up(entity: Entity) -> bool:
