@@ -461,7 +461,7 @@ def _run(
         for doc_id, rendered in results():
             writer.write(doc_id, rendered)
     if errors_path is not None:
-        with errors_path.open("w", encoding="utf-8") as handle:
+        with _open_for_writing(errors_path, shown=errors_path) as handle:
             for err in failures:
                 handle.write(json.dumps(err.to_operation_outcome(), ensure_ascii=False) + "\n")
     if failures or processed == 0:
@@ -472,6 +472,18 @@ def _run(
         sys.exit(EXIT_NOTHING_PROCESSED)
     if strict and failures:
         sys.exit(EXIT_STRICT)
+
+
+def _open_for_writing(path: Path, *, shown: Path) -> IO[str]:
+    """Open ``path`` for writing, creating its folder ("-o out/bundle.json" on a fresh
+    clone); a path that cannot be written is a one-line error, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 class _Writer:
@@ -495,7 +507,7 @@ class _Writer:
                 self._handle = sys.stdout
             else:
                 self._tmp = self.output.with_name(self.output.name + ".partial")
-                self._handle = self._tmp.open("w", encoding="utf-8")
+                self._handle = _open_for_writing(self._tmp, shown=self.output)
         return self
 
     def write(self, doc_id: str, obj: dict[str, Any]) -> None:

@@ -53,8 +53,9 @@ def ndjson_lines(text: str) -> list[dict[str, Any]]:
 
 
 def test_process_sample_note_matches_golden(run: Any, repo_root: Path, tmp_path: Path) -> None:
-    """The README's main command; the golden file pins the whole output Bundle."""
-    out = tmp_path / "bundle.json"
+    """The README's main command (``-o out/bundle.json``, a folder a fresh clone lacks); the
+    golden file pins the whole output Bundle."""
+    out = tmp_path / "out" / "bundle.json"
     result = run("process", str(repo_root / "examples/progress-note.docref.json"), "-o", str(out))
     assert result.exit_code == 0, result.output
     bundle = json.loads(out.read_text("utf-8"))
@@ -63,6 +64,20 @@ def test_process_sample_note_matches_golden(run: Any, repo_root: Path, tmp_path:
     if os.environ.get("NOTE2FHIR_UPDATE_GOLDEN"):
         golden.write_text(json.dumps(bundle, indent=2, sort_keys=True) + "\n", "utf-8")
     assert json.dumps(bundle, indent=2, sort_keys=True) + "\n" == golden.read_text("utf-8")
+
+
+def test_an_output_that_cannot_be_written_is_a_one_line_error(
+    run: Any, repo_root: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", "utf-8")
+    result = run(
+        "process", str(repo_root / "examples/progress-note.txt"), "-o", str(blocker / "b.json")
+    )
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: cannot write {blocker / 'b.json'}: ")
 
 
 def test_output_is_deterministic(run: Any, repo_root: Path) -> None:
