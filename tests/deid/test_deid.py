@@ -513,8 +513,11 @@ def test_terminology_eponyms_read_from_an_artifact(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     # "bence jones" also reads as a person's name; "other" is an English word
-    assert terminology_eponyms(db, load_lexicons()) == frozenset({"gaucher disease"})
-    assert terminology_eponyms(tmp_path / "missing.sqlite", load_lexicons()) == frozenset()
+    not_next = frozenset(load_rules().not_eponym_next)
+    assert terminology_eponyms(db, load_lexicons(), not_next) == frozenset({"gaucher disease"})
+    assert terminology_eponyms(tmp_path / "missing.sqlite", load_lexicons(), not_next) == (
+        frozenset()
+    )
 
 
 # -- names and places without a title (issue 5, second round) ---------------------------------

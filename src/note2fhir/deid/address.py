@@ -35,10 +35,6 @@ _POSTCODE = (
     r"(?:\d{2,5}(?:[ -]\d{2,4})?|[A-Z]\d[A-Z][ ]?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2})"
     r"(?![\w-])"
 )
-_CONNECTORS = frozenset(
-    {"do", "da", "dos", "das", "de", "del", "della", "delle", "dei", "di", "du", "des", "la",
-     "le", "los", "las", "el", "al", "van", "von", "der", "den", "y", "e", "i", "d'", "l'"}
-)  # fmt: skip
 _ANY_CASE = frozenset({"unit", "military", "po-box"})
 _CLAUSE_END = regex.compile(r"[ \t]*(?:[,;?!\n]|\.(?!\d)|$)")
 _LINE_END = regex.compile(r"[ \t]*(?:\r?\n|$|[?!.,;:])")
@@ -71,6 +67,8 @@ class AddressWords:
     """Before the street's name: "Rua", "Via", "Piazza", "Avenida", "ul."."""
     lower_prefixes: Iterable[str]
     """The prefixes that are no English word, so count in lower case too ("rue de pologne")."""
+    connectors: frozenset[str]
+    """Small words inside street and place names: "Rua do Arenque", "Villa del Mar"."""
     countries: frozenset[str]
     is_word: Callable[[str], bool]
     """Is a lower-case token an English word?"""
@@ -239,7 +237,7 @@ class AddressFinder:
             + r"(?:[ \t]{1,2}(?:"
             + _CAP
             + r"|"
-            + _alternatives(_CONNECTORS)
+            + _alternatives(self.words.connectors)
             + r"(?![\p{L}\p{M}'’-])))"
         )
         place += r"{0,3}\.?(?:[ \t]\(\p{L}{1,20}\))?"
@@ -283,13 +281,13 @@ class AddressFinder:
             if t not in {"and", "C"}
         ]
         names = [t.lower() for t in raw]
-        if any(low in w.never and low not in _CONNECTORS for low in names):
+        if any(low in w.never and low not in w.connectors for low in names):
             return False
         if rule == "street-prefix":
             prefix = m.group("p")
             if prefix.islower() and prefix.lower() not in self._lower_prefixes:
                 return False
-            named = [(t, low) for t, low in zip(raw, names, strict=True) if low not in _CONNECTORS]
+            named = [(t, low) for t, low in zip(raw, names, strict=True) if low not in w.connectors]
             # "Via PEG 2": an abbreviation or an English word is no street's name
             return (
                 bool(named)
@@ -343,4 +341,4 @@ class AddressFinder:
         if newline:
             # a line of its own: nothing of a sentence after it
             return _LINE_END.match(text, m.end()) is not None
-        return any(not w.is_word(low) for low in lows if low not in _CONNECTORS)
+        return any(not w.is_word(low) for low in lows if low not in w.connectors)

@@ -172,6 +172,7 @@ class Detector:
                 street_suffixes=r.street_suffixes,
                 street_prefixes=r.street_prefixes,
                 lower_prefixes=r.street_lower_prefixes,
+                connectors=frozenset(w.lower() for w in r.street_connectors),
                 countries=self.lex.countries,
                 is_word=self.common,
                 never=self._sets["not_names"] | self.protected,

@@ -58,6 +58,7 @@ class DeidRules(BaseModel):
     street_suffixes: list[str]
     street_prefixes: list[str]
     street_lower_prefixes: list[str]
+    street_connectors: list[str]
     employer_cues: list[str]
     weak_location_cues: list[str]
     hospital_abbreviation_ends: list[str]
@@ -72,6 +73,7 @@ class DeidRules(BaseModel):
     value_after: list[str]
     value_before: list[str]
     eponym_heads: list[str]
+    not_eponym_next: list[str]
     protected: list[str]
 
 
@@ -179,14 +181,7 @@ def _read_terms(db_file: Path, query: str, what: str) -> list[tuple[object, ...]
         conn.close()
 
 
-_NOT_EPONYM_NEXT = frozenset(
-    {"of", "in", "and", "or", "with", "without", "to", "on", "at", "by", "for", "due", "like",
-     "under", "involving", "classified", "affected", "type", "i", "ii", "iii", "a", "b", "c",
-     "r", "t", "x"}
-)  # fmt: skip
-
-
-def terminology_eponyms(db_file: Path, lex: Lexicons) -> frozenset[str]:
+def terminology_eponyms(db_file: Path, lex: Lexicons, not_next: frozenset[str]) -> frozenset[str]:
     """The first two words ("graves ophthalmopathy", "glasgow coma", "gaucher cells") of the
     artifact's multi-word problem, procedure and test terms that open with a Census name which
     is no English word: eponyms, which the name rules must leave alone.  Returns an empty set
@@ -211,7 +206,7 @@ def terminology_eponyms(db_file: Path, lex: Lexicons) -> frozenset[str]:
             and not (first.endswith("s") and first[:-1] in lex.english)
             and len(second) >= 3
             and second.isalpha()
-            and second not in _NOT_EPONYM_NEXT
+            and second not in not_next
             # "bence jones", "lou gehrig" read as a person's name too
             and (second not in names or second in lex.english)
         ):

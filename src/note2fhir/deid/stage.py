@@ -108,7 +108,8 @@ class DeidStage(Stage):
             db = self.settings.terminology_artifact_path / DB_FILE
             if db.is_file():
                 protected = terminology_words(db)
-                eponyms = terminology_eponyms(db, load_lexicons())
+                not_next = frozenset(w.lower() for w in load_rules().not_eponym_next)
+                eponyms = terminology_eponyms(db, load_lexicons(), not_next)
             else:
                 log.info("de-identification: no terminology artifact; packaged protected list only")
         return Detector(load_rules(), load_lexicons(), protected, eponyms)
