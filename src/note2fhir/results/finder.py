@@ -14,11 +14,12 @@ its length.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
 from note2fhir.document import JSONDict, Token
-from note2fhir.extract.values import ValueReader
+from note2fhir.extract.values import StatedValue, ValueReader
 from note2fhir.results.words import PhraseTable, ResultWords, phrase_key
 
 SPACE = r"[ \t\u00a0\u2000-\u200a\u202f\u205f]"
@@ -262,21 +263,14 @@ def _ends_clause(text: str, end: int) -> bool:
     return _CLAUSE_END.match(text, end) is not None
 
 
-def _pair(number: object) -> bool:
-    value = getattr(number, "value", {})
-    return isinstance(value, dict) and "/" in str(value.get("string", ""))
+def _pair(number: StatedValue) -> bool:
+    """A number pair such as a blood pressure ("120/80"), which needs no unit."""
+    return "/" in str(number.value.get("string", ""))
 
 
 def first_token_at(tokens: list[Token], offset: int) -> int:
     """Index of the first token starting at or after ``offset`` (binary search)."""
-    lo, hi = 0, len(tokens)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if tokens[mid].start < offset:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return bisect.bisect_left(tokens, offset, key=lambda t: t.start)
 
 
 _REFERENCE = re.compile(r"\b(?:normal|range|reference|ref|rv|nv|nr|n|ul?n)\b", re.IGNORECASE)

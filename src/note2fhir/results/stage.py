@@ -8,6 +8,8 @@ are the caller's, and evaluation on gold spans must not see extra ones.
 
 from __future__ import annotations
 
+import bisect
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.document import ClinicalDocument, EntityType, Result
@@ -123,14 +125,8 @@ def _owners(doc: ClinicalDocument) -> list[str | None]:
 
 
 def _sentence_index(starts: list[int], offset: int) -> int:
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if starts[mid] <= offset:
-            lo = mid + 1
-        else:
-            hi = mid
-    return max(lo - 1, 0)
+    """The sentence that contains ``offset`` (the last one starting at or before it)."""
+    return max(bisect.bisect_right(starts, offset) - 1, 0)
 
 
 def _sentence_words(doc: ClinicalDocument, index: int, owner: list[str | None]) -> SentenceWords:
