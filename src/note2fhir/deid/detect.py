@@ -21,6 +21,15 @@ import regex
 
 from note2fhir.deid.address import AddressFinder, AddressWords
 from note2fhir.deid.lexicons import DeidRules, Lexicons
+from note2fhir.deid.open_text import OpenTextNames
+from note2fhir.deid.organisations import Organisations
+from note2fhir.deid.tokens import TOKEN as _TOKEN
+from note2fhir.deid.tokens import Tok as _Tok
+from note2fhir.deid.tokens import base as _base
+from note2fhir.deid.tokens import gap as _gap
+from note2fhir.deid.tokens import same_line as _same_line
+from note2fhir.deid.tokens import style as _style
+from note2fhir.deid.tokens import unpossessed as _unpossessed
 
 PHI_TYPES = (
     "NAME",
@@ -58,23 +67,6 @@ class Detection:
     rule: str
 
 
-class _Tok:
-    """A token of the note; ``alpha`` (starts with a letter) and ``title`` ("Rizzo", not
-    "RIZZO") are worked out once, as the rules ask them of every token many times."""
-
-    __slots__ = ("alpha", "end", "low", "start", "text", "title")
-
-    def __init__(self, start: int, end: int, text: str, low: str) -> None:
-        self.start = start
-        self.end = end
-        self.text = text
-        self.low = low
-        first = text[0]
-        self.alpha = first.isalpha()
-        self.title = first.isupper() and not text.isupper()
-
-
-_TOKEN = regex.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_])){0,40}|\d{1,40}|\S")
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -115,10 +107,17 @@ class Detector:
     _facility_pairs: frozenset[str] = field(default=frozenset(), init=False)
     _facility_pair_first: frozenset[str] = field(default=frozenset(), init=False)
     _place_first: frozenset[str] = field(default=frozenset(), init=False)
+    _country_first: frozenset[str] = field(default=frozenset(), init=False)
+    _phrase_cue_last: frozenset[str] = field(default=frozenset(), init=False)
+    _eponym_first: frozenset[str] = field(default=frozenset(), init=False)
+    _name_cues_by_last: dict[str, tuple[tuple[str, ...], ...]] = field(
+        default_factory=dict, init=False
+    )
     _employer_last: frozenset[str] = field(default=frozenset(), init=False)
     _name_cues: tuple[tuple[str, ...], ...] = field(default=(), init=False)
-    _name_cue_last: frozenset[str] = field(default=frozenset(), init=False)
     _addresses: AddressFinder | None = field(default=None, init=False)
+    _open: OpenTextNames | None = field(default=None, init=False)
+    _orgs: Organisations | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         r = self.rules
@@ -137,6 +136,7 @@ class Detector:
             "not_facility_before",
             "not_facility_after",
             "eponym_heads",
+            "ordinal_counted",
         ):
             self._sets[name] = frozenset(w.lower() for w in getattr(r, name))
         self._sets["to_from"] = frozenset({"to", "from", "into", "at"})
@@ -144,8 +144,15 @@ class Detector:
             " ".join(w.lower().split()) for w in r.employer_cues
         )
         self._employer_last = frozenset(w.rsplit(" ", 1)[-1] for w in self._sets["employer_cues"])
-        # ventilator words ("Psv", "Cpap") are never names either
+        # ventilator words ("Psv", "Cpap") and ethnicities are never names either
         self._sets["not_names"] |= self._sets["value_context"]
+        self._sets["not_names"] |= frozenset(w.lower() for w in r.ethnicity_words)
+        self._orgs = Organisations(
+            r.organisation_words,
+            self.lex.countries | frozenset(c.lower() for c in r.citation_countries),
+            self.lex.states,
+            self.lex.state_codes,
+        )
         self._sets["facility_verbs"] = frozenset(w.lower() for w in r.facility_verbs)
         self._sets["facility_single"] = frozenset(w for w in r.facility_words if " " not in w)
         self._facility_pairs = frozenset(w for w in r.facility_words if w.count(" ") == 1)
@@ -153,6 +160,15 @@ class Detector:
         # first words of the city and state names: most tokens start none
         self._place_first = frozenset(
             name.split(" ", 1)[0] for name in self.lex.cities | self.lex.states
+        )
+        self._phrase_cue_last = frozenset(
+            c.split()[-1].lower() for c in r.location_cues if " " in c
+        )
+        self._country_first = frozenset(c.split(" ", 1)[0] for c in self.lex.countries)
+        # the first words of the pairs, also with a possessive ending ("bowen's")
+        firsts = {p.split(" ", 1)[0] for p in self.eponym_pairs}
+        self._eponym_first = frozenset(
+            firsts | {f + "'s" for f in firsts} | {f + "’s" for f in firsts}
         )
         self._hospital_ends = tuple(sorted({e.upper() for e in r.hospital_abbreviation_ends}))
         self.protected = self.protected | frozenset(w.lower() for w in r.protected)
@@ -163,7 +179,10 @@ class Detector:
                 reverse=True,
             )
         )
-        self._name_cue_last = frozenset(c[-1] for c in self._name_cues)
+        by_last: dict[str, list[tuple[str, ...]]] = {}
+        for cue in self._name_cues:  # longest first, as matched
+            by_last.setdefault(cue[-1], []).append(cue)
+        self._name_cues_by_last = {k: tuple(v) for k, v in by_last.items()}
         self._addresses = AddressFinder(
             AddressWords(
                 street_types=r.street_types,
@@ -178,6 +197,7 @@ class Detector:
                 never=self._sets["not_names"] | self.protected,
             )
         )
+        self._open = OpenTextNames(self)
         month = _MONTH
         self._patterns = [
             (
@@ -449,18 +469,17 @@ class Detector:
                 text, upper, lambda pattern, note: self._run(pattern, note, deadline)
             ):
                 found.append(Detection(start, end, "LOCATION", rule))
-        tokens = []
-        for m in self._run(_TOKEN, text, deadline):
-            word = m.group()
-            start, end = m.span()
-            tokens.append(_Tok(start, end, word, word.lower()))
+        tokens = self._tokens(text, deadline)
         found.extend(self._names(text, tokens, upper, deadline))
         found.extend(self._places(text, tokens, upper, deadline))
+        found = self._drop_organisations(text, tokens, found)
         eponyms = self._eponyms(text, tokens, upper)
         if eponyms:
             found = self._drop_eponyms(tokens, found, eponyms)
         found = _merge(found)
         found.extend(self._conjoined(text, tokens, found, upper))
+        if not upper and self._open is not None:
+            found.extend(self._open.listed(text, tokens, _merge(found)))
         found.extend(self._propagate(text, tokens, found, deadline, eponyms, upper))
         return _merge(found)
 
@@ -498,12 +517,14 @@ class Detector:
         "Kowalski\nCell: 617-555-1234" and "Kowalski PROCEDURE" name no eponym."""
         heads = self._sets["eponym_heads"]
         pairs = self.eponym_pairs
+        particles = self._open.particles if self._open is not None else frozenset()
         out: dict[int, str] = {}
+        pair_first = self._eponym_first
         for i in range(len(tokens) - 1):
             nxt = tokens[i + 1]
-            if nxt.low not in heads and not pairs:
-                continue
             tok = tokens[i]
+            if nxt.low not in heads and tok.low not in pair_first:
+                continue
             if (
                 len(tok.low) < 3
                 or not tok.alpha
@@ -516,10 +537,35 @@ class Detector:
             base = _base(tok.low)
             if nxt.low in heads:
                 out[i] = base
+                # "Cornelia de Lange syndrome": the given name before the particles too
+                k = i - 1
+                while k > 0 and tokens[k].low in particles and tokens[k].text.islower():
+                    k -= 1
+                if k < i - 1 and tokens[k].title:
+                    out[k] = tokens[k].low
             elif f"{base} {nxt.low}" in pairs:
                 out[i] = base
                 out.setdefault(i + 1, nxt.low)  # "vena cava": the whole term
         return out
+
+    def _drop_organisations(
+        self, text: str, tokens: list[_Tok], found: list[Detection]
+    ) -> list[Detection]:
+        """Leave out the names found by their shape alone and the dictionary places that are
+        part of an organisation's name or a manufacturer's citation ("Carl Zeiss GmbH, Jena,
+        Germany", "New York Heart Association", "(Life Technologies, Carlsbad, CA)")."""
+        orgs = self._orgs
+        if orgs is None or not any(d.rule in _SHAPE_RULES or d.rule in _PLACE_RULES for d in found):
+            return found
+        starts = [t.start for t in tokens]
+        return [
+            d
+            for d in found
+            if not (
+                (d.rule in _SHAPE_RULES and orgs.inside(text, tokens, starts, d.start, d.end))
+                or (d.rule in _PLACE_RULES and orgs.place_inside(text, tokens, starts, d))
+            )
+        ]
 
     def _drop_eponyms(
         self, tokens: list[_Tok], found: list[Detection], eponyms: dict[int, str]
@@ -527,8 +573,12 @@ class Detector:
         """Leave out the names and places made only of words that stand as eponyms where
         they are ("with Gaucher disease"), unless a title, a cue or the Patient resource
         names them ("Dr. Parkinson", "daughter Kowalski").  The same word elsewhere in the
-        note is left to the name rules."""
+        note is left to the name rules, but for the rules that go by a word's shape alone."""
         starts = [t.start for t in tokens]
+        # "Purtscher's flecken ... Purtscher's retinopathy": the eponym of one place is the
+        # eponym of the other
+        eponym_words = {w for k, w in eponyms.items() if tokens[k].title}
+        shape_only = _SHAPE_RULES
         out: list[Detection] = []
         for det in found:
             if det.type in {"NAME", "HOSPITAL", "LOCATION"} and det.rule not in _EPONYM_PROOF:
@@ -538,7 +588,10 @@ class Detector:
                     if tokens[k].alpha and len(tokens[k].low) > 1:
                         inside.append(k)
                     k += 1
-                if inside and all(k in eponyms for k in inside):
+                weak = det.rule in shape_only
+                if inside and all(
+                    k in eponyms or (weak and _base(tokens[k].low) in eponym_words) for k in inside
+                ):
                     continue
             out.append(det)
         return out
@@ -553,6 +606,19 @@ class Detector:
             raise DeidTimeoutError
         try:
             yield from pattern.finditer(text, timeout=remaining)
+        except TimeoutError:
+            raise DeidTimeoutError from None
+
+    def _tokens(self, text: str, deadline: float) -> list[_Tok]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeidTimeoutError
+        try:
+            return [
+                _Tok(m.start(), m.end(), w, w.lower())
+                for m in _TOKEN.finditer(text, timeout=remaining)
+                for w in (m.group(),)
+            ]
         except TimeoutError:
             raise DeidTimeoutError from None
 
@@ -577,6 +643,8 @@ class Detector:
                     continue
                 if rule == "street" and not self._street_ok(m.group(), upper):
                     continue
+                if rule == "url":
+                    end = start + _url_length(m.group())
                 if rule == "ipv4" and not _is_ip_context(text, m.start()):
                     continue
                 if (
@@ -643,7 +711,7 @@ class Detector:
             line = text[max(0, m.start() - 200) : m.start()].rsplit("\n", 1)[-1].lower()
             return _HISTORY.search(line) is not None
         if rule == "ordinal-day":
-            return 1 <= int(m.group("d")) <= 31
+            return 1 <= int(m.group("d")) <= 31 and after not in self._sets["ordinal_counted"]
         if rule == "year":
             if regex.fullmatch(r"(?:19|20)\d{2}", before):
                 return True  # "CABG 1957, 1971"
@@ -794,6 +862,15 @@ class Detector:
         first, last = (prev, tok) if step > 0 else (tok, prev)
         common = self.common(low)
         if common or low in self.protected:
+            # after a strong cue a Census surname that is also a word ("Name: Åsa Laine")
+            if (
+                lax
+                and step > 0
+                and style == "title"
+                and low in self.lex.surnames
+                and low not in self.protected
+            ):
+                return True
             # "Dr. Art White", "Bernard Foley", "dr. john bowman", "Hank Przybylo (son)":
             # a given name then a surname, even when they are also words
             if first.low not in self.lex.first_names or style == "mixed":
@@ -836,13 +913,31 @@ class Detector:
                 and len(tok.text) == 1
                 and (tok.text.isupper() or (j + 1 < len(tokens) and tokens[j + 1].text == "."))
             )
-            if is_initial or self._continues(tok, tokens[last], step, lax and last == i):
+            # after a middle initial the given name decides ("Katie E Miles")
+            after_initial = step > 0 and last != i and len(tokens[last].text) == 1
+            prev = tokens[i] if after_initial else tokens[last]
+            if (
+                is_initial
+                or self._continues(tok, prev, step, lax and last == i)
+                or (after_initial and self._surname_after_initial(tok))
+            ):
                 last = j
                 taken += 1
                 j += step
                 continue
             break
         return last
+
+    def _surname_after_initial(self, tok: _Tok) -> bool:
+        """After a name and a middle initial, a capitalised Census surname is the surname even
+        when it is also a word ("Martim A Pereira", "Landerico B Hidalgo")."""
+        return (
+            tok.title
+            and tok.text.isalpha()
+            and tok.low in self.lex.surnames
+            and tok.low not in self.protected
+            and not self._never_name(tok)
+        )
 
     def _initial_then_name(self, tokens: list[_Tok], j: int) -> int | None:
         """Index of the name in "S. DOMINICO" when ``tokens[j]`` is an initial, else None."""
@@ -1030,6 +1125,8 @@ class Detector:
         yield from self._introduced(text, deadline)
         if not upper:
             yield from self._name_shapes(text, tokens, deadline)
+            if self._open is not None:
+                yield from self._open.find(text, tokens)
 
     # -- names by their shape (mixed-case text) --------------------------------------------
 
@@ -1057,7 +1154,9 @@ class Detector:
     def _given(self, tok: _Tok) -> bool:
         """A capitalised given name of the Census lists that is no word ("Tilly" is one, so
         not), or a capitalised word with letters beyond English ("Szabina", "Jožef")."""
-        return self._plain_word(tok) and (tok.low in self.lex.first_names or not tok.text.isascii())
+        return self._plain_word(tok) and (
+            tok.low in self.lex.first_names or not _base(tok.text).isascii()
+        )
 
     def _initial_at(self, tokens: list[_Tok], j: int) -> int | None:
         """Index after a middle initial ("D." or "D") at ``tokens[j]``, else None."""
@@ -1130,7 +1229,12 @@ class Detector:
                 end = self._extend(tokens, i, False, 1, lax=True)
                 yield Detection(tok.start, _unpossessed(tokens[end]), "NAME", "name-cue")
                 continue
-            if self._given(tok) and len(tok.low) >= 3 and self._listed_or_opening(text, tokens, i):
+            if (
+                self._given(tok)
+                and len(tok.low) >= 3
+                and tok.low not in self.lex.countries
+                and self._listed_or_opening(text, tokens, i)
+            ):
                 yield Detection(tok.start, tok.end, "NAME", "given-name")
                 continue
             if (
@@ -1141,10 +1245,11 @@ class Detector:
                 and i + 1 < n
                 and tokens[i + 1].text.islower()
                 and tokens[i + 1].low not in self._sets["eponym_heads"]
+                and tokens[i + 1].low not in _ELLIPTIC_AFTER
                 and (
                     _base(tok.low) in self.lex.first_names
                     or _base(tok.low) in self.lex.surnames
-                    or not tok.text.isascii()
+                    or not _base(tok.text).isascii()
                     or (i > 0 and tokens[i - 1].text.islower())
                 )
             ):
@@ -1190,10 +1295,11 @@ class Detector:
         """Indexes of the tokens right after a strong name cue ("my name is", "Name:",
         "Hi", "Directed By:"), punctuation after the cue skipped."""
         out: set[int] = set()
-        cues = self._name_cues
+        by_last = self._name_cues_by_last
         n = len(tokens)
         for i, tok in enumerate(tokens):
-            if tok.low not in self._name_cue_last:
+            cues = by_last.get(tok.low)
+            if cues is None:
                 continue
             for cue in cues:
                 size = len(cue)
@@ -1321,6 +1427,10 @@ class Detector:
             return False
         if not _same_line(text, pair[0].start, pair[1].end):
             return False
+        if self._orgs is not None and self._orgs.inside(
+            text, tokens, [t.start for t in tokens], pair[0].start, pair[1].end
+        ):
+            return False  # "a Johnson & Johnson company"
         if pair[1].start in starts:
             return True
         census = self.lex.surnames | self.lex.first_names
@@ -1597,11 +1707,11 @@ class Detector:
                     yield Detection(tokens[j].start, tokens[end].end, "HOSPITAL", "facility-cue")
                     continue
             # "ON QUARTERMAIN 6", "called To quartermain 6": a ward by its number
-            if self._ward(tokens, i, upper):
+            if i > 0 and tokens[i - 1].low in _WARD_BEFORE and self._ward(tokens, i, upper):
                 yield Detection(tok.start, tok.end, "HOSPITAL", "ward")
                 continue
             # "at the GBMC", "SEEN BY GBMC NURSE", "from MGH"
-            if self._hospital_abbreviation(tokens, i):
+            if 2 <= len(low) <= 6 and tok.text.isupper() and self._hospital_abbreviation(tokens, i):
                 yield Detection(tok.start, tok.end, "HOSPITAL", "hospital-abbreviation")
                 continue
             # "HUSBAND CEO OF IBM", "works at Genentech"
@@ -1628,6 +1738,7 @@ class Detector:
                 and low not in self.protected
                 and low not in s["not_names"]
                 and low not in lex.states
+                and tokens[i - 1].low in self._phrase_cue_last
                 and self._location_cue(tokens, i, phrases_only=True)
             ):
                 end = self._extend(tokens, i, upper, 1, limit=3)
@@ -1720,7 +1831,7 @@ class Detector:
     def _country_at(self, tokens: list[_Tok], i: int, upper: bool) -> int:
         """The number of tokens of the capitalised country name ("New Zealand", "China") that
         opens at ``tokens[i]``, 0 when none does."""
-        if not tokens[i].alpha:
+        if not tokens[i].alpha or tokens[i].low not in self._country_first:
             return 0
         for size in (3, 2, 1):
             part = tokens[i : i + size]
@@ -1791,7 +1902,7 @@ class Detector:
         if (
             i == 0
             or i + 1 >= n
-            or tokens[i - 1].low not in {"to", "on", "from", "at"}
+            or tokens[i - 1].low not in _WARD_BEFORE
             or not tok.alpha
             or len(low) < 5
             or _style(tok) not in {"title", "upper", "lower"}
@@ -1922,6 +2033,15 @@ _EPONYM_PROOF = frozenset(
 """Rules whose names stand even before an eponym head: a title, a cue word or the Patient
 resource names them ("Dr. Parkinson", "daughter Kowalski", "PCP: Kowalski"); not a bare
 preposition ("preposition-cue": "associated with Gaucher disease")."""
+_SHAPE_RULES = frozenset(
+    {"name-shape", "given-name", "possessive", "dictionary-pair", "name-line", "name-list"}
+)
+"""Rules that find a name by its shape alone (no cue word, no title)."""
+_PLACE_RULES = frozenset({"city", "state"})
+"""Rules that find a place by the dictionaries alone."""
+_ELLIPTIC_AFTER = frozenset({"was", "is", "were", "are", "positive", "negative", "test", "sign"})
+"""Words right after a possessive that leave its noun out, as a test's eponym does
+("Romberg's was positive", "Tinel's positive"); a person's possession names the noun."""
 _WEAK_CUES = frozenset({"with", "by", "to", "from", "per", "seen", "aware", "patient", "pt"})
 """Person cues that stand before diseases and devices as often as before people."""
 
@@ -1945,16 +2065,6 @@ def _labels(text: str, end: int) -> bool:
     while k < len(text) and text[k] in " \t":
         k += 1
     return k < len(text) and text[k] == ":"
-
-
-def _unpossessed(tok: _Tok) -> int:
-    """Where a name ending with ``tok`` ends, without a possessive ending ("Yefremova's")."""
-    return tok.end - 2 if tok.low.endswith(("'s", "’s")) else tok.end
-
-
-def _base(low: str) -> str:
-    """A word without its possessive ending ("bowen's" → "bowen")."""
-    return low[:-2] if low.endswith(("'s", "’s")) else low
 
 
 _HISTORY = regex.compile(r"\b(?:pmh|hx|history|h/o|s/p|psh)\b")
@@ -1990,6 +2100,7 @@ _PHONE_WORDS = frozenset(
     {"cell", "home", "work", "phone", "tel", "telephone", "pager", "beeper", "mobile", "ph"}
 )
 _HOLY = frozenset({"heart", "cross", "family", "name", "spirit", "redeemer", "trinity"})
+_WARD_BEFORE = frozenset({"to", "on", "from", "at"})
 _HOSPITAL_BEFORE = frozenset({"to", "at", "from", "by", "@", "in", "into", "via", "leave", "left"})
 _NEXT_WORD = regex.compile(r"[ \t]{0,3}([A-Za-z][A-Za-z0-9/-]{0,15})\b")
 _VALUE_WORD = regex.compile(r"[a-z][a-z0-9/-]{0,15}")
@@ -2027,25 +2138,6 @@ _ASCII_LETTERS = _ASCII_CAPITALS + bytes(range(ord("a"), ord("z") + 1))
 
 def _is_lower_word(tok: _Tok) -> bool:
     return tok.text.islower()
-
-
-def _style(tok: _Tok) -> str:
-    """How a word is capitalised: "upper", "title" ("Rizzo", "McDonald"), "lower" or "mixed"."""
-    text = tok.text
-    if text.isupper():
-        return "upper"
-    if text.islower():
-        return "lower"
-    return "title" if text[0].isupper() else "mixed"
-
-
-def _gap(tokens: list[_Tok], a: int, b: int) -> int:
-    """Characters between two tokens (a before b)."""
-    return tokens[b].start - tokens[a].end
-
-
-def _same_line(text: str, a: int, b: int) -> bool:
-    return "\n" not in text[a:b]
 
 
 def _word_before(text: str, pos: int) -> str:
@@ -2090,6 +2182,17 @@ def _iban_end(match: str) -> int:
         if int(digits) % 97 == 1:
             return len(cand)
     return 0
+
+
+def _url_length(url: str) -> int:
+    """Length of a URL without the punctuation that ends its sentence or bracket
+    ("www.neurology.org)." → "www.neurology.org")."""
+    end = len(url)
+    while end > 1 and url[end - 1] in ".,;:!?'\")]":
+        if url[end - 1] == ")" and url.count("(", 0, end) >= url.count(")", 0, end):
+            break
+        end -= 1
+    return end
 
 
 def _is_ip_context(text: str, start: int) -> bool:

