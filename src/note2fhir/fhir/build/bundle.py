@@ -15,7 +15,7 @@ from datetime import datetime
 
 from note2fhir.document import ClinicalDocument, JSONDict
 from note2fhir.fhir.build.adverse_event import adverse_event_groups, build_adverse_event
-from note2fhir.fhir.build.common import fhir_instant, urn, validated
+from note2fhir.fhir.build.common import fhir_instant, urn
 from note2fhir.fhir.build.composition import build_composition
 from note2fhir.fhir.build.condition import build_condition
 from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
@@ -26,6 +26,7 @@ from note2fhir.fhir.build.medication_statement import build_medication_statement
 from note2fhir.fhir.build.observation import build_observation
 from note2fhir.fhir.build.procedure import build_procedure
 from note2fhir.fhir.build.provenance import build_provenance
+from note2fhir.fhir.build.validation import validated
 from note2fhir.ids import source_key, stable_uuid
 from note2fhir.settings import BundleType, Settings
 

@@ -1,8 +1,7 @@
 """Helpers every FHIR builder shares: references, provenance markers, codes, narrative, checks.
 
-Builders produce plain JSON dicts and pass them through :func:`finish`, which validates them
-against the fhir.resources R4B models (identical to R4 for the resources we emit) and returns
-the model's own JSON serialisation.
+Builders produce plain JSON dicts; the Bundle that holds them is validated once against the
+fhir.resources R4B models (identical to R4 for the resources we emit), see ``validation``.
 
 Text that goes out is always taken from the WORKING text of the document (which is what the
 de-identification stage rewrites), never from the original text; offsets that go out are always
@@ -17,9 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from note2fhir.document import (
     ClinicalDocument,
     CodeCandidate,
@@ -28,7 +24,6 @@ from note2fhir.document import (
     JSONDict,
     SourceRef,
 )
-from note2fhir.errors import ErrorCode, Note2FhirError, validation_fields
 from note2fhir.fhir.build.context import BuildContext, MentionGroup
 from note2fhir.settings import Settings
 
@@ -311,43 +306,7 @@ def dedupe(items: Iterable[JSONDict]) -> list[JSONDict]:
 def finish(resource: JSONDict) -> JSONDict:
     """A built resource, ready for its Bundle.
 
-    Validation happens once, on the whole Bundle (:func:`validated`): validating every
+    Validation happens once, on the whole Bundle (``validation.validated``): validating every
     resource and then the Bundle that holds them did the same work twice.
     """
     return resource
-
-
-def validated(resource: JSONDict) -> JSONDict:
-    """Validate a resource (a Bundle holds them all) with the fhir.resources R4B model and
-    return it.
-
-    A failure raises ``OUTPUT_INVALID`` naming the failed fields only (pydantic's messages
-    quote values, which may be PHI, so the exception is not chained).
-    """
-    resource_type = str(resource.get("resourceType", ""))
-    try:
-        model = get_fhir_model_class(resource_type).model_validate(resource)
-    except (ValidationError, KeyError, ValueError) as exc:
-        fields = validation_fields(exc) if isinstance(exc, ValidationError) else "resourceType"
-        if isinstance(exc, ValidationError):
-            resource_type = _failed_entry_type(resource, exc) or resource_type
-        raise Note2FhirError(
-            ErrorCode.OUTPUT_INVALID, resource_type=resource_type or "resource", fields=fields
-        ) from None
-    # The builders already write the JSON the model would dump (a test pins that on the
-    # golden Bundles), so serialising the model back, two thirds of the cost, is skipped.  One
-    # difference is wanted: a dateTime keeps its source's spelling ("...16.824-05:00"), where
-    # the dump would pad it to microseconds and write "+00:00" as "Z"; both are valid R4.
-    del model
-    return resource
-
-
-def _failed_entry_type(bundle: JSONDict, exc: ValidationError) -> str | None:
-    """The resource type of the Bundle entry that failed validation (``entry.3.resource...``)."""
-    loc = exc.errors()[0]["loc"] if exc.errors() else ()
-    if len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
-        try:
-            return str(bundle["entry"][loc[1]]["resource"]["resourceType"])
-        except (KeyError, IndexError, TypeError):
-            return None
-    return None
