@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from note2fhir.document import ClinicalDocument, SourceRef
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import load_settings
-from note2fhir.text.segment import load_rules, sentence_breaks, sentences, tokenize
+from note2fhir.text.segment import (
+    load_rules,
+    sentence_breaks,
+    sentences,
+    token_norm,
+    tokenize,
+)
 
 SOURCE = SourceRef(
     "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
@@ -30,6 +36,14 @@ def test_tokens_have_offsets_and_norms() -> None:
     ]  # fmt: skip
     assert tokens[-1].norm == "sjogren's"
     assert tokenize("1.25 mg")[0].norm == "1.25"
+
+
+@pytest.mark.parametrize("text", ["PT C/O SOB, BP 158/92.", "Café au lait; Œdema ﬁbrosis 3½"])
+def test_token_norms_do_not_depend_on_the_rest_of_the_text(text: str) -> None:
+    # ASCII text is lower-cased once and sliced; other text is normalised token by token.
+    tokens = tokenize(text)
+    assert [t.norm for t in tokens] == [token_norm(text[t.start : t.end]) for t in tokens]
+    assert [t.norm for t in tokenize(text + " é")[: len(tokens)]] == [t.norm for t in tokens]
 
 
 @pytest.mark.parametrize(

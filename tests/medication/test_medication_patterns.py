@@ -134,6 +134,30 @@ def test_phrase_set_prefers_the_longest_match() -> None:
     assert phrase_elements("q <n> <time>") == ("q", "<n>", "<time>")
 
 
+def test_phrase_set_keeps_the_first_listed_on_a_tie_whatever_follows() -> None:
+    # Patterns are narrowed by the word after their first element; a pattern with a slot
+    # there, or with one element, must still be tried, and in the order listed.
+    phrases: PhraseSet[str] = PhraseSet({"two": 2.0}, {"h": "h", "hours": "h"})
+    phrases.add("q <n> h", "slot second")
+    phrases.add("q 4 h", "literal second")
+    phrases.add("q", "alone")
+    phrases.add("<n> tabs", "number first")
+    phrases.add("<n> <time>", "number then unit")
+    seq = words(tokenize("q 4 h q 6 h q x two tabs 3 hours"))
+    found = [phrases.match_at(seq, i) for i in (0, 3, 6, 8, 10)]
+    assert [(m.payload, m.end) if m else None for m in found] == [
+        ("slot second", 3),  # listed before the literal "q 4 h" of the same length
+        ("slot second", 6),
+        ("alone", 7),
+        ("number first", 10),
+        ("number then unit", 12),
+    ]
+    assert phrases.match_at(seq, 7) is None  # "x": no pattern starts there
+    phrases.add("q x", "added later")  # adding after matching takes effect
+    later = phrases.match_at(seq, 6)
+    assert later is not None and later.payload == "added later"
+
+
 def test_matching_is_linear_on_adversarial_input() -> None:
     phrases: PhraseSet[str] = PhraseSet()
     phrases.add("q q q q q x", "never")

@@ -11,6 +11,7 @@ from typing import Any
 from note2fhir.terminology.schema import DB_FILE, ICD10CM
 
 _CACHE_SIZE = 20_000
+_UNSEEN = object()
 _EXISTS = "SELECT 1 FROM codes WHERE system = ? AND code = ? LIMIT 1"
 _CHILD = "SELECT 1 FROM codes WHERE system = ? AND code > ? AND code < ? LIMIT 1"
 _CHILDREN = (
@@ -29,6 +30,7 @@ class BillableCheck:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._cache: dict[str, bool] = {}
+        self._defaults: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"folder": self.folder}
@@ -61,7 +63,18 @@ class BillableCheck:
         I50.30 "Unspecified diastolic (congestive) heart failure"; H55.0 → H55.00.  A child
         counts when its title says "unspecified" more often than its parent's; no such child,
         or two, gives None (K29.8 Duodenitis: with or without bleeding is the note's to say).
+        Memoised: the artifact is read-only and notes name the same categories again.
         """
+        key = (code, display)
+        found = self._defaults.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._unspecified_default(code, display)
+            if len(self._defaults) >= _CACHE_SIZE:
+                self._defaults.clear()
+            self._defaults[key] = found
+        return found  # type: ignore[return-value]
+
+    def _unspecified_default(self, code: str, display: str) -> tuple[str, str] | None:
         for _ in range(MAX_DEFAULT_DEPTH):
             if self(code):
                 return code, display

@@ -92,10 +92,15 @@ def select_codes(
     # code (the category E11 beside the billable E11.9) never ranks above it.
     ceiling = {x.system: x.score for x in selected}
     others = sorted(
-        (_below(replace(x, selected=False), ceiling) for x in codes if id(x) not in chosen),
+        (_below(_unselected(x), ceiling) for x in codes if id(x) not in chosen),
         key=lambda x: -x.score,
     )
     return [*selected, *others]
+
+
+def _unselected(cand: CodeCandidate) -> CodeCandidate:
+    """``cand`` as an alternative (itself when it is one already: candidates are frozen)."""
+    return replace(cand, selected=False) if cand.selected else cand
 
 
 def _below(cand: CodeCandidate, ceiling: dict[str, float]) -> CodeCandidate:

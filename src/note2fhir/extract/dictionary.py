@@ -34,14 +34,15 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, cast
+from itertools import pairwise
+from typing import Any, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.candidates import code_candidates, rescored
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.extract.context import SectionLookup, acronym_allowed, ambiguous_verdict
-from note2fhir.extract.index import TermIndex, word_bag
+from note2fhir.extract.index import TermIndex
 from note2fhir.extract.lexicon import (
     ClinicalLexicon,
     LexiconForm,
@@ -66,8 +67,7 @@ from note2fhir.terminology.store import TerminologyStore, default_store
 log = logging.getLogger(__name__)
 
 _SEPARATOR = frozenset(",;:")
-_UNSEEN = object()
-_RESPELL_CACHE = 50_000
+_MEMO_SIZE = 50_000
 _STRENGTH = re.compile(
     r"[ \t]{0,3}\d{1,6}(?:[.,]\d{1,4})?[ \t]{0,2}(?:mg|mcg|µg|ug|unt|units?|iu|meq|ml|g)"
     r"(?:/ml)?(?![a-z/])",
@@ -139,6 +139,23 @@ class ExtractOptions(BaseModel):
     )
 
 
+class _WordForms(NamedTuple):
+    """What the name index says about one normalised word, whatever note it is in."""
+
+    spelled: str | None
+    """The vocabularies' spelling ("oedema" → "edema"), or None."""
+    singular: str | None
+    """The singular of a plural ("lesions" → "lesion"), or None."""
+    known: bool
+    """Whether the vocabulary knows the word in some spelling (it can be part of a name)."""
+    bag_word: bool
+    """Whether it can be part of a name written in another word order."""
+    name_longest: int
+    """The longest name, in words, that can start with it (0: none)."""
+    single_keys: tuple[tuple[str, str], ...]
+    """The names it is on its own, as (name, note) pairs :meth:`_Scan._probe` tries."""
+
+
 @dataclass(slots=True)
 class _Match:
     first: int
@@ -177,22 +194,51 @@ class ExtractStage(Stage):
             if self.opts.approximate_min_similarity is not None
             else settings.approximate_min_similarity
         )
-        self._respelled: dict[str, str | None] = {}
+        self._forms: dict[str, _WordForms] = {}
         self._index: TermIndex | None = None
         self._index = self.index
 
-    def respell(self, word: str) -> str | None:
-        """The spelling vocabularies use for ``word`` ("oedema" → "edema"), or None
-        (memoised: a note repeats its words)."""
-        known = self._respelled.get(word, _UNSEEN)
-        if known is not _UNSEEN:
-            return known  # type: ignore[return-value]
-        spelling = self.lexicon.spelling
-        found = _respell(word, spelling.words, spelling.prefixes)
-        if len(self._respelled) >= _RESPELL_CACHE:
-            self._respelled.clear()
-        self._respelled[word] = found
-        return found
+    def word_forms(self, texts: list[str]) -> list[_WordForms]:
+        """The variants and index facts of each normalised word, memoised across notes:
+        they depend on the word alone, and notes repeat their words."""
+        memo = self._forms
+        out: list[_WordForms] = []
+        for text in texts:
+            forms = memo.get(text)
+            if forms is None:
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                forms = memo[text] = self._word_forms(text)
+            out.append(forms)
+        return out
+
+    def _word_forms(self, word: str) -> _WordForms:
+        index, spelling = self.index, self.lexicon.spelling
+        vocabulary, longest = index.vocabulary, index.longest
+        spelled = _respell(word, spelling.words, spelling.prefixes)
+        singular = _singular(word, spelling.plural_min_letters, vocabulary)
+        names = index.names
+        single_keys = [(word, "")] if word in names else []
+        if spelled is not None and spelled in names:
+            single_keys.append((spelled, " (spelling variant)"))
+        if singular is not None and singular in names:
+            single_keys.append((singular, " (plural)"))
+        return _WordForms(
+            spelled,
+            singular,
+            known=(
+                word in vocabulary
+                or (spelled or "") in vocabulary
+                or (singular or "") in vocabulary
+            ),
+            bag_word=word in vocabulary and word not in BAG_STOPWORDS,
+            name_longest=max(
+                longest.get(word, 0),
+                longest.get(spelled or "", 0),
+                1 if (singular or "") in names else 0,
+            ),
+            single_keys=tuple(single_keys),
+        )
 
     @property
     def index(self) -> TermIndex:
@@ -211,7 +257,7 @@ class ExtractStage(Stage):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_index"] = None  # tens of MB; cheaper to rebuild than to pickle to workers
-        state["_respelled"] = {}
+        state["_forms"] = {}
         return state
 
     def process(self, doc: ClinicalDocument) -> None:
@@ -283,42 +329,35 @@ class _Scan:
         self.index = stage.index
         self.doc = doc
         self.words = words
+        n = len(words)
         self.texts = [w.text for w in words]
-        self.covered = [False] * len(words)
-        spelling = self.lexicon.spelling
-        respell = stage.respell
-        self.spelled = [respell(t) for t in self.texts]
-        vocabulary = self.index.vocabulary
-        self.singular = [_singular(t, spelling.plural_min_letters, vocabulary) for t in self.texts]
+        self.covered = [False] * n
+        forms = stage.word_forms(self.texts)
+        self.spelled = [f.spelled for f in forms]
+        self.singular = [f.singular for f in forms]
+        self.name_longest = [f.name_longest for f in forms]
+        self.single_keys = [f.single_keys for f in forms]
         # variants_before[k]: how many of the first k words have a spelling variant
         self.variants_before = [0]
         for variant in self.spelled:
             self.variants_before.append(self.variants_before[-1] + (variant is not None))
-        # bag_run[i]: how many words from i on could be part of a word-order variant
-        vocabulary = self.index.vocabulary
-        self.bag_run = [0] * (len(words) + 1)
-        for k in range(len(words) - 1, -1, -1):
-            ok = self.texts[k] in vocabulary and self.texts[k] not in BAG_STOPWORDS
-            self.bag_run[k] = self.bag_run[k + 1] + 1 if ok else 0
-        # known_run[i]: how many words from i on the vocabulary knows in some spelling; every
-        # word of a name is in the vocabulary, so no longer window needs probing.
-        singular = self.singular
-        self.known_run = [0] * (len(words) + 1)
-        for k in range(len(words) - 1, -1, -1):
-            known = (
-                self.texts[k] in vocabulary
-                or (self.spelled[k] or "") in vocabulary
-                or (singular[k] or "") in vocabulary
-            )
-            self.known_run[k] = self.known_run[k + 1] + 1 if known else 0
+        # bag_run[i]: how many words from i on could be part of a word-order variant;
+        # known_run[i]: how many words from i on the vocabulary knows in some spelling (every
+        # word of a name is in the vocabulary, so no longer window needs probing).
+        bag_run = self.bag_run = [0] * (n + 1)
+        known_run = self.known_run = [0] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            f = forms[k]
+            bag_run[k] = bag_run[k + 1] + 1 if f.bag_word else 0
+            known_run[k] = known_run[k + 1] + 1 if f.known else 0
         self._caps: dict[int, bool] = {}
         self.sections = SectionLookup(doc.sections)
         self.doc_caps: bool | None = None
         # A name never spans a list separator: "calcium, phosphate" is two mentions.
+        text = doc.text
         self.joined = [False] + [
-            words[k - 1].sentence == words[k].sentence
-            and not _SEPARATOR.intersection(doc.text[words[k - 1].end : words[k].start])
-            for k in range(1, len(words))
+            a.sentence == b.sentence and _SEPARATOR.isdisjoint(text[a.end : b.start])
+            for a, b in pairwise(words)
         ]
 
     # -- helpers ----------------------------------------------------------------------------
@@ -370,21 +409,18 @@ class _Scan:
 
     def exact_matches(self) -> list[_Match]:
         """At every word, the longest window that is a known name and passes the checks."""
-        index = self.index
         out: list[_Match] = []
-        known_run = self.known_run
-        for i, first in enumerate(self.texts):
-            if not known_run[i]:
+        known_run, bag_run, name_longest = self.known_run, self.bag_run, self.name_longest
+        max_words, max_bag_words = self.opts.max_words, self.opts.max_bag_words
+        for i in range(len(self.texts)):
+            run = known_run[i]
+            if not run:
                 continue
-            longest = max(
-                index.longest.get(first, 0),
-                index.longest.get(self.spelled[i] or "", 0),
-                min(self.opts.max_bag_words, self.bag_run[i]) if self.bag_run[i] >= 2 else 0,
-                1 if (self.singular[i] or "") in index.names else 0,
-            )
+            bag = bag_run[i]
+            longest = max(name_longest[i], min(max_bag_words, bag) if bag >= 2 else 0)
             if not longest:
                 continue
-            limit = self.span_limit(i, min(longest, self.opts.max_words, known_run[i]))
+            limit = self.span_limit(i, min(longest, max_words, run))
             for length in range(limit, 0, -1):
                 match = self._probe(i, length)
                 if match is not None:
@@ -393,6 +429,16 @@ class _Scan:
         return out
 
     def _probe(self, i: int, length: int) -> _Match | None:
+        keys = self.single_keys[i] if length == 1 else self._window_keys(i, length)
+        for norm, note in keys:
+            match = self._accept(i, i + length, norm, note)
+            if match is not None:
+                return match
+        return None
+
+    def _window_keys(self, i: int, length: int) -> list[tuple[str, str]]:
+        """The names a window of several words is, as written, in the vocabularies'
+        spelling, with its last word singular, or with its words in another order."""
         index = self.index
         window = self.texts[i : i + length]
         key = " ".join(window)
@@ -414,14 +460,11 @@ class _Scan:
             not keys
             and 2 <= length <= self.opts.max_bag_words
             and self.bag_run[i] >= length
-            and word_bag(window) in index.bags
+            # bag_run: no word of the window is a bag stop word, so its bag is its word set
+            and " ".join(sorted(set(window))) in index.bags
         ):
             keys.append((key, ""))
-        for norm, note in keys:
-            match = self._accept(i, i + length, norm, note)
-            if match is not None:
-                return match
-        return None
+        return keys
 
     def _accept(self, first: int, last: int, norm: str, note: str) -> _Match | None:
         """Candidates and lexicon forms of one window, after the context checks."""
@@ -526,7 +569,10 @@ class _Scan:
             if needs_support and verdict is not None:
                 penalty += self.opts.ambiguous_penalty
                 reason = f"{reason}; ambiguous, kept: {verdict[1]}"
-            kept.append(replace(cand, score=cand.score - penalty, reason=reason))
+            if penalty or reason is not cand.reason:
+                kept.append(replace(cand, score=cand.score - penalty, reason=reason))
+            else:
+                kept.append(cand)  # candidates are frozen: an unchanged one is shared
         kept.sort(key=lambda c: (-c.score, -c.specificity))
         return kept
 
@@ -676,7 +722,7 @@ class _Scan:
 
     def approximate_matches(self) -> list[_Match]:
         """Windows around unknown words, looked up approximately (bounded per note)."""
-        opts, index, lexicon = self.opts, self.index, self.lexicon
+        opts, lexicon = self.opts, self.lexicon
         lookups = 0
         out: list[_Match] = []
         n = len(self.words)
@@ -687,9 +733,7 @@ class _Scan:
                 self.covered[i]
                 or len(text) < opts.approximate_min_chars
                 or not text.isalpha()
-                or text in index.vocabulary
-                or (self.spelled[i] or "") in index.vocabulary
-                or (self.singular[i] or "") in index.vocabulary
+                or self.known_run[i]  # known in some spelling
                 or text in lexicon.stop_terms
             ):
                 continue
@@ -945,7 +989,7 @@ def _balanced_end(text: str, start: int, end: int) -> int:
     return end
 
 
-@lru_cache(maxsize=_RESPELL_CACHE)
+@lru_cache(maxsize=_MEMO_SIZE)
 def _normal_term(term: str) -> str:
     """``normalize`` of a candidate's term, memoised: approximate lookups return the same
     terms again and again."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from note2fhir.terminology.normalize import BAG_STOPWORDS
 from note2fhir.terminology.schema import DB_FILE
 
 log = logging.getLogger(__name__)
@@ -25,11 +23,6 @@ _NAMES = (
     "SELECT t.norm, t.bag FROM terms t"
     " WHERE t.cid IN (SELECT cid FROM concepts WHERE entity_type IS NOT NULL)"
 )
-
-
-def word_bag(words: Iterable[str]) -> str:
-    """The store's bag-of-words key of some normalised words (see ``bag_of_words``)."""
-    return " ".join(sorted({w for w in words if w not in BAG_STOPWORDS}))
 
 
 @dataclass(slots=True)

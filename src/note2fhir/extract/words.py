@@ -38,6 +38,9 @@ def document_words(doc: ClinicalDocument) -> list[Word]:
             if glue_end == token.start:
                 glue_end = token.end
             continue
+        if len(norm) == 1 and not norm.isalnum():  # punctuation: a word break, no piece
+            glue_end = -1
+            continue
         exact = len(norm) == token.end - token.start
         sentence = sentence_of[index]
         if exact and norm.isascii() and norm.isalnum() and (norm.islower() or norm.isdigit()):

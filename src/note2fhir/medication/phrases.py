@@ -207,6 +207,8 @@ class PhraseSet(Generic[Payload]):
         self.number_words: Mapping[str, float] = number_words or {}
         self.time_units: Mapping[str, str] = time_units or {}
         self._by_first: dict[str, list[tuple[tuple[str, ...], Payload]]] = {}
+        self._slot_first = False  # some pattern starts with a slot: any word may start one
+        self._by_second: dict[str, _SecondWordTable[Payload]] | None = None
 
     def add(self, phrase: str, payload: Payload) -> tuple[str, ...]:
         """Add one phrase; returns its elements (empty phrases are an error)."""
@@ -214,20 +216,32 @@ class PhraseSet(Generic[Payload]):
         if not elements:
             raise ValueError("empty phrase")
         self._by_first.setdefault(elements[0], []).append((elements, payload))
+        self._slot_first = self._slot_first or elements[0] in SLOTS
+        self._by_second = None
         return elements
+
+    def _second_word_tables(self) -> dict[str, _SecondWordTable[Payload]]:
+        """Per first element, its patterns narrowed by the word after the first element: a
+        pattern whose second element is another literal word cannot match there."""
+        if self._by_second is None:
+            self._by_second = {
+                key: _SecondWordTable.of(patterns) for key, patterns in self._by_first.items()
+            }
+        return self._by_second
 
     def may_start(self, norm: str) -> bool:
         """False when no pattern can start at a word ``norm`` (a cheap pre-check)."""
-        return norm in self._by_first or NUMBER in self._by_first or TIME in self._by_first
+        return self._slot_first or norm in self._by_first
 
     def match_at(self, seq: Sequence[Word], i: int) -> PhraseMatch[Payload] | None:
         """The longest pattern matching at ``seq[i]``, or None."""
         if i >= len(seq) or not self.may_start(seq[i].norm):
             return None
         best: PhraseMatch[Payload] | None = None
+        tables = self._second_word_tables()
         for key in (seq[i].norm, NUMBER, TIME):
-            patterns = self._by_first.get(key)
-            if not patterns:
+            table = tables.get(key)
+            if table is None:
                 continue
             # a slot that starts many patterns is read once, not once per pattern
             first: tuple[Capture, int] | None = None
@@ -240,7 +254,8 @@ class PhraseSet(Generic[Payload]):
                 if code is None:
                     continue
                 first = (code, i + 1)
-            for elements, payload in patterns:
+            after = first[1] if first is not None else i + 1
+            for elements, payload in table.patterns(seq[after].norm if after < len(seq) else None):
                 found = self._match(elements, seq, i, first)
                 if found is not None and (best is None or found[0] > best.end):
                     best = PhraseMatch(i, found[0], payload, found[1])
@@ -280,6 +295,33 @@ class PhraseSet(Generic[Payload]):
             else:
                 return None
         return j, tuple(captures)
+
+
+@dataclass(frozen=True, slots=True)
+class _SecondWordTable(Generic[Payload]):
+    """The patterns of one first element, each list in the order they were added (the first
+    listed wins a tie): ``by_word[w]`` those that can match when ``w`` follows the first
+    element, ``other`` those that can whatever follows (one element long, or a slot next)."""
+
+    by_word: dict[str, list[tuple[tuple[str, ...], Payload]]]
+    other: list[tuple[tuple[str, ...], Payload]]
+
+    @classmethod
+    def of(cls, patterns: list[tuple[tuple[str, ...], Payload]]) -> _SecondWordTable[Payload]:
+        """The table of one first element's patterns."""
+        seconds = {p[0][1] for p in patterns if len(p[0]) > 1 and p[0][1] not in SLOTS}
+        return cls(
+            {w: [p for p in patterns if _may_follow(p[0], w)] for w in seconds},
+            [p for p in patterns if _may_follow(p[0], None)],
+        )
+
+    def patterns(self, following: str | None) -> list[tuple[tuple[str, ...], Payload]]:
+        """The patterns that can match when ``following`` comes after the first element."""
+        return self.by_word.get(following, self.other) if following is not None else self.other
+
+
+def _may_follow(elements: tuple[str, ...], word: str | None) -> bool:
+    return len(elements) < 2 or elements[1] in SLOTS or elements[1] == word
 
 
 def single_words(items: list[str]) -> list[str]:

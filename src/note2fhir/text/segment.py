@@ -23,6 +23,7 @@ from note2fhir.resources.loader import load_data_file
 
 TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+(?:[.,]\d+)*|\S")
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*•·]|\d{1,3}[.)])[ \t]")
+_BREAK_MARKS = frozenset(";.!?")
 
 
 class SentenceRules(BaseModel):
@@ -50,6 +51,10 @@ def token_norm(text: str) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Every token of ``text`` with its offsets and normalised form."""
+    if text.isascii():  # most notes: lower-case once, then each norm is a slice
+        lowered = text.lower()
+        spans = [m.span() for m in TOKEN.finditer(text)]
+        return [Token(start, end, lowered[start:end]) for start, end in spans]
     return [Token(m.start(), m.end(), token_norm(m.group())) for m in TOKEN.finditer(text)]
 
 
@@ -61,6 +66,8 @@ def sentence_breaks(
     breaks = set(extra)
     _line_breaks(text, breaks)
     for index, tok in enumerate(tokens):
+        if tok.norm not in _BREAK_MARKS:  # the norm of ";" ".!?" is itself: a cheap pre-check
+            continue
         ch = text[tok.start : tok.end]
         if ch == ";" and rules.semicolon_ends_sentence:
             breaks.add(tok.end)
