@@ -9,18 +9,25 @@ are its synonyms, and ICD conventions give short variants: parenthesised words a
 nonessential modifiers and a trailing "NOS" or ", unspecified" names the default code, so
 "Stroke NOS" under I63.9 also indexes "stroke".
 
+Two kinds of inclusion term are read only in their code's context and are left out, since
+alone they would name the wrong condition (see :func:`context_only`): a term that is another
+category's title ("Polyneuropathy" under A69.22 "Other neurologic disorders in Lyme disease"
+is G62.9), and a bare substance under a substance-related category ("caffeine" under F15
+"Other stimulant related disorders", "Cocaine (topical)" under T41.3 poisoning).
+
 >>> # with ArtifactWriter(folder) ...: load_icd10cm(writer)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.metadata import version as package_version
 from types import ModuleType
 
 from note2fhir.document import EntityType
+from note2fhir.terminology.normalize import normalize
 from note2fhir.terminology.schema import ICD10CM
 from terminology.writer import ArtifactWriter
 
@@ -46,6 +53,38 @@ _PARENTHESISED = re.compile(r"\s*\([^()]*\)")
 _TRAILING_NOS = re.compile(r"\s+NOS$")
 _TRAILING_DEFAULT = re.compile(r",\s*(?:unspecified|unspecified organism|site not specified)$")
 _SPACES = re.compile(r"\s+")
+_WORDS = re.compile(r"[a-z]+")
+
+SUBSTANCE_CATEGORIES = (("F10", "F19"), ("T36", "T65"))
+"""Mental and behavioural disorders due to psychoactive substance use, and poisoning / toxic
+effects: their notes list the substances the category covers."""
+CONDITION_WORDS = frozenset(
+    [
+        "abuse",
+        "addiction",
+        "asphyxiation",
+        "bite",
+        "dependence",
+        "disorder",
+        "disorders",
+        "effect",
+        "effects",
+        "ingestion",
+        "inhalation",
+        "intoxication",
+        "overdose",
+        "poisoning",
+        "psychosis",
+        "reaction",
+        "syndrome",
+        "toxic",
+        "toxicity",
+        "underdosing",
+        "use",
+        "withdrawal",
+    ]
+)
+"""A note under a substance category that names a condition says so with one of these."""
 
 
 @cache
@@ -128,6 +167,47 @@ def term_variants(term: str, *, strip_unspecified: bool = False) -> list[str]:
     return variants
 
 
+def context_only(
+    code: str, term: str, titles: dict[str, frozenset[str]], normalize: Callable[[str], str]
+) -> bool:
+    """Whether an inclusion term (or one of its variants) of ``code`` names a condition only
+    in the code's context.
+
+    ``titles`` maps each normalised title and title variant to the 3-character categories it
+    names.  A term that is another category's title belongs there ("Syphilis NOS" under A52.3
+    Neurosyphilis is A53.9), and a note under a substance-related category that names no
+    condition is the substance ("PCP" under F16 is no hallucinogen disorder).
+
+    >>> titles = {"polyneuropathy": frozenset({"G62"})}
+    >>> context_only("A69.22", "Polyneuropathy", titles, str.lower)
+    True
+    >>> context_only("G62.9", "Polyneuropathy", titles, str.lower)
+    False
+    >>> context_only("F15", "caffeine", {}, str.lower)
+    True
+    >>> context_only("F15", "amphetamine-related disorders", {}, str.lower)
+    False
+    """
+    category = code[:3]
+    if any(low <= category <= high for low, high in SUBSTANCE_CATEGORIES) and not (
+        CONDITION_WORDS & set(_WORDS.findall(term.lower()))
+    ):
+        return True
+    return bool(titles.get(normalize(term), frozenset()) - {category})
+
+
+def _title_categories(
+    records: list[tuple[str, str, str, str, list[str], list[str]]],
+    normalize: Callable[[str], str],
+) -> dict[str, frozenset[str]]:
+    """Normalised title (and title variant) → the 3-character categories it is the title of."""
+    found: dict[str, set[str]] = {}
+    for code, title, *_ in records:
+        for name in (title, *term_variants(title, strip_unspecified=True)):
+            found.setdefault(normalize(name), set()).add(code[:3])
+    return {name: frozenset(categories) for name, categories in found.items()}
+
+
 def _place(cm: ModuleType, code: str) -> tuple[str, str]:
     """(chapter number, block) of a code."""
     ancestors: list[str] = cm.get_ancestors(code)
@@ -163,7 +243,9 @@ def load_icd10cm(writer: ArtifactWriter) -> None:
         f"{package_version('simple_icd_10_cm')}.",
         release_date=RELEASE_DATE,
     ) as src:
-        for code, title, chapter, block, inclusion, includes in _records():
+        records = list(_records())
+        titles = _title_categories(records, normalize)
+        for code, title, chapter, block, inclusion, includes in records:
             entity = None if chapter == EXTERNAL_CAUSES_CHAPTER else EntityType.PROBLEM
             cid = src.concept(
                 f"{SOURCE}:{code}",
@@ -177,6 +259,6 @@ def load_icd10cm(writer: ArtifactWriter) -> None:
                 src.term(cid, variant, "title-variant")
             for term_type, terms in (("inclusion", inclusion), ("includes", includes)):
                 for term in terms:
-                    src.term(cid, term, term_type)
-                    for variant in term_variants(term):
-                        src.term(cid, variant, term_type)
+                    for name in (term, *term_variants(term)):
+                        if not context_only(code, name, titles, normalize):
+                            src.term(cid, name, term_type)

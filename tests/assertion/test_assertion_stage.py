@@ -163,6 +163,16 @@ def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -
         # Someone else speaking about the patient.
         ("Mother reports patient has had [[fever]] for 3 days.", {"fever": NONE}),
         ("The child presented with [[fever]].", {"fever": NONE}),
+        # A newborn's birth history: the pregnancy is the mother's.
+        (
+            "He was born at term following an uneventful [[pregnancy]].",
+            {"pregnancy": {"family", "relative=MTH"}},
+        ),
+        (
+            "Born at 32 weeks after a pregnancy complicated by [[preeclampsia]].",
+            {"preeclampsia": {"family", "relative=MTH"}},
+        ),
+        ("Her [[pregnancy]] was uncomplicated.", {"pregnancy": NONE}),
     ],
 )
 def test_family(annotate: Annotate, text: str, expected: dict[str, set[str]]) -> None:

@@ -108,6 +108,16 @@ def test_a_category_brings_its_unspecified_default(read: Read) -> None:
     assert "unspecified code under H55.0" in default.reason
 
 
+def test_no_default_that_names_a_complication(store: TerminologyStore) -> None:
+    check = BillableCheck(store.folder)
+    # F15.99 "... with unspecified stimulant-induced disorder" asserts a disorder
+    assert check.unspecified_default("F15.9", "Other stimulant use, unspecified") is None
+    assert check.unspecified_default("I50.3", "Diastolic (congestive) heart failure") == (
+        "I50.30",
+        "Unspecified diastolic (congestive) heart failure",
+    )
+
+
 def test_no_default_when_the_classification_names_none(read: Read) -> None:
     # K29.8 splits into with / without bleeding: that is the note's to say
     entity = by_text(read("Duodenitis on endoscopy."))["duodenitis"]

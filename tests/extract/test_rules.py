@@ -93,3 +93,32 @@ def test_a_participle_after_be_is_a_procedure(read: Read) -> None:
     assert ents["resected"].type is EntityType.PROCEDURE
     resected = [e for e in read("The resected specimen was 3 cm.").entities]
     assert all(e.text != "resected" for e in resected)
+
+
+def test_a_defined_short_form_replaces_another_meaning_of_the_same_kind(read: Read) -> None:
+    doc = read("Atrial septal defect (ASD) was found. The ASD was closed.")
+    asd = [e for e in doc.entities if e.text == "ASD"]
+    assert len(asd) == 2
+    for entity in asd:  # not autism spectrum disorder (F84.0), the store's other meaning
+        assert "defined as 'Atrial septal defect'" in entity.source
+        assert "F84.0" not in {c.code for c in entity.codes}
+
+
+def test_a_short_form_defined_as_no_mention_keeps_no_store_meaning(read: Read) -> None:
+    doc = read(
+        "Labs by the primary care physician (PCP) were normal. The PCP stopped the drug. "
+        "Her Child-Pugh (CP) score was 8."
+    )
+    assert not [e for e in doc.entities if e.text in ("PCP", "CP")]
+
+
+def test_a_definition_that_agrees_with_the_store_keeps_the_mention(read: Read) -> None:
+    doc = read("Forced expiratory volume in 1 second (FEV1) was 1.2 L. FEV1 improved.")
+    assert len([e for e in doc.entities if e.text == "FEV1"]) == 2
+
+
+def test_pcp_needs_a_supporting_word(read: Read) -> None:
+    doc = read("Follow up with PCP in 2 weeks. Hx of PCP, on bactrim prophylaxis.")
+    pcp = [e for e in doc.entities if e.text == "PCP"]
+    assert [e.start for e in pcp] == [doc.text.index("PCP,")]
+    assert "B59" in {c.code for c in pcp[0].codes}

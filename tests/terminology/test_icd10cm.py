@@ -84,6 +84,26 @@ def test_inclusion_terms_and_variants_are_synonyms(store: TerminologyStore) -> N
     assert ("Essential hypertension", "title-variant", "icd10cm") in i10.terms
 
 
+def test_inclusion_terms_read_only_in_their_code_s_context_are_left_out(
+    store: TerminologyStore,
+) -> None:
+    # the tabular lists them, but alone they name another condition or a substance
+    assert "Polyneuropathy" in cm.get_inclusion_term("A69.22")
+    a69 = store.concept("icd10cm:A69.22")
+    assert a69 is not None
+    assert "Polyneuropathy" not in {term for term, _, _ in a69.terms}
+    assert "Cranial neuritis" in {term for term, _, _ in a69.terms}
+    assert [c.concept_id for c in store.candidates("polyneuropathy", systems=[ICD10CM])] == [
+        "icd10cm:G62.9"
+    ]
+    for substance in ("caffeine", "marijuana", "PCP", "phencyclidine", "cocaine"):
+        icd = [c.concept_id for c in store.candidates(substance, systems=[ICD10CM])]
+        assert not any(cid.startswith(("icd10cm:F1", "icd10cm:T4")) for cid in icd), substance
+    f15 = store.concept("icd10cm:F15")
+    assert f15 is not None
+    assert "amphetamine-related disorders" in {term for term, _, _ in f15.terms}
+
+
 def test_external_causes_have_no_entity_type_and_z_codes_are_problems(
     store: TerminologyStore,
 ) -> None:

@@ -3,6 +3,7 @@ code there extends it (E11.21 is a leaf, E11 and E11.2 are categories)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ _CHILDREN = (
     "SELECT DISTINCT code, display FROM codes WHERE system = ? AND code > ? AND code < ?"
     " AND length(code) = ? ORDER BY code"
 )
+_WITH = re.compile(r"\bwith\b", re.IGNORECASE)
 MAX_DEFAULT_DEPTH = 3
 """How many levels :meth:`BillableCheck.unspecified_default` descends at most."""
 
@@ -87,7 +89,10 @@ class BillableCheck:
                 )
             wanted = display.lower().count("unspecified")
             found = [
-                (str(c), str(d)) for c, d in rows if str(d).lower().count("unspecified") > wanted
+                (str(c), str(d))
+                for c, d in rows
+                if str(d).lower().count("unspecified") > wanted
+                and _adds_no_complication(display, str(d))
             ]
             if len(found) != 1:
                 return None
@@ -99,3 +104,18 @@ class BillableCheck:
             uri = f"{(self.folder / DB_FILE).resolve().as_uri()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         return self._db
+
+
+def _adds_no_complication(parent: str, child: str) -> bool:
+    """Whether ``child``'s title names no complication its parent lacks: F15.99 "Other
+    stimulant use, unspecified with unspecified stimulant-induced disorder" still asserts a
+    disorder the note did not name, so it is no default for F15.9.
+
+    >>> parent = "Other stimulant use, unspecified"
+    >>> _adds_no_complication(parent, parent + " with unspecified stimulant-induced disorder")
+    False
+    >>> _adds_no_complication("Diastolic (congestive) heart failure",
+    ...                       "Unspecified diastolic (congestive) heart failure")
+    True
+    """
+    return _WITH.search(child) is None or _WITH.search(parent) is not None

@@ -85,6 +85,8 @@ def ambiguous_verdict(
     support = sorted(nearby.intersection(rule.support))
     if support:
         return True, f"supporting word '{support[0]}'"
+    if rule.needs_support:
+        return False, "no supporting word"
     section = sections.at(start)
     against_sections = (
         rule.against_sections

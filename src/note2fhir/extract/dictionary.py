@@ -51,6 +51,7 @@ from note2fhir.extract.lexicon import (
 )
 from note2fhir.extract.rules import (
     WordRuleIndex,
+    defined_elsewhere,
     defined_short_form,
     long_form_explains,
     rule_hits,
@@ -65,6 +66,10 @@ from note2fhir.terminology.normalize import BAG_STOPWORDS, normalize
 from note2fhir.terminology.store import TerminologyStore, default_store
 
 log = logging.getLogger(__name__)
+
+_LETTERS = re.compile(r"[a-z]+")
+STEM = 5
+"""Letters two words must share at the start to count as the same word stem."""
 
 _SEPARATOR = frozenset(",;:")
 _MEMO_SIZE = 50_000
@@ -855,6 +860,11 @@ class _Scan:
             entries = by_first.setdefault(parts[0], [])
             if all(e[0] != parts for e in entries):
                 entries.append((parts, found[0], m))
+        elsewhere = defined_elsewhere(
+            text, self.words, {m.end: text[m.start : m.end] for m in chosen}, self.covered
+        )
+        if elsewhere:
+            chosen = [m for m in chosen if not _defined_otherwise(m, text, elsewhere)]
         if not by_first:
             return chosen
         exact = {(m.first, m.last): m for m in chosen}
@@ -874,7 +884,7 @@ class _Scan:
                     continue
                 if any(self.covered[i:last]):
                     other = exact.get((i, last))
-                    if other is None or other.type is long_form.type or other is long_form:
+                    if other is None or other is long_form or _same_meaning(other, long_form):
                         continue
                     dropped.add(id(other))
                 value = self._value_after(i, end) if long_form.type is EntityType.TEST else None
@@ -1104,3 +1114,40 @@ def verified_lexicon_codes(
                     )
                 )
     return out
+
+
+def _same_meaning(match: _Match, long_form: _Match) -> bool:
+    """Whether a store match of a defined short form already means its long form: same kind,
+    and its best code among the long form's ("ASD" after "atrial septal defect (ASD)" is no
+    autism spectrum disorder)."""
+    if match.type is not long_form.type:
+        return False
+    if not match.codes or not long_form.codes:
+        return True
+    best = match.codes[0]
+    return any(c.system == best.system and c.code == best.code for c in long_form.codes)
+
+
+def _defined_otherwise(match: _Match, text: str, elsewhere: dict[str, tuple[int, str]]) -> bool:
+    """Whether ``match`` is a problem whose short form the note defines, from
+    ``elsewhere[short]`` on, as words that are no mention and share no word with what the
+    store says it means ("PCP" after "primary care physician (PCP)"; not "HBV" after
+    "hepatitis-B virus (HBV)")."""
+    written = text[match.start : match.end].lower()
+    found = elsewhere.get(written)
+    if found is None and written.endswith("s"):
+        found = elsewhere.get(written[:-1])
+    if found is None or match.start < found[0] or match.type is not EntityType.PROBLEM:
+        return False  # a problem of another meaning is the harm: a condition never stated
+    meant = {w for c in match.codes for w in _LETTERS.findall(c.display.lower())}
+    return not any(
+        _same_stem(word, other) for word in _LETTERS.findall(found[1].lower()) for other in meant
+    )
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Whether two words share their first five letters, or are equal when shorter
+    ("electrocardiographic" / "electrocardiogram", "thoracic" / "thoracoscopic")."""
+    if len(a) < STEM or len(b) < STEM:
+        return a == b and len(a) > 3
+    return a[:STEM] == b[:STEM]

@@ -22,6 +22,7 @@ time.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from note2fhir.document import EntityType
@@ -29,6 +30,7 @@ from note2fhir.extract.lexicon import WordRules
 from note2fhir.extract.words import Word
 
 _DEFINED = re.compile(r"[ \t]{0,2}\([ \t]?([A-Za-z][A-Za-z0-9-]{1,11})[ \t]?\)")
+_DEFINED_ANYWHERE = re.compile(r"\([ \t]?([A-Za-z][A-Za-z0-9-]{1,11})[ \t]?\)")
 _GLUE = frozenset(" \t-")
 
 
@@ -174,6 +176,49 @@ def defined_short_form(text: str, end: int) -> tuple[str, int, int] | None:
     if len(letters) < 2 or (upper < 2 and upper * 2 < len(letters)):
         return None
     return short, match.start(1), match.end(1)
+
+
+def defined_elsewhere(
+    text: str, words: list[Word], mentions: dict[int, str], covered: list[bool]
+) -> dict[str, tuple[int, str]]:
+    """Short forms the note defines with words that are no mention ("primary care physician
+    (PCP)"): the lower-cased short form → (the offset from which it means that, the long
+    form), so that the store's meaning of "PCP" (pneumocystis, phencyclidine) is not put on
+    it.
+
+    ``mentions`` maps the end offset of each chosen mention to its text: a short form that
+    mention spells out is the mention's own (see ``defined_abbreviations``); ``covered`` marks
+    the words inside mentions, and a long form holding one is left alone ("forced expiratory
+    volume in 1 second (FEV1)").  The long form
+    is the nearest run of at most ``len(short) + 5`` words before the parenthesis in the same
+    sentence that the short form spells out (Schwartz & Hearst, 2003) and whose first word
+    starts with the short form's first letter.
+    """
+    found: dict[str, tuple[int, str]] = {}
+    ends = [w.end for w in words]
+    for match in _DEFINED_ANYWHERE.finditer(text):
+        short = match.group(1)
+        letters = [ch for ch in short if ch.isalpha()]
+        if len(letters) < 2 or sum(ch.isupper() for ch in letters) * 2 < len(letters):
+            continue
+        before = bisect_right(ends, match.start()) - 1
+        if before < 0:
+            continue
+        mention = mentions.get(words[before].end)
+        if mention is not None and long_form_explains(short, mention):
+            continue
+        sentence = words[before].sentence
+        head = short[0].lower()
+        lowest = max(0, before + 1 - (len(short) + 5))
+        for k in range(before, lowest - 1, -1):
+            if words[k].sentence != sentence:
+                break
+            long = text[words[k].start : words[before].end]
+            if long[0].lower() == head and long_form_explains(short, long):
+                if not any(covered[k : before + 1]):
+                    found.setdefault(short.lower(), (match.start(), long))
+                break
+    return found
 
 
 def long_form_explains(short: str, long: str) -> bool:
