@@ -87,8 +87,10 @@ def read_curated_text() -> str:
 def load_curated_file(text: str | None = None) -> CuratedFile:
     """Parse and validate the curated data (the packaged file unless ``text`` is given).
 
-    Besides the schema, a term may map to two codes only when every such mapping is marked
-    ``ambiguous`` ("CP": chest pain or cerebral palsy).
+    Besides the schema, a term names one code: the meaning notes give it most often ("CP" is
+    chest pain; cerebral palsy goes in its ``note``, and the extractor's ambiguity rules drop
+    it where context speaks for another meaning).  Two curated meanings would leave the choice
+    between them to the ranking's tie-break.
     """
     raw = text if text is not None else read_curated_text()
     try:
@@ -101,16 +103,16 @@ def load_curated_file(text: str | None = None) -> CuratedFile:
     repeated = sorted({code for code in codes if codes.count(code) > 1})
     if repeated:
         raise _invalid(f"code {repeated[0]} has two entries; merge them")
-    codes_by_term: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    codes_by_term: dict[str, list[str]] = defaultdict(list)
     for entry in data.entries:
         for term in entry.terms:
             norm = normalize(term.text)
-            if any(code == entry.code for code, _ in codes_by_term[norm]):
+            if entry.code in codes_by_term[norm]:
                 raise _invalid(f"'{norm}' is listed twice for {entry.code}")
-            codes_by_term[norm].append((entry.code, term.ambiguous))
-    for norm, uses in codes_by_term.items():
-        if len({code for code, _ in uses}) > 1 and not all(amb for _, amb in uses):
-            raise _invalid(f"'{norm}' maps to several codes but is not marked ambiguous")
+            codes_by_term[norm].append(entry.code)
+    for norm, codes_of_term in codes_by_term.items():
+        if len(codes_of_term) > 1:
+            raise _invalid(f"'{norm}' names several codes; keep its usual meaning only")
     return data
 
 

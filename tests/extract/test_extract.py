@@ -276,3 +276,46 @@ def test_stage_pickles_small_and_rebuilds_its_index(settings: Settings) -> None:
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(ValueError, match="extra"):
         ExtractOptions.model_validate({"max_word": 3})
+
+
+def test_ventilator_and_pressure_readings_are_no_diseases(read: Read) -> None:
+    # tidal volume, right atrial and pulmonary artery diastolic pressures on an ICU note
+    doc = read(
+        "Vented on PS 15/5 with VT's 450-500, decrease her VT to 650 if VT >350. "
+        "PAP 50/18, wedge 17, RA 12-15. PAD 22-26."
+    )
+    assert not [e for e in doc.entities if e.text.upper() in ("VT", "VT'S", "RA", "PAD")]
+
+
+def test_ambiguous_abbreviations_of_diseases_still_count_with_support(read: Read) -> None:
+    ents = found(read("Had 90 sec of witnessed VT with syncope. PAD with claudication."))
+    assert "I47.20" in codes(ents["vt"])
+    assert "I73.9" in codes(ents["pad"])
+
+
+def test_cp_is_chest_pain_and_never_cerebral_palsy_without_context(read: Read) -> None:
+    ents = found(read("Pt txr to floor with CP radiating to the left arm."))
+    every = {c.code for c in ents["cp"].codes}
+    assert "R07.9" in every
+    assert not every & {"G80.9", "HP:0100021"}
+    assert "cp" not in found(read("Spastic CP since birth, GMFCS level III."))
+
+
+def test_an_abbreviation_one_source_calls_ambiguous_wants_context_in_every_source(
+    read: Read,
+) -> None:
+    # "PDA" is also the posterior descending artery; HPO lists it plainly
+    doc = read("Cath: RCA 90% occluded at the PDA and PLB.")
+    assert "pda" not in found(doc)
+    ents = found(read("Premature infant with a PDA treated with indomethacin."))
+    assert "Q25.0" in codes(ents["pda"])
+
+
+def test_ms_needs_a_supporting_word(read: Read) -> None:
+    assert "ms" not in found(read("Will follow MS/hypothermia carefully."))
+    assert "G35.D" in codes(found(read("MS, relapsing-remitting, on ocrelizumab."))["ms"])
+
+
+def test_stop_phrases_never_make_an_entity(read: Read) -> None:
+    doc = read("Using all accessory muscles to breathe; sats falling with activity.")
+    assert not {"accessory muscles", "falling"} & set(found(doc))

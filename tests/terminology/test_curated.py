@@ -94,17 +94,17 @@ def test_ambiguous_abbreviations_are_marked(store: TerminologyStore, text: str) 
     assert all(c.ambiguous and c.term_type == "abbreviation-ambiguous" for c in found)
 
 
-def test_a_term_on_two_codes_must_be_ambiguous() -> None:
+def test_a_term_names_one_code() -> None:
     found = {e.code for e in load_curated_file().entries for t in e.terms if t.text == "CP"}
-    assert found == {"R07.9", "G80.9"}
+    assert found == {"R07.9"}  # chest pain; cerebral palsy only in its note
     bad = """
 version: 1
 system: icd10cm
 entries:
-  - {code: I10, display: x, terms: [{text: HTN, kind: abbreviation}]}
-  - {code: I15.9, display: y, terms: [{text: HTN, kind: abbreviation}]}
+  - {code: R07.9, display: x, terms: [{text: CP, kind: abbreviation, ambiguous: true}]}
+  - {code: G80.9, display: y, terms: [{text: CP, kind: abbreviation, ambiguous: true}]}
 """
-    with pytest.raises(Note2FhirError, match="not marked ambiguous"):
+    with pytest.raises(Note2FhirError, match="names several codes"):
         load_curated_file(bad)
 
 

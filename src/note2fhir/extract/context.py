@@ -3,6 +3,7 @@ short and stop-word matches are refused, acronyms must be written as acronyms.""
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
 from note2fhir.document import ClinicalDocument, Section
@@ -37,6 +38,19 @@ def followed_by_colon(doc: ClinicalDocument, end: int) -> bool:
     while pos < len(text) and pos < end + 3 and text[pos] in " \t":
         pos += 1
     return pos < len(text) and text[pos] == ":"
+
+
+_MEASURED = re.compile(
+    r"(?:['’]?s)?[ \t]{0,2}(?:[:=<>~≥≤]+|to|of|at|in|around|about|approx\.?)?[ \t]{0,2}\d",
+    re.IGNORECASE,
+)
+
+
+def followed_by_number(doc: ClinicalDocument, end: int) -> bool:
+    """Whether a number follows the mention: a measurement, not a disease ("VT 360" tidal
+    volume, "PAD 22-26" pulmonary artery diastolic pressure, "RA's 10-14", "VT >350",
+    "decrease her VT to 650")."""
+    return _MEASURED.match(doc.text, end) is not None
 
 
 def nearby_words(words: list[Word], first: int, last: int, window: int) -> set[str]:
@@ -97,6 +111,8 @@ def ambiguous_verdict(
         return False, f"section {section.name}"
     if followed_by_colon(doc, end):
         return False, "written as a label"
+    if rule.against_number and followed_by_number(doc, end):
+        return False, "a number follows"
     against = sorted(nearby.intersection(rule.against))
     if against:
         return False, f"word '{against[0]}' nearby"

@@ -535,7 +535,7 @@ class _Scan:
             w.isdigit() or w in lexicon.stop_terms for w in self.texts[first:last]
         ):
             return []
-        if single and norm in lexicon.stop_terms:
+        if norm in lexicon.stop_terms:
             return []
         short = single and len(norm) < lexicon.min_lowercase_single
         if short and norm not in lexicon.lowercase_abbreviations and not is_upper_written(written):
@@ -543,6 +543,9 @@ class _Scan:
         found = self.stage.store.exact(norm, limit=self.opts.max_candidates)
         kept: list[Candidate] = []
         verdict: tuple[bool, str] | None = None
+        # one source calling an abbreviation ambiguous ("PDA" is also the posterior descending
+        # artery) makes every source's abbreviation of it want context
+        ambiguous_text = any(c.ambiguous for c in found)
         for cand in found:
             if cand.entity_type is None:
                 continue
@@ -552,8 +555,15 @@ class _Scan:
                 norm not in lexicon.lowercase_abbreviations
             ):
                 continue
-            needs_support = cand.ambiguous or (
-                short and caps and len(norm) <= 2 and norm not in lexicon.lowercase_abbreviations
+            needs_support = (
+                cand.ambiguous
+                or (ambiguous_text and cand.term_type.startswith("abbreviation"))
+                or (
+                    short
+                    and caps
+                    and len(norm) <= 2
+                    and norm not in lexicon.lowercase_abbreviations
+                )
             )
             if needs_support:
                 if verdict is None:
@@ -750,8 +760,10 @@ class _Scan:
                         continue
                     if lookups >= opts.approximate_max_lookups:
                         break
-                    lookups += 1
                     key = " ".join(self.texts[a:b])
+                    if key in lexicon.stop_terms:
+                        continue
+                    lookups += 1
                     found = [
                         c
                         for c in self.stage.store.approximate(

@@ -51,6 +51,8 @@ class AmbiguityRule(_Strict):
     against: list[str] = Field(default_factory=list)
     support: list[str] = Field(default_factory=list)
     against_sections: list[str] | None = None
+    against_number: bool = False
+    """A number right after it makes it a measurement ("VT 360", "PAD 22-26", "RA 12")."""
     needs_support: bool = False
     """Keep the store's meaning only with a supporting word: capitals alone do not say which
     meaning ("PCP" is far more often the primary care provider than pneumocystis)."""

@@ -97,6 +97,15 @@ _BY_BAG = (
     " FROM terms t JOIN concepts c ON c.cid = t.cid WHERE t.bag = ? AND t.norm != ?"
 )
 _CODES = "SELECT system, code, display FROM codes WHERE cid = ? ORDER BY system, code"
+_NORMS_OF_CONCEPT = (
+    "SELECT DISTINCT t.norm FROM terms t JOIN concepts c ON c.cid = t.cid WHERE c.concept_id = ?"
+)
+CURATED_SOURCE = "curated"
+ABBREVIATION = "abbreviation"
+SAME_MEANING_COSINE = 0.5
+"""Lowest trigram cosine between another source's concept name and a curated concept's names
+for an abbreviation of both to keep both ("Chronic pulmonary obstruction" / "chronic
+obstructive pulmonary disease" 0.72; "Cerebral palsy" / "chest pain" 0.14)."""
 _CONCEPT = f"SELECT {_CONCEPT_COLUMNS} FROM concepts c WHERE c.concept_id = ?"
 _BY_CODE = (
     f"SELECT {_CONCEPT_COLUMNS}, k.system, k.code FROM codes k JOIN concepts c ON c.cid = k.cid"
@@ -477,7 +486,34 @@ class TerminologyStore:
             if bag:
                 rows = db.execute(_BY_BAG, (bag, norm)).fetchall()
                 found += [self._candidate(r, "words", WORDS_SCORE) for r in rows]
+            found = self._one_meaning(found, db)
         return list(_merge(found))
+
+    def _one_meaning(self, found: list[Candidate], db: sqlite3.Connection) -> list[Candidate]:
+        """An abbreviation the curated synonyms list means what they say: another source's
+        abbreviation of the same text is kept only when its concept is named like a curated
+        one ("CHF": HPO "Congestive heart failure" stays beside I50.9; "CP": HPO "Cerebral
+        palsy" goes when the curated meaning is chest pain)."""
+        curated = {
+            c.concept_id
+            for c in found
+            if c.term_source == CURATED_SOURCE and c.term_type.startswith(ABBREVIATION)
+        }
+        if not curated or len(found) == len(curated):
+            return found
+        names = [
+            str(norm)
+            for concept_id in sorted(curated)
+            for (norm,) in db.execute(_NORMS_OF_CONCEPT, (concept_id,)).fetchall()
+        ]
+        return [
+            c
+            for c in found
+            if c.concept_id in curated
+            or not c.term_type.startswith(ABBREVIATION)
+            or max((trigram_cosine(normalize(c.preferred), n) for n in names), default=0.0)
+            >= SAME_MEANING_COSINE
+        ]
 
     def _approximate(self, norm: str, minimum: float) -> list[Candidate]:
         if len(norm) < APPROXIMATE_MIN_CHARS:
