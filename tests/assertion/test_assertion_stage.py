@@ -292,6 +292,31 @@ def test_plans_make_treatments_hypothetical_not_problems(
     assert flags(ecg) == {"hypothetical"}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Discussion r/e PEG for long term feeding.", {"hypothetical"}),
+        ("Spoke to her about the need for PEG next week.", {"hypothetical"}),
+        ("P: plan trach/PEG for Monday.", {"hypothetical"}),
+        ("Pt remains NPO for PEG placement.", {"hypothetical"}),
+        ("A trach and PEG are recommended.", {"hypothetical"}),
+        ("Tube feeds at goal via PEG.", NONE),
+        ("She continued to undergo feeding through the PEG.", NONE),
+        ("She needed to receive PEG feeds.", NONE),
+        # a plan word does not end the negation before it
+        ("Patients who do not need PEG.", {"negated", "hypothetical"}),
+        ("Discharged without the need for PEG.", {"negated"}),
+    ],
+)
+def test_planned_procedures_in_nursing_notes(
+    stage: AssertionStage, make_doc: MakeDoc, text: str, expected: set[str]
+) -> None:
+    start = text.index("PEG")
+    doc = make_doc(text, [(start, start + 3)], [EntityType.PROCEDURE])
+    stage.process(doc)
+    assert flags(doc.entities[0]) == expected
+
+
 def test_existing_assertions_are_replaced(stage: AssertionStage, make_doc: MakeDoc) -> None:
     doc = make_doc("has fever", [(4, 9)])
     doc.entities[0].assertion.negated = True
