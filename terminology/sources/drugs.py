@@ -112,6 +112,7 @@ EXCLUDED_VARIANTS = frozenset({
     "phospholipids",  # mapped to omega-3 fatty acids
     "penem",          # a class, mapped to meropenem
     "vicks", "midol",  # multi-product brands mapped to one ingredient
+    "melana",         # MART-1 antigen; in notes a misspelling of melena
 })  # fmt: skip
 """Normalised variants never indexed."""
 
@@ -198,6 +199,8 @@ def usable_term(text: str) -> bool:
 
     >>> usable_term("Lipitor"), usable_term("[he]"), usable_term("ifn-γ"), usable_term("caps")
     (True, False, False, False)
+    >>> usable_term("c.b.b."), usable_term("ns-2"), usable_term("vitamin b 12")
+    (False, False, True)
     """
     if _MARKUP.search(text.lower()):
         return False
@@ -207,6 +210,9 @@ def usable_term(text: str) -> bool:
     if any(ch.isalpha() and not ch.isascii() for ch in stripped):
         return False
     norm = normalize(text)
+    words = norm.split()
+    if len(words) > 1 and max((len(w) for w in words if w.isalpha()), default=0) < 3:
+        return False  # initials ("c.b.b.", "b.a.l.", "ns-2"): "b/c" and "b/l" in notes
     return len(norm) >= MIN_TERM_LENGTH and norm not in EXCLUDED_VARIANTS
 
 

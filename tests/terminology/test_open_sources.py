@@ -550,6 +550,7 @@ def test_drugs_names(
         "shrimp", "cat dander extract", "rice",  # foods and allergens
         "homocysteine", "procalcitonin", "sgot", "hba1",  # lab analytes, MeSH-only proteins
         "ts 1", "ifn",  # wiki junk, "ifn-γ" flattened
+        "c b b", "b a l", "ns 2", "melana",  # initials ("b/c", "b/l" in notes), melena
     ],
 )  # fmt: skip
 def test_drugs_never_index_false_friends(drugs_db: sqlite3.Connection, norm: str) -> None:
