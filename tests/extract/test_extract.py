@@ -317,5 +317,8 @@ def test_ms_needs_a_supporting_word(read: Read) -> None:
 
 
 def test_stop_phrases_never_make_an_entity(read: Read) -> None:
-    doc = read("Using all accessory muscles to breathe; sats falling with activity.")
-    assert not {"accessory muscles", "falling"} & set(found(doc))
+    doc = read(
+        "Using all accessory muscles to breathe; sats falling with activity. Pt unresponsive, "
+        "mouthing words. L RAD A-line."
+    )
+    assert not {"accessory muscles", "falling", "unresponsive", "mouthing", "rad"} & set(found(doc))
