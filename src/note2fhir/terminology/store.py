@@ -100,6 +100,10 @@ _CODES = "SELECT system, code, display FROM codes WHERE cid = ? ORDER BY system,
 _NORMS_OF_CONCEPT = (
     "SELECT DISTINCT t.norm FROM terms t JOIN concepts c ON c.cid = t.cid WHERE c.concept_id = ?"
 )
+RELATED_TERM_TYPE = "synonym-related"
+RELATED_MAX_SCORE = 0.8
+"""Highest score of a related synonym: below the coding stage's default ``min_score`` (0.85),
+so such a name never selects a code by itself."""
 CURATED_SOURCE = "curated"
 ABBREVIATION = "abbreviation"
 SAME_MEANING_COSINE = 0.5
@@ -579,6 +583,10 @@ class TerminologyStore:
 
     def _candidate(self, row: Row, how: How, score: float) -> Candidate:
         cid, concept_id, preferred, entity, semantic, spec, source, term, term_type, tsrc = row[:10]
+        if term_type == RELATED_TERM_TYPE:
+            # "Dizziness" is a related synonym of HPO Vertigo, "Oncology" of Neoplasm: a
+            # suggestion for coders, never a code on its own
+            score = min(score, RELATED_MAX_SCORE)
         if how == "exact":
             reason = f"exact: {term_type} '{term}'"
         elif how == "words":
