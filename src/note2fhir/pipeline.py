@@ -186,7 +186,17 @@ class Pipeline:
                     reason=f"options are given for stage '{name}', which is not in the pipeline",
                 )
         check_order(classes)
-        return cls([_build(stage_cls, settings) for stage_cls in classes])
+        stages: list[Stage] = []
+        try:
+            for stage_cls in classes:
+                stages.append(_build(stage_cls, settings))
+        except BaseException:
+            # Free the stages built so far here, not while the error unwinds: a compiled
+            # simstring reader deallocated with an error pending replaces the clear
+            # configuration error with a SystemError.
+            stages.clear()
+            raise
+        return cls(stages)
 
     def run(self, doc: ClinicalDocument) -> ClinicalDocument:
         """Run every stage on ``doc``; a stage that fails raises ``STAGE_FAILED``.

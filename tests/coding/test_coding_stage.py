@@ -108,14 +108,30 @@ def test_a_category_brings_its_unspecified_default(read: Read) -> None:
     assert "unspecified code under H55.0" in default.reason
 
 
-def test_no_default_that_names_a_complication(store: TerminologyStore) -> None:
+@pytest.mark.parametrize(
+    ("code", "default"),
+    [
+        ("I50.3", "I50.30"),
+        ("J96.0", "J96.00"),  # "..., unspecified whether with hypoxia or hypercapnia"
+        ("R11", "R11.2"),  # "Nausea with vomiting, unspecified"
+        ("N04", "N04.9"),  # "... with unspecified morphologic changes"
+        ("F15.9", None),  # F15.99 "... with unspecified stimulant-induced disorder"
+        ("E11", None),  # E11.8 "... with unspecified complications"
+        ("K25", None),  # with or without hemorrhage or perforation is the note's to say
+    ],
+)
+def test_no_default_that_names_a_complication(
+    store: TerminologyStore, code: str, default: str | None
+) -> None:
     check = BillableCheck(store.folder)
-    # F15.99 "... with unspecified stimulant-induced disorder" asserts a disorder
-    assert check.unspecified_default("F15.9", "Other stimulant use, unspecified") is None
-    assert check.unspecified_default("I50.3", "Diastolic (congestive) heart failure") == (
-        "I50.30",
-        "Unspecified diastolic (congestive) heart failure",
-    )
+    found = check.unspecified_default(code, store_title(store, code))
+    assert (found[0] if found else None) == default
+
+
+def store_title(store: TerminologyStore, code: str) -> str:
+    concept = store.concept(f"icd10cm:{code}")
+    assert concept is not None
+    return concept.preferred
 
 
 def test_no_default_when_the_classification_names_none(read: Read) -> None:
@@ -123,3 +139,9 @@ def test_no_default_when_the_classification_names_none(read: Read) -> None:
     entity = by_text(read("Duodenitis on endoscopy."))["duodenitis"]
     assert chosen(entity) == []
     assert [c.code for c in entity.codes if c.system == ICD10CM] == ["K29.8"]
+
+
+def test_a_related_synonym_never_selects_a_code_by_itself() -> None:
+    from note2fhir.terminology.store import RELATED_MAX_SCORE  # noqa: PLC0415
+
+    assert CodingOptions().min_score > RELATED_MAX_SCORE

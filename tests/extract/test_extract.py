@@ -322,3 +322,20 @@ def test_stop_phrases_never_make_an_entity(read: Read) -> None:
         "mouthing words. L RAD A-line."
     )
     assert not {"accessory muscles", "falling", "unresponsive", "mouthing", "rad"} & set(found(doc))
+
+
+def test_tb_and_asd_in_their_other_senses(read: Read) -> None:
+    doc = read(
+        "AST 40, ALT 52, TB 1.2. Latent TB, completed isoniazid. Secundum ASD, plan closure."
+    )
+    ents = found(doc)
+    assert "tb" not in ents or "A15.9" not in codes(ents["tb"])
+    assert "Z22.7" in codes(ents["latent tb"])
+    assert "asd" not in ents  # an atrial septal defect here, not autism (F84.0)
+
+
+def test_a_rule_that_needs_support_has_no_against_words() -> None:
+    from note2fhir.extract.lexicon import AmbiguityRule  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="never reads its against words"):
+        AmbiguityRule(needs_support=True, against=["mental"])

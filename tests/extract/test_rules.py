@@ -105,11 +105,13 @@ def test_a_defined_short_form_replaces_another_meaning_of_the_same_kind(read: Re
 
 
 def test_a_short_form_defined_as_no_mention_keeps_no_store_meaning(read: Read) -> None:
+    # "pneumonitis" would keep "PCP" as pneumocystis (B59) but for the definition
     doc = read(
-        "Labs by the primary care physician (PCP) were normal. The PCP stopped the drug. "
+        "Labs by the primary care physician (PCP) were normal. The PCP suspected pneumonitis. "
         "Her Child-Pugh (CP) score was 8."
     )
     assert not [e for e in doc.entities if e.text in ("PCP", "CP")]
+    assert [e.text for e in read("The PCP suspected pneumonitis.").entities if e.text == "PCP"]
 
 
 def test_a_definition_that_agrees_with_the_store_keeps_the_mention(read: Read) -> None:
@@ -117,8 +119,13 @@ def test_a_definition_that_agrees_with_the_store_keeps_the_mention(read: Read) -
     assert len([e for e in doc.entities if e.text == "FEV1"]) == 2
 
 
-def test_pcp_needs_a_supporting_word(read: Read) -> None:
-    doc = read("Follow up with PCP in 2 weeks. Hx of PCP, on bactrim prophylaxis.")
+def test_pcp_needs_a_word_of_the_disease(read: Read) -> None:
+    doc = read(
+        "Follow up with PCP in 2 weeks. HIV well controlled per his PCP, CD4 650. "
+        "Bactrim DS for PCP prophylaxis. Hx of PCP, pneumocystis on BAL."
+    )
     pcp = [e for e in doc.entities if e.text == "PCP"]
-    assert [e.start for e in pcp] == [doc.text.index("PCP,")]
+    assert [e.start for e in pcp] == [doc.text.index("PCP, pneumocystis")]
     assert "B59" in {c.code for c in pcp[0].codes}
+    ppx = next(e for e in doc.entities if e.text == "PCP prophylaxis")
+    assert ppx.type is EntityType.MEDICATION

@@ -557,6 +557,13 @@ def test_drugs_never_index_false_friends(drugs_db: sqlite3.Connection, norm: str
     assert _terms(drugs_db, norm) == []
 
 
+@pytest.mark.parametrize("norm", ["5 fu", "6 mp", "rt pa"])
+def test_drugs_keep_abbreviations_with_numbers_or_words(
+    drugs_db: sqlite3.Connection, norm: str
+) -> None:
+    assert _terms(drugs_db, norm) != []
+
+
 def test_drugs_terms_are_long_and_latin(drugs_db: sqlite3.Connection) -> None:
     (shortest,) = drugs_db.execute("SELECT min(length(norm)) FROM terms").fetchone()
     assert shortest >= drugs.MIN_TERM_LENGTH

@@ -19,7 +19,11 @@ _CHILDREN = (
     "SELECT DISTINCT code, display FROM codes WHERE system = ? AND code > ? AND code < ?"
     " AND length(code) = ? ORDER BY code"
 )
-_WITH = re.compile(r"\bwith\b", re.IGNORECASE)
+_COMPLICATION = re.compile(
+    r"\bwith (?:unspecified |other |other specified )?[\w ,-]*?"
+    r"(?:induced (?:\w+ )*?disorders?|complications?)\b",
+    re.IGNORECASE,
+)
 MAX_DEFAULT_DEPTH = 3
 """How many levels :meth:`BillableCheck.unspecified_default` descends at most."""
 
@@ -89,12 +93,9 @@ class BillableCheck:
                 )
             wanted = display.lower().count("unspecified")
             found = [
-                (str(c), str(d))
-                for c, d in rows
-                if str(d).lower().count("unspecified") > wanted
-                and _adds_no_complication(display, str(d))
+                (str(c), str(d)) for c, d in rows if str(d).lower().count("unspecified") > wanted
             ]
-            if len(found) != 1:
+            if len(found) != 1 or _adds_complication(display, found[0][1]):
                 return None
             code, display = found[0]
         return (code, display) if self(code) else None
@@ -106,16 +107,19 @@ class BillableCheck:
         return self._db
 
 
-def _adds_no_complication(parent: str, child: str) -> bool:
-    """Whether ``child``'s title names no complication its parent lacks: F15.99 "Other
-    stimulant use, unspecified with unspecified stimulant-induced disorder" still asserts a
-    disorder the note did not name, so it is no default for F15.9.
+def _adds_complication(parent: str, child: str) -> bool:
+    """Whether ``child``'s title names a complication or induced disorder its parent lacks:
+    F15.99 "Other stimulant use, unspecified with unspecified stimulant-induced disorder"
+    asserts a disorder the note did not name, so it is no default for F15.9.  "unspecified
+    whether with hypoxia" (J96.00), "with unspecified severity" (L97.x09) and "with
+    unspecified morphologic changes" (N04.9) add none.
 
     >>> parent = "Other stimulant use, unspecified"
-    >>> _adds_no_complication(parent, parent + " with unspecified stimulant-induced disorder")
-    False
-    >>> _adds_no_complication("Diastolic (congestive) heart failure",
-    ...                       "Unspecified diastolic (congestive) heart failure")
+    >>> _adds_complication(parent, parent + " with unspecified stimulant-induced disorder")
     True
+    >>> _adds_complication("Type 2 diabetes mellitus", "... with unspecified complications")
+    True
+    >>> _adds_complication("Acute respiratory failure", "..., unspecified whether with hypoxia")
+    False
     """
-    return _WITH.search(child) is None or _WITH.search(parent) is not None
+    return _COMPLICATION.search(child) is not None and _COMPLICATION.search(parent) is None

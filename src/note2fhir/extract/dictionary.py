@@ -1158,8 +1158,9 @@ def _defined_otherwise(match: _Match, text: str, elsewhere: dict[str, tuple[int,
 
 
 def _same_stem(a: str, b: str) -> bool:
-    """Whether two words share their first five letters, or are equal when shorter
-    ("electrocardiographic" / "electrocardiogram", "thoracic" / "thoracoscopic")."""
+    """Whether two words share their first five letters, or are the same word of three letters
+    or four ("electrocardiographic" / "electrocardiogram", "thoracic" / "thoracoscopic",
+    "hiv" / "hiv"; never "of" / "of")."""
     if len(a) < STEM or len(b) < STEM:
-        return a == b and len(a) > 3
+        return a == b and len(a) >= 3
     return a[:STEM] == b[:STEM]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from note2fhir.document import EntityType
 from note2fhir.resources.loader import load_data_file
@@ -56,6 +56,12 @@ class AmbiguityRule(_Strict):
     needs_support: bool = False
     """Keep the store's meaning only with a supporting word: capitals alone do not say which
     meaning ("PCP" is far more often the primary care provider than pneumocystis)."""
+
+    @model_validator(mode="after")
+    def _against_is_read(self) -> AmbiguityRule:
+        if self.needs_support and self.against:
+            raise ValueError("a rule that needs support never reads its against words")
+        return self
 
 
 class AmbiguityRules(_Strict):

@@ -583,10 +583,6 @@ class TerminologyStore:
 
     def _candidate(self, row: Row, how: How, score: float) -> Candidate:
         cid, concept_id, preferred, entity, semantic, spec, source, term, term_type, tsrc = row[:10]
-        if term_type == RELATED_TERM_TYPE:
-            # "Dizziness" is a related synonym of HPO Vertigo, "Oncology" of Neoplasm: a
-            # suggestion for coders, never a code on its own
-            score = min(score, RELATED_MAX_SCORE)
         if how == "exact":
             reason = f"exact: {term_type} '{term}'"
         elif how == "words":
@@ -594,6 +590,10 @@ class TerminologyStore:
         else:
             reason = f"approximate: cosine {score:.2f} to '{term}'"
             score = min(score, APPROXIMATE_MAX_SCORE)
+        if term_type == RELATED_TERM_TYPE:
+            # "Dizziness" is a related synonym of HPO Vertigo, "Oncology" of Neoplasm: a
+            # suggestion for coders, never a code on its own
+            score = min(score, RELATED_MAX_SCORE)
         return Candidate(
             concept_id=concept_id,
             preferred=preferred,
