@@ -12,7 +12,7 @@ from note2fhir.document import ClinicalDocument, Entity, SourceRef, TargetSpan
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import Settings, load_settings
 from note2fhir.terminology.schema import HPO, ICD10CM, SNOMED_CT, UMLS
-from note2fhir.terminology.store import TerminologyStore
+from note2fhir.terminology.store import RELATED_MAX_SCORE, TerminologyStore
 
 ARTIFACT = "default"
 SOURCE = SourceRef(
@@ -142,6 +142,18 @@ def test_no_default_when_the_classification_names_none(read: Read) -> None:
 
 
 def test_a_related_synonym_never_selects_a_code_by_itself() -> None:
-    from note2fhir.terminology.store import RELATED_MAX_SCORE  # noqa: PLC0415
-
     assert CodingOptions().min_score > RELATED_MAX_SCORE
+
+
+def test_a_one_word_related_synonym_never_reaches_the_selection_threshold(
+    store: TerminologyStore,
+) -> None:
+    # HPO lists "Dizziness" as a related synonym of Vertigo; "Type 2 diabetes mellitus" of
+    # several words is a paraphrase and keeps its exact score
+    vertigo = next(c for c in store.candidates("dizziness") if c.concept_id == "hpo:HP:0002321")
+    assert vertigo.term_type == "synonym-related"
+    assert vertigo.score <= RELATED_MAX_SCORE
+    t2dm = next(
+        c for c in store.candidates("type 2 diabetes mellitus") if c.concept_id == "hpo:HP:0005978"
+    )
+    assert t2dm.score > RELATED_MAX_SCORE

@@ -129,3 +129,10 @@ def test_pcp_needs_a_word_of_the_disease(read: Read) -> None:
     assert "B59" in {c.code for c in pcp[0].codes}
     ppx = next(e for e in doc.entities if e.text == "PCP prophylaxis")
     assert ppx.type is EntityType.MEDICATION
+
+
+def test_a_store_match_named_like_the_long_form_keeps_its_codes(read: Read) -> None:
+    doc = read("Basal cell carcinoma (BCC) of the nose. The BCC was excised.")
+    bcc = [e for e in doc.entities if e.text == "BCC"]
+    assert len(bcc) == 2
+    assert all("C44.91" in {c.code for c in e.codes} for e in bcc)

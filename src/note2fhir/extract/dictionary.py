@@ -63,7 +63,12 @@ from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
 from note2fhir.terminology.candidates import Candidate, resolve_system
 from note2fhir.terminology.normalize import BAG_STOPWORDS, normalize
-from note2fhir.terminology.store import TerminologyStore, default_store
+from note2fhir.terminology.store import (
+    SAME_MEANING_COSINE,
+    TerminologyStore,
+    default_store,
+    trigram_cosine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -896,7 +901,9 @@ class _Scan:
                     continue
                 if any(self.covered[i:last]):
                     other = exact.get((i, last))
-                    if other is None or other is long_form or _same_meaning(other, long_form):
+                    if other is None or other is long_form:
+                        continue
+                    if _same_meaning(other, long_form, text[long_form.start : long_form.end]):
                         continue
                     dropped.add(id(other))
                 value = self._value_after(i, end) if long_form.type is EntityType.TEST else None
@@ -1128,16 +1135,19 @@ def verified_lexicon_codes(
     return out
 
 
-def _same_meaning(match: _Match, long_form: _Match) -> bool:
+def _same_meaning(match: _Match, long_form: _Match, long_text: str) -> bool:
     """Whether a store match of a defined short form already means its long form: same kind,
-    and its best code among the long form's ("ASD" after "atrial septal defect (ASD)" is no
-    autism spectrum disorder)."""
+    and its best code among the long form's or named like it ("BCC" after "basal cell
+    carcinoma (BCC)" keeps C44.91; "ASD" after "atrial septal defect (ASD)" is no autism
+    spectrum disorder)."""
     if match.type is not long_form.type:
         return False
     if not match.codes or not long_form.codes:
         return True
     best = match.codes[0]
-    return any(c.system == best.system and c.code == best.code for c in long_form.codes)
+    if any(c.system == best.system and c.code == best.code for c in long_form.codes):
+        return True
+    return trigram_cosine(normalize(best.display), normalize(long_text)) >= SAME_MEANING_COSINE
 
 
 def _defined_otherwise(match: _Match, text: str, elsewhere: dict[str, tuple[int, str]]) -> bool:

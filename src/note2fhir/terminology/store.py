@@ -102,8 +102,8 @@ _NORMS_OF_CONCEPT = (
 )
 RELATED_TERM_TYPE = "synonym-related"
 RELATED_MAX_SCORE = 0.8
-"""Highest score of a related synonym: below the coding stage's default ``min_score`` (0.85),
-so such a name never selects a code by itself."""
+"""Highest score of a one-word related synonym: below the coding stage's default
+``min_score`` (0.85), so such a name never selects a code by itself."""
 CURATED_SOURCE = "curated"
 ABBREVIATION = "abbreviation"
 SAME_MEANING_COSINE = 0.5
@@ -590,9 +590,10 @@ class TerminologyStore:
         else:
             reason = f"approximate: cosine {score:.2f} to '{term}'"
             score = min(score, APPROXIMATE_MAX_SCORE)
-        if term_type == RELATED_TERM_TYPE:
+        if term_type == RELATED_TERM_TYPE and len(str(term).split()) == 1:
             # "Dizziness" is a related synonym of HPO Vertigo, "Oncology" of Neoplasm: a
-            # suggestion for coders, never a code on its own
+            # suggestion for coders, never a code on its own.  Related names of several words
+            # are mostly paraphrases ("Type 2 diabetes mellitus", "third degree heart block").
             score = min(score, RELATED_MAX_SCORE)
         return Candidate(
             concept_id=concept_id,
