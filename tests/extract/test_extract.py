@@ -187,6 +187,15 @@ def test_semantic_tags(read: Read) -> None:
     assert ents["renal dialysis"].type is EntityType.PROCEDURE
 
 
+def test_a_name_inside_a_tagged_phrase_gives_alternatives_only(read: Read) -> None:
+    # M81.0 is "Age-related osteoporosis without current pathological fracture"
+    ents = found(read("Assessment: pathological fracture due to osteoporosis (disorder)."))
+    phrase = ents["pathological fracture due to osteoporosis"]
+    assert phrase.source == "semantic-tag:disorder"
+    assert "M81.0" in codes(phrase)
+    assert not [c for c in phrase.selected_codes if c.code == "M81.0"]
+
+
 def test_drug_with_strength_is_a_medication_lab_without_is_a_test(read: Read) -> None:
     ents = found(read("Potassium 4.1 today. Vitamin B12 5 MG/ML injection given."))
     assert ents["potassium"].type is EntityType.TEST

@@ -72,6 +72,11 @@ from note2fhir.terminology.store import (
 
 log = logging.getLogger(__name__)
 
+TAGGED_PART_MAX_SCORE = 0.8
+"""Highest score of a code of a name inside a tagged phrase: below the coding stage's
+``min_score`` (0.85), so the part's code stays an alternative for coders and is never put on
+the phrase ("pathological fracture due to osteoporosis (disorder)" is no M81.0 "Age-related
+osteoporosis without current pathological fracture")."""
 _LETTERS = re.compile(r"[a-z]+")
 STEM = 5
 """Letters two words must share at the start to count as the same word stem."""
@@ -936,7 +941,8 @@ class _Scan:
 
     def apply_tags(self, chosen: list[_Match]) -> list[_Match]:
         """Phrases before "(finding)", "(disorder)" ... become one entity of the tag's type;
-        matches inside such a phrase give it their codes as alternatives."""
+        matches inside such a phrase give it their codes as alternatives, scored below
+        selection (:data:`TAGGED_PART_MAX_SCORE`)."""
         owner: list[_Match | None] = [None] * len(self.words)
         for m in chosen:
             for i in range(m.first, m.last):
@@ -969,7 +975,9 @@ class _Scan:
             codes = code_candidates(found)
             for m in inside:
                 if m.type is phrase.type:
-                    codes += rescored(m.codes, cap=0.9, note="; part of the tagged phrase")
+                    codes += rescored(
+                        m.codes, cap=TAGGED_PART_MAX_SCORE, note="; part of the tagged phrase"
+                    )
                 dropped.add(id(m))
             tagged = _Match(
                 phrase.first,
