@@ -187,13 +187,21 @@ def test_semantic_tags(read: Read) -> None:
     assert ents["renal dialysis"].type is EntityType.PROCEDURE
 
 
-def test_a_name_inside_a_tagged_phrase_gives_alternatives_only(read: Read) -> None:
-    # M81.0 is "Age-related osteoporosis without current pathological fracture"
-    ents = found(read("Assessment: pathological fracture due to osteoporosis (disorder)."))
-    phrase = ents["pathological fracture due to osteoporosis"]
-    assert phrase.source == "semantic-tag:disorder"
-    assert "M81.0" in codes(phrase)
-    assert not [c for c in phrase.selected_codes if c.code == "M81.0"]
+def test_a_tagged_phrase_never_takes_a_part_s_code_its_words_deny(read: Read) -> None:
+    # M81.0 is "Age-related osteoporosis without current pathological fracture", J32.9
+    # "Chronic sinusitis, unspecified"
+    ents = found(
+        read(
+            "Assessment: pathological fracture due to osteoporosis (disorder). "
+            "Acute bacterial sinusitis (disorder). Viral sinusitis (disorder)."
+        )
+    )
+    fracture = ents["pathological fracture due to osteoporosis"]
+    assert fracture.source == "semantic-tag:disorder"
+    assert "M81.0" in codes(fracture)
+    assert "M81.0" not in {c.code for c in fracture.selected_codes}
+    assert "J32.9" not in {c.code for c in ents["acute bacterial sinusitis"].selected_codes}
+    assert "J32.9" in {c.code for c in ents["viral sinusitis"].selected_codes}
 
 
 def test_drug_with_strength_is_a_medication_lab_without_is_a_test(read: Read) -> None:

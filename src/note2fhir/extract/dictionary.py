@@ -72,11 +72,16 @@ from note2fhir.terminology.store import (
 
 log = logging.getLogger(__name__)
 
-TAGGED_PART_MAX_SCORE = 0.8
-"""Highest score of a code of a name inside a tagged phrase: below the coding stage's
-``min_score`` (0.85), so the part's code stays an alternative for coders and is never put on
-the phrase ("pathological fracture due to osteoporosis (disorder)" is no M81.0 "Age-related
-osteoporosis without current pathological fracture")."""
+TAGGED_PART_SCORE = 0.9
+"""Highest score of a code of a name inside a tagged phrase ("sinusitis" in "viral sinusitis
+(disorder)"): a broader code the phrase may still take."""
+CONTRADICTED_MAX_SCORE = 0.8
+"""Highest score of such a code whose title the phrase contradicts: below the coding stage's
+``min_score`` (0.85), so it stays an alternative for coders ("pathological fracture due to
+osteoporosis" is no M81.0 "Age-related osteoporosis without current pathological fracture",
+"acute bacterial sinusitis" no J32.9 "Chronic sinusitis, unspecified")."""
+_WITHOUT = re.compile(r"\bwithout ([a-z ,-]+)")
+_OPPOSITES = (("acute", "chronic"), ("chronic", "acute"))
 _LETTERS = re.compile(r"[a-z]+")
 STEM = 5
 """Letters two words must share at the start to count as the same word stem."""
@@ -975,9 +980,7 @@ class _Scan:
             codes = code_candidates(found)
             for m in inside:
                 if m.type is phrase.type:
-                    codes += rescored(
-                        m.codes, cap=TAGGED_PART_MAX_SCORE, note="; part of the tagged phrase"
-                    )
+                    codes += _part_codes(m.codes, key)
                 dropped.add(id(m))
             tagged = _Match(
                 phrase.first,
@@ -1182,3 +1185,54 @@ def _same_stem(a: str, b: str) -> bool:
     if len(a) < STEM or len(b) < STEM:
         return a == b and len(a) >= 3
     return a[:STEM] == b[:STEM]
+
+
+def _part_codes(codes: list[CodeCandidate], phrase: str) -> list[CodeCandidate]:
+    """The codes of a name inside a tagged phrase, as the phrase's alternatives: capped at
+    :data:`TAGGED_PART_SCORE`, or below selection when the phrase contradicts the title."""
+    out: list[CodeCandidate] = []
+    for code in codes:
+        clash = contradiction(code.display, phrase)
+        if clash is None:
+            out += rescored([code], cap=TAGGED_PART_SCORE, note="; part of the tagged phrase")
+        else:
+            note = f"; part of the tagged phrase, which says '{clash}'"
+            out += rescored([code], cap=CONTRADICTED_MAX_SCORE, note=note)
+    return out
+
+
+def contradiction(title: str, phrase: str) -> str | None:
+    """The word of ``phrase`` that a code ``title`` denies, or None: what the title says it is
+    "without", or acute against chronic.
+
+    >>> title = "Age-related osteoporosis without current pathological fracture"
+    >>> contradiction(title, "pathological fracture due to osteoporosis")
+    'pathological'
+    >>> contradiction("Chronic sinusitis, unspecified", "acute bacterial sinusitis")
+    'acute'
+    >>> contradiction("Acute pharyngitis, unspecified", "acute viral pharyngitis") is None
+    True
+    >>> contradiction("Complete or unspecified spontaneous abortion without complication",
+    ...               "complete miscarriage") is None
+    True
+    """
+    said: set[str] = set(_LETTERS.findall(phrase.lower()))
+    low = title.lower()
+    for denied in _WITHOUT.findall(low):
+        for word in _LETTERS.findall(denied):
+            found = sorted(w for w in said if _denied(word, w))
+            if found:
+                return found[0]
+    named = set(_LETTERS.findall(low))
+    for word, opposite in _OPPOSITES:
+        if word in said and opposite in named and word not in named:
+            return word
+    return None
+
+
+def _denied(denied: str, said: str) -> bool:
+    """Whether a word of the phrase is the word a title denies: the same word, or the same
+    first six letters ("fracture" / "fractures"; not "complete" / "complication")."""
+    if denied == said:
+        return len(denied) >= STEM
+    return len(denied) >= 6 and len(said) >= 6 and denied[:6] == said[:6]
