@@ -25,7 +25,9 @@ from note2fhir.deid.open_text import OpenTextNames
 from note2fhir.deid.organisations import Organisations
 from note2fhir.deid.tokens import TOKEN as _TOKEN
 from note2fhir.deid.tokens import Tok as _Tok
+from note2fhir.deid.tokens import after_cues as _after_cues
 from note2fhir.deid.tokens import base as _base
+from note2fhir.deid.tokens import cues_by_last_word as _cues_by_last_word
 from note2fhir.deid.tokens import gap as _gap
 from note2fhir.deid.tokens import same_line as _same_line
 from note2fhir.deid.tokens import style as _style
@@ -114,7 +116,6 @@ class Detector:
         default_factory=dict, init=False
     )
     _employer_last: frozenset[str] = field(default=frozenset(), init=False)
-    _name_cues: tuple[tuple[str, ...], ...] = field(default=(), init=False)
     _addresses: AddressFinder | None = field(default=None, init=False)
     _open: OpenTextNames | None = field(default=None, init=False)
     _orgs: Organisations | None = field(default=None, init=False)
@@ -172,17 +173,7 @@ class Detector:
         )
         self._hospital_ends = tuple(sorted({e.upper() for e in r.hospital_abbreviation_ends}))
         self.protected = self.protected | frozenset(w.lower() for w in r.protected)
-        self._name_cues = tuple(
-            sorted(
-                {tuple(_TOKEN.findall(c.lower())) for c in r.name_cues},
-                key=len,
-                reverse=True,
-            )
-        )
-        by_last: dict[str, list[tuple[str, ...]]] = {}
-        for cue in self._name_cues:  # longest first, as matched
-            by_last.setdefault(cue[-1], []).append(cue)
-        self._name_cues_by_last = {k: tuple(v) for k, v in by_last.items()}
+        self._name_cues_by_last = _cues_by_last_word(r.name_cues)
         self._addresses = AddressFinder(
             AddressWords(
                 street_types=r.street_types,
@@ -1294,26 +1285,7 @@ class Detector:
     def _name_cue_ends(self, tokens: list[_Tok]) -> set[int]:
         """Indexes of the tokens right after a strong name cue ("my name is", "Name:",
         "Hi", "Directed By:"), punctuation after the cue skipped."""
-        out: set[int] = set()
-        by_last = self._name_cues_by_last
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            cues = by_last.get(tok.low)
-            if cues is None:
-                continue
-            for cue in cues:
-                size = len(cue)
-                if i + 1 < size or tuple(t.low for t in tokens[i + 1 - size : i + 1]) != cue:
-                    continue
-                j = i + 1
-                while j < n and tokens[j].text in {":", ",", "?", "-", '"', "“"}:
-                    j += 1
-                if j < n and tokens[j].low == "is" and cue[-1] != "is":
-                    j += 1
-                if j < n and _gap(tokens, i, j) <= 6:
-                    out.add(j)
-                break
-        return out
+        return _after_cues(tokens, self._name_cues_by_last, skip_is=True)
 
     def _listed_or_opening(self, text: str, tokens: list[_Tok], i: int) -> bool:
         """Is ``tokens[i]`` in a list of names ("Gaetane, Hannah and Derek"), after a colon,

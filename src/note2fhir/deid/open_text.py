@@ -22,7 +22,16 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from note2fhir.deid.tokens import TOKEN, Tok, base, gap, is_initial, same_line, unpossessed
+from note2fhir.deid.tokens import (
+    Tok,
+    after_cues,
+    base,
+    cues_by_last_word,
+    gap,
+    is_initial,
+    same_line,
+    unpossessed,
+)
 
 if TYPE_CHECKING:
     from note2fhir.deid.detect import Detection, Detector
@@ -46,14 +55,7 @@ class OpenTextNames:
         rules = det.rules
         self.vocative_next = frozenset(w.lower() for w in rules.vocative_next)
         self.particles = frozenset(w.lower() for w in rules.name_particles)
-        self.strong_cues = tuple(
-            sorted(
-                {tuple(TOKEN.findall(c.lower())) for c in rules.strong_name_cues},
-                key=len,
-                reverse=True,
-            )
-        )
-        self.strong_cue_last = frozenset(c[-1] for c in self.strong_cues)
+        self.strong_cues = cues_by_last_word(rules.strong_name_cues)
         s = det._sets
         self.not_person = (
             s["not_names"]
@@ -141,22 +143,7 @@ class OpenTextNames:
     def _strong_cue_ends(self, tokens: list[Tok]) -> set[int]:
         """Indexes of the tokens right after a strong name cue ("my name is", "call me",
         "last name?"), punctuation after the cue skipped."""
-        out: set[int] = set()
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            if tok.low not in self.strong_cue_last:
-                continue
-            for cue in self.strong_cues:
-                size = len(cue)
-                if i + 1 < size or tuple(t.low for t in tokens[i + 1 - size : i + 1]) != cue:
-                    continue
-                j = i + 1
-                while j < n and tokens[j].text in {":", ",", "?", "-", '"', "“"}:
-                    j += 1
-                if j < n and gap(tokens, i, j) <= 6:
-                    out.add(j)
-                break
-        return out
+        return after_cues(tokens, self.strong_cues, skip_is=False)
 
     def _after_strong_cue(self, text: str, tokens: list[Tok], i: int) -> int | None:
         """The last token of the name after a strong cue: words in lower case that no list

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import regex
 
 TOKEN = regex.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_])){0,40}|\d{1,40}|\S")
@@ -58,3 +60,43 @@ def is_initial(tokens: list[Tok], j: int) -> bool:
     """Is ``tokens[j]`` a capital initial ("M" in "Stephan M Urner", "F." in "Stefanie F.")?"""
     tok = tokens[j]
     return tok.alpha and len(tok.text) == 1 and tok.text.isupper()
+
+
+CUE_PUNCTUATION = frozenset({":", ",", "?", "-", '"', "“"})
+"""Punctuation skipped after a name cue ("Name: Boyle", "last name? Boyle")."""
+
+
+def cues_by_last_word(cues: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Multi-word cues as token tuples, filed by their last token, longest first."""
+    tokenised = sorted({tuple(TOKEN.findall(c.lower())) for c in cues}, key=len, reverse=True)
+    by_last: dict[str, list[tuple[str, ...]]] = {}
+    for cue in tokenised:
+        by_last.setdefault(cue[-1], []).append(cue)
+    return {last: tuple(found) for last, found in by_last.items()}
+
+
+def after_cues(
+    tokens: list[Tok], by_last: dict[str, tuple[tuple[str, ...], ...]], *, skip_is: bool
+) -> set[int]:
+    """Indexes of the tokens right after a cue of ``by_last`` (see :func:`cues_by_last_word`),
+    cue punctuation skipped, at most 6 characters on; with ``skip_is`` an "is" after a cue
+    that does not end in it is skipped too ("Name is Boyle")."""
+    out: set[int] = set()
+    n = len(tokens)
+    for i, tok in enumerate(tokens):
+        cues = by_last.get(tok.low)
+        if cues is None:
+            continue
+        for cue in cues:
+            size = len(cue)
+            if i + 1 < size or tuple(t.low for t in tokens[i + 1 - size : i + 1]) != cue:
+                continue
+            j = i + 1
+            while j < n and tokens[j].text in CUE_PUNCTUATION:
+                j += 1
+            if skip_is and j < n and tokens[j].low == "is" and cue[-1] != "is":
+                j += 1
+            if j < n and gap(tokens, i, j) <= 6:
+                out.add(j)
+            break
+    return out
