@@ -136,3 +136,10 @@ def test_a_store_match_named_like_the_long_form_keeps_its_codes(read: Read) -> N
     bcc = [e for e in doc.entities if e.text == "BCC"]
     assert len(bcc) == 2
     assert all("C44.91" in {c.code for c in e.codes} for e in bcc)
+
+
+def test_a_store_match_sharing_the_long_form_s_words_keeps_its_code(read: Read) -> None:
+    doc = read("Chronic myelogenous leukemia (CML) in chronic phase. CML was treated.")
+    cml = [e for e in doc.entities if e.text == "CML"]
+    assert len(cml) == 2
+    assert all("C92.10" in {c.code for c in e.selected_codes} for e in cml)

@@ -63,12 +63,7 @@ from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
 from note2fhir.terminology.candidates import Candidate, resolve_system
 from note2fhir.terminology.normalize import BAG_STOPWORDS, normalize
-from note2fhir.terminology.store import (
-    SAME_MEANING_COSINE,
-    TerminologyStore,
-    default_store,
-    trigram_cosine,
-)
+from note2fhir.terminology.store import TerminologyStore, default_store
 
 log = logging.getLogger(__name__)
 
@@ -1148,8 +1143,9 @@ def verified_lexicon_codes(
 
 def _same_meaning(match: _Match, long_form: _Match, long_text: str) -> bool:
     """Whether a store match of a defined short form already means its long form: same kind,
-    and its best code among the long form's or named like it ("BCC" after "basal cell
-    carcinoma (BCC)" keeps C44.91; "ASD" after "atrial septal defect (ASD)" is no autism
+    and its best code among the long form's, or named with at least half the long form's words
+    ("BCC" after "basal cell carcinoma (BCC)" keeps C44.91, "CML" after "chronic myelogenous
+    leukemia (CML)" keeps C92.10; "ASD" after "atrial septal defect (ASD)" is no autism
     spectrum disorder)."""
     if match.type is not long_form.type:
         return False
@@ -1158,7 +1154,10 @@ def _same_meaning(match: _Match, long_form: _Match, long_text: str) -> bool:
     best = match.codes[0]
     if any(c.system == best.system and c.code == best.code for c in long_form.codes):
         return True
-    return trigram_cosine(normalize(best.display), normalize(long_text)) >= SAME_MEANING_COSINE
+    named = _LETTERS.findall(best.display.lower())
+    words = [w for w in _LETTERS.findall(long_text.lower()) if len(w) >= 3]
+    shared = sum(any(_same_stem(w, n) for n in named) for w in words)
+    return bool(words) and shared * 2 >= len(words)
 
 
 def _defined_otherwise(match: _Match, text: str, elsewhere: dict[str, tuple[int, str]]) -> bool:
