@@ -331,10 +331,25 @@ def test_more_date_forms(detector: Detector, text: str, phi: str) -> None:
         "A/C 10/700/.4/10PEEP.",
         "BIPAP 10/5/12BPM",
         "HOB 30'. Drain at 15cm",
+        "Pain level 5/10 this morning",
+        "Pain 7/10 at rest, 3/10 after morphine",
+        "Karyotype 46,XX [2/20] cells",
     ],
 )
 def test_settings_and_fractions_are_not_dates(detector: Detector, text: str) -> None:
     assert "DATE" not in found(detector, text).values(), found(detector, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("Seen 2/10 and 3/10 in clinic", "3/10"),
+        ("Pain level 5/10; follow-up 3/10 with cardiology", "3/10"),
+        ("Pain since 3/10, worse today", "3/10"),
+    ],
+)
+def test_a_date_after_a_pain_score_stays_a_date(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "DATE", found(detector, text)
 
 
 @pytest.mark.parametrize(

@@ -685,6 +685,8 @@ class Detector:
                     return False  # "HR 80 120/80"; "at 2300 10/15", "CULTURED X 2 8/15" are dates
                 if self._value_context(text, m.start(), m.end()):
                     return False
+                if _score_or_karyotype(text, m.start(), month, day, before):
+                    return False
                 if _fraction_like(month, day) and before not in _DATE_CUES:
                     return False  # "rales 2/3", "1/2 NPH", "4/4 bottles", "5/5"
             return True
@@ -2040,6 +2042,29 @@ def _labels(text: str, end: int) -> bool:
 
 
 _HISTORY = regex.compile(r"\b(?:pmh|hx|history|h/o|s/p|psh)\b")
+_SCORE_CUE = r"\b(?:pain|discomfort|score|scale|rated|rates|rating)\b"
+_SCORE_NEAR = regex.compile(_SCORE_CUE + r"[^\n.;\d]{0,16}$", regex.IGNORECASE)
+_SCORE_LIST = regex.compile(
+    _SCORE_CUE + r"[^\n.;]{0,24}\b\d{1,2}/10\b[^\n.;]{0,24}$", regex.IGNORECASE
+)
+_KARYOTYPE_BEFORE = regex.compile(r"\b\d{2},X[XY]?[^\n\[]{0,24}\[$")
+_VISIT_WORDS = frozenset(
+    {"up", "follow-up", "f/u", "fu", "visit", "appt", "appointment", "seen", "clinic", "rtc"}
+)
+
+
+def _score_or_karyotype(text: str, start: int, month: int, day: int, before: str) -> bool:
+    """Is the "N/10" or "[N/20]" at ``start`` a score or a cell count, not a date: a pain
+    score ("pain level 5/10", "Pain 7/10 at rest, 3/10 after morphine") unless a date cue
+    comes right before ("pain since 3/10", "follow-up 3/10"), or metaphases counted in a
+    karyotype ("46,XX [2/20]")?"""
+    left = text[max(0, start - 80) : start]
+    score = day == 10 and month <= 10 and before not in _DATE_CUES | _VISIT_WORDS
+    if score and (_SCORE_NEAR.search(left) or _SCORE_LIST.search(left)):
+        return True
+    return _KARYOTYPE_BEFORE.search(left) is not None
+
+
 _TIMES_COUNT = regex.compile(r"(?<![A-Za-z])[xX][ \t]{1,2}\d{1,2}[ \t]{1,3}$")
 _MONTH_RE = regex.compile(_MONTH + r"\.?", regex.IGNORECASE)
 _CUED_RULES = frozenset(
