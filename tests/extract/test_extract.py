@@ -187,6 +187,19 @@ def test_semantic_tags(read: Read) -> None:
     assert ents["renal dialysis"].type is EntityType.PROCEDURE
 
 
+def test_of_opens_a_tagged_phrase_only_after_a_head_such_as_history(read: Read) -> None:
+    ents = found(
+        read(
+            "Problems: victim of intimate partner abuse (finding), history of tubal ligation "
+            "(situation), assessment of anxiety (procedure)."
+        )
+    )
+    assert ents["victim of intimate partner abuse"].type is EntityType.PROBLEM
+    assert "tubal ligation" in ents
+    assert ents["assessment of anxiety"].type is EntityType.PROCEDURE
+    assert "anxiety" not in ents
+
+
 def test_a_tagged_phrase_never_takes_a_part_s_code_its_words_deny(read: Read) -> None:
     # M81.0 is "Age-related osteoporosis without current pathological fracture", J32.9
     # "Chronic sinusitis, unspecified"

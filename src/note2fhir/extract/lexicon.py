@@ -133,6 +133,9 @@ class ClinicalLexicon(_Strict):
     ambiguous: AmbiguityRules = AmbiguityRules()
     semantic_tags: dict[str, EntityType] = Field(default_factory=dict)
     tag_phrase_openers: frozenset[str] = frozenset()
+    tag_phrase_of_heads: frozenset[str] = frozenset()
+    """Words before "of" that make it an opener ("history of"); after any other word "of"
+    belongs to the phrase ("transplantation of kidney (situation)")."""
     tag_phrase_max_words: int = 12
     spelling: SpellingRules = SpellingRules()
     units: list[UnitSpelling] = Field(default_factory=list)

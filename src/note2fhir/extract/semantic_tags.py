@@ -56,12 +56,21 @@ def _phrase_start(
     limit = max(0, last - lexicon.tag_phrase_max_words)
     while first > limit:
         previous = words[first - 1]
-        if previous.sentence != sentence or previous.text in lexicon.tag_phrase_openers:
+        if previous.sentence != sentence or _opens(words, first - 1, lexicon):
             break
         between = doc.text[previous.end : words[first].start]
         if any(ch in ",;:.\n" for ch in between):
             break
         first -= 1
-    if words[first].text in lexicon.tag_phrase_openers:
+    if _opens(words, first, lexicon):
         return None
     return first
+
+
+def _opens(words: list[Word], i: int, lexicon: ClinicalLexicon) -> bool:
+    """Does ``words[i]`` open a tagged phrase: an opener, but "of" only after a head such as
+    "history" ("history of tubal ligation", not "transplantation of kidney")?"""
+    text = words[i].text
+    if text != "of":
+        return text in lexicon.tag_phrase_openers
+    return i > 0 and words[i - 1].text in lexicon.tag_phrase_of_heads
