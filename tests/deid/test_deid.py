@@ -162,6 +162,36 @@ def test_shift_date_keeps_format() -> None:
     assert shift_date("3rd of June", 1) == "4th of June"
 
 
+@pytest.mark.parametrize(
+    ("text", "phi"),
+    [
+        ("HD on Monday, then again THURSDAY", "Monday"),
+        ("HD on Monday, then again THURSDAY", "THURSDAY"),
+        ("flew in on tuesday morning", "tuesday"),
+        ("seen Tuesday, 3/4 by cards", "3/4"),  # a weekday cues the fraction-like date
+    ],
+)
+def test_weekdays_are_dates(detector: Detector, text: str, phi: str) -> None:
+    assert found(detector, text).get(phi) == "DATE", found(detector, text)
+
+
+@pytest.mark.parametrize("text", ["dialysis Mondays and Thursdays", "Sunday's game", "Sundays"])
+def test_recurring_weekdays_are_not_dates(detector: Detector, text: str) -> None:
+    assert "DATE" not in found(detector, text).values(), found(detector, text)
+
+
+def test_weekdays_shift_with_the_dates() -> None:
+    # the weekday moves by the same offset, so it cannot give the offset away
+    assert shift_date("Tuesday", 3) == "Friday"
+    assert shift_date("MONDAY", -1) == "SUNDAY"
+    assert shift_date("friday", 10) == "monday"
+    run = pipeline(mode="surrogate")
+    out = run.run(doc_of("Seen Tuesday, 7/22/2025.", subject={"reference": "Patient/p1"})).text
+    day, when = out.split()[1].rstrip(","), out.split()[2].rstrip(".")
+    m, d, y = (int(v) for v in when.split("/"))
+    assert day == date(y, m, d).strftime("%A")  # 7/22/2025 was a Tuesday
+
+
 def test_surrogate_mode_refuses_without_secret() -> None:
     settings = load_settings(pipeline=["deid"], stages={"deid": {"mode": "surrogate"}})
     with pytest.raises(Note2FhirError) as info:

@@ -362,6 +362,15 @@ class Detector:
                     r"\b(?P<m>" + month + r")\.?,?\s{1,3}(?P<y>(?:19|20)\d{2})\b", _FLAGS
                 ),
             ),
+            # A weekday narrows the date down, and left beside shifted dates it would give the
+            # shift away (its offset modulo 7): it is shifted with them.
+            (
+                "DATE",
+                "weekday",
+                regex.compile(
+                    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b(?!['\u2019]?s\b)", _FLAGS
+                ),
+            ),
             (
                 "DATE",
                 "iso",
@@ -2103,7 +2112,8 @@ _NEXT_WORD = regex.compile(r"[ \t]{0,3}([A-Za-z][A-Za-z0-9/-]{0,15})\b")
 _VALUE_WORD = regex.compile(r"[a-z][a-z0-9/-]{0,15}")
 _DATE_CUES = frozenset(
     {"on", "since", "from", "until", "till", "thru", "through", "by", "dated", "date", "dos",
-     "admitted", "adm", "started", "due", "of", "(", "before", "after"}
+     "admitted", "adm", "started", "due", "of", "(", "before", "after",
+     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 )  # fmt: skip
 """Words before "1/4" or "5/5" that make it a date after all ("since 1/4")."""
 

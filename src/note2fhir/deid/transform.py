@@ -33,6 +33,7 @@ MONTHS = [
     "november",
     "december",
 ]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _DEFAULT_YEAR = 2001  # a year for dates written without one (not a leap year)
 
 
@@ -225,6 +226,9 @@ def shift_date(value: str, days: int) -> str | None:
         if m["m1"]:
             return f"{name} {moved.day}{ordinal}{year_out}"
         return f"{moved.day}{ordinal}{m['of'] or ''} {name}{year_out}"
+    weekday = _weekday_number(text)
+    if weekday is not None:
+        return _case_like(WEEKDAYS[(weekday + days) % 7], text)
     if regex.fullmatch(r"(?:19|20)\d{2}", text):
         moved = _move(int(text), 7, 1, days)
         return None if moved is None else str(moved.year)
@@ -236,6 +240,11 @@ def shift_date(value: str, days: int) -> str | None:
             None if moved is None else f"{_case_like(MONTHS[moved.month - 1], m[1])} {moved.year}"
         )
     return None
+
+
+def _weekday_number(text: str) -> int | None:
+    low = text.lower()
+    return WEEKDAYS.index(low) if low in WEEKDAYS else None
 
 
 def _month_number(text: str) -> int | None:
