@@ -158,6 +158,12 @@ def test_present_findings_end_a_negated_list(
         ),
         ("There was no apparent increase in [[stool frequency]].", {"stool frequency": NONE}),
         ("No further worsening of [[pain]].", {"pain": NONE}),
+        ("No contraindication to [[anticoagulation]].", {"anticoagulation": NONE}),
+        ("Without known contraindications for [[heparin]].", {"heparin": NONE}),
+        ("Lack of response to [[mirtazapine]].", {"mirtazapine": NONE}),
+        ("Gastritis with/without [[peptic ulcers]].", {"peptic ulcers": NONE}),
+        ("Steroids for no greater than 14 days for [[asthma]].", {"asthma": NONE}),
+        ("No [[fever]] for more than 14 days.", {"fever": NEGATED}),
     ],
 )
 def test_pseudo_triggers(annotate: Annotate, text: str, expected: dict[str, set[str]]) -> None:
