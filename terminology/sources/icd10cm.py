@@ -50,6 +50,9 @@ DESCRIPTION = (
 )
 
 _PARENTHESISED = re.compile(r"\s*\([^()]*\)")
+_BRACKETED = re.compile(r"\s*\[[^\[\]]*\]")
+_LEADING_UNSPECIFIED = re.compile(r"^Unspecified\s+(?=[a-z])")
+_KIDNEY = re.compile(r"\b([Kk])idney(?=\s+(?:failure|disease|insufficiency)\b)")
 _TRAILING_NOS = re.compile(r"\s+NOS$")
 _TRAILING_DEFAULT = re.compile(r",\s*(?:unspecified|unspecified organism|site not specified)$")
 _SPACES = re.compile(r"\s+")
@@ -146,26 +149,41 @@ def icd10cm_is_billable(code: str) -> bool:
 def term_variants(term: str, *, strip_unspecified: bool = False) -> list[str]:
     """Shorter names ICD-10-CM conventions imply, besides ``term`` itself.
 
+    Parenthesised words are nonessential modifiers and square brackets hold a synonym or an
+    explanation, so both may be left out; a trailing "NOS", and in a title a trailing
+    ", unspecified" or a leading "Unspecified", mark the default code of what remains.  The
+    2026 titles say "kidney failure/disease/insufficiency" where notes (and the alphabetic
+    index's "Failure, renal - see Failure, kidney") say "renal": a variant says it that way.
+
     >>> term_variants("hypertension (arterial) (benign) (essential)")
     ['hypertension']
     >>> term_variants("Stroke NOS")
     ['Stroke']
     >>> term_variants("Pneumonia, unspecified organism", strip_unspecified=True)
     ['Pneumonia']
+    >>> term_variants("Sinus [sinusal] tachycardia NOS")
+    ['Sinus tachycardia']
+    >>> term_variants("Unspecified kidney failure", strip_unspecified=True)
+    ['kidney failure', 'renal failure']
+    >>> term_variants("Acute kidney failure, unspecified", strip_unspecified=True)
+    ['Acute kidney failure', 'Acute renal failure']
     """
     variants: list[str] = []
     current = term
     while True:
-        stripped = _PARENTHESISED.sub("", current)
+        stripped = _BRACKETED.sub("", _PARENTHESISED.sub("", current))
         if stripped == current:
             break
         current = stripped
     current = _TRAILING_NOS.sub("", current)
     if strip_unspecified:
-        current = _TRAILING_DEFAULT.sub("", current)
+        current = _LEADING_UNSPECIFIED.sub("", _TRAILING_DEFAULT.sub("", current))
     current = _SPACES.sub(" ", current).strip(" ,;")
     if current and current != term.strip():
         variants.append(current)
+    renal = _KIDNEY.sub(lambda m: "Renal" if m[1] == "K" else "renal", current)
+    if renal != current:
+        variants.append(renal)
     return variants
 
 

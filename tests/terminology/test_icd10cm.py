@@ -153,8 +153,21 @@ def test_description_and_billable() -> None:
         ("Cirrhosis (of liver) NOS", False, ["Cirrhosis"]),
         ("Pneumonia, unspecified organism", True, ["Pneumonia"]),
         ("Pneumonia, unspecified organism", False, []),
-        ("Chronic kidney disease, unspecified", True, ["Chronic kidney disease"]),
+        (
+            "Chronic kidney disease, unspecified",
+            True,
+            ["Chronic kidney disease", "Chronic renal disease"],
+        ),
         ("Type 2 diabetes mellitus", True, []),
+        # square brackets hold a synonym or an explanation
+        ("Sinus [sinusal] tachycardia NOS", False, ["Sinus tachycardia"]),
+        ("Giardiasis [lambliasis]", True, ["Giardiasis"]),
+        # a leading "Unspecified" marks the default like a trailing ", unspecified"
+        ("Unspecified kidney failure", True, ["kidney failure", "renal failure"]),
+        ("Unspecified hydronephrosis", True, ["hydronephrosis"]),
+        ("Unspecified hydronephrosis", False, []),
+        # "kidney" as a noun gets no "renal" variant
+        ("Malignant neoplasm of kidney, except renal pelvis", True, []),
     ],
 )
 def test_term_variants(term: str, unspecified: bool, expected: list[str]) -> None:
