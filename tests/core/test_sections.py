@@ -42,6 +42,22 @@ def test_headings(text: str, expected: list[tuple[str, str]]) -> None:
     assert sections_of(text) == expected
 
 
+def test_nursing_body_system_headings() -> None:
+    text = (
+        "ALLERGIES: NKDA\nRESP: LS clear, on RA\nCV: NSR, no c/o CP\nGI/GU: abd soft\n"
+        "ID: afebrile\nSOCIAL: wife in to visit\nDISPO: remains in CCU"
+    )
+    assert [name for name, _ in sections_of(text)] == [
+        "allergies",
+        "respiratory",
+        "cardiovascular",
+        "gastrointestinal",
+        "infectious_disease",
+        "social_history",
+        "disposition",
+    ]
+
+
 def test_sections_run_heading_to_heading() -> None:
     text = "Intro line\nHPI: cough\nPlan: rest"
     doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
