@@ -264,6 +264,35 @@ def clinic_note(source: SourceRef | None = None) -> Note:
     return note
 
 
+ALLERGY_HTML = (
+    "<h2>HPI</h2><p>Rash on the arms today. Cough from lisinopril.</p>"
+    "<h2>Allergies</h2><p>Penicillin (rash), codeine -&gt; hives</p>"
+    "<h2>Medications</h2><p>Lisinopril 10 mg daily.</p>"
+)
+
+
+def allergy_note() -> Note:
+    """A note with an allergy list (drugs linked to their reactions), a rash of today, and an
+    adverse effect outside the allergy list ("cough from lisinopril")."""
+    p, m = EntityType.PROBLEM, EntityType.MEDICATION
+    note = make_note(ALLERGY_HTML, context=full_context()).sections(
+        ("history_present_illness", "HPI"),
+        ("allergies", "Allergies"),
+        ("medications", "Medications"),
+    )
+    rash = code(SNOMED, "271807003", "Eruption of skin")
+    lisinopril = (code(RXNORM, "29046", "lisinopril"),)
+    note.mention("Rash", p, codes=(rash,))
+    note.relate("causes", note.mention("lisinopril", m, codes=lisinopril), note.mention("Cough", p))
+    penicillin = note.mention("Penicillin", m, codes=(code(RXNORM, "7980", "penicillin G"),))
+    note.relate("causes", penicillin, note.mention("rash", p, codes=(rash,)))
+    codeine = note.mention("codeine", m, codes=(code(RXNORM, "2670", "codeine"),))
+    hives = code(SNOMED, "126485001", "Urticaria")
+    note.relate("causes", codeine, note.mention("hives", p, codes=(hives,)))
+    note.mention("Lisinopril", m, codes=lisinopril)
+    return note
+
+
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Default settings, independent of the developer's environment."""
@@ -329,6 +358,7 @@ def helpers() -> Any:
     """The module-level helpers, for test modules (no sys.path tricks needed)."""
     return SimpleNamespace(
         clinic_note=clinic_note,
+        allergy_note=allergy_note,
         make_note=make_note,
         source_ref=source_ref,
         full_context=full_context,

@@ -28,6 +28,7 @@ MENTION_KINDS = {
     "MedicationStatement",
     "Procedure",
     "Observation",
+    "AllergyIntolerance",
     "AdverseEvent",
 }
 
@@ -163,8 +164,11 @@ def test_text_comes_from_the_working_text(build: Any, helpers: Any) -> None:
 # --- markers on every resource --------------------------------------------------------------
 
 
-def test_security_label_and_derivation_on_generated_resources(clinic_bundle: Any) -> None:
-    for res in all_resources(clinic_bundle):
+@pytest.mark.parametrize("note", ["clinic_note", "allergy_note"])
+def test_security_label_and_derivation_on_generated_resources(
+    build: Any, helpers: Any, note: str
+) -> None:
+    for res in all_resources(build(getattr(helpers, note)().doc)):
         kind = res["resourceType"]
         if kind == "Device":
             assert "meta" not in res
@@ -211,6 +215,7 @@ def test_entry_order(clinic_bundle: Any) -> None:
         "MedicationStatement",
         "Procedure",
         "Observation",
+        "AllergyIntolerance",
         "AdverseEvent",
         "Device",
         "Provenance",

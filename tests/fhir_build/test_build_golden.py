@@ -70,8 +70,21 @@ def minimal_note(helpers: Any) -> ClinicalDocument:
     return note.doc
 
 
+def no_known_allergies(helpers: Any) -> ClinicalDocument:
+    """A note whose allergy list says NKDA, and a problem the word "allergies" would be."""
+    note = helpers.make_note(
+        "<h2>Allergies</h2><p>NKDA</p><h2>Plan</h2><p>Allergies: NKDA. Flu shot.</p>",
+        context=helpers.full_context(),
+    )
+    note.sections(("allergies", "Allergies"), ("plan", "Plan"))
+    note.mention("Allergies", EntityType.PROBLEM, nth=1)
+    return note.doc
+
+
 CASES: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "allergies_transaction": (lambda h: h.allergy_note().doc, "transaction", {}),
     "clinic_collection": (lambda h: h.clinic_note().doc, "collection", {}),
+    "no_known_allergies_collection": (no_known_allergies, "collection", {}),
     "empty_report_document": (empty_report, "document", {}),
     "minimal_transaction": (minimal_note, "transaction", {"terminology_version": "2026-01"}),
 }

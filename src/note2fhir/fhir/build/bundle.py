@@ -1,11 +1,12 @@
 """Assembly: every resource built from one document, in one R4 Bundle.
 
 Entry order (all types): Composition, then the mention-derived resources by kind
-(Condition, FamilyMemberHistory, MedicationStatement, Procedure, Observation, AdverseEvent)
-and first mention, then the Device, then the Provenance.  Resources reference each other by
-their ``urn:uuid:`` fullUrls.  A ``transaction`` creates each resource only if none carries
-its identifier yet (``ifNoneExist``); the Provenance, which has no identifier in R4, is PUT
-by its deterministic id, so re-sending a note creates nothing twice.
+(Condition, FamilyMemberHistory, MedicationStatement, Procedure, Observation,
+AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies" statement after
+the other AllergyIntolerances, then the Device, then the Provenance.  Resources reference
+each other by their ``urn:uuid:`` fullUrls.  A ``transaction`` creates each resource only if
+none carries its identifier yet (``ifNoneExist``); the Provenance, which has no identifier in
+R4, is PUT by its deterministic id, so re-sending a note creates nothing twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from datetime import datetime
 
 from note2fhir.document import ClinicalDocument, JSONDict
 from note2fhir.fhir.build.adverse_event import adverse_event_groups, build_adverse_event
+from note2fhir.fhir.build.allergies import find_allergies
+from note2fhir.fhir.build.allergy_intolerance import (
+    build_allergy_intolerance,
+    build_no_known_allergy,
+)
 from note2fhir.fhir.build.common import fhir_instant, urn
 from note2fhir.fhir.build.composition import build_composition
 from note2fhir.fhir.build.condition import build_condition
@@ -36,6 +42,7 @@ BUILDERS: dict[str, Callable[[BuildContext, MentionGroup], Built]] = {
     "MedicationStatement": build_medication_statement,
     "Procedure": build_procedure,
     "Observation": build_observation,
+    "AllergyIntolerance": build_allergy_intolerance,
     "AdverseEvent": build_adverse_event,
 }
 BUNDLE_TYPES = ("collection", "transaction", "document")
@@ -59,7 +66,8 @@ def build_bundle(
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"unsupported bundle type {bundle_type!r}")
-    groups = group_mentions(doc)
+    allergies = find_allergies(doc)
+    groups = group_mentions(doc, allergies)
     ctx = BuildContext(
         doc=doc,
         settings=settings,
@@ -67,9 +75,12 @@ def build_bundle(
         device_id=device_id(tool_version, terminology_version),
         groups={m.id: group for group in groups for m in group.mentions},
         entities={entity.id: entity for entity in doc.entities},
+        allergies=allergies,
     )
     events = adverse_event_groups(doc, ctx.groups)
-    built = [BUILDERS[group.kind](ctx, group) for group in [*groups, *events]]
+    built = [BUILDERS[group.kind](ctx, group) for group in groups]
+    built += [build_no_known_allergy(ctx, statement) for statement in allergies.no_known]
+    built += [BUILDERS[group.kind](ctx, group) for group in events]
     composition = build_composition(ctx, built)
     device = build_device(settings, tool_version, terminology_version)
     provenance = build_provenance(ctx, [composition, *built])

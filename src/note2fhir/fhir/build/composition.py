@@ -1,9 +1,10 @@
 """Composition: the summary of what note2fhir read in one note.
 
 Sections come in two runs: first one per note section ("Assessment and Plan"), listing what
-was extracted from it; then one per resource kind, IPS-style with the LOINC section codes
-and displays of the IPS examples.  A kind with nothing found carries ``emptyReason``
-``unavailable`` and a narrative saying so (R4 cmp-1, cmp-2).
+was extracted from it; then one per resource kind (allergies and adverse reactions share one,
+AllergyIntolerance first), IPS-style with the LOINC section codes and displays of the IPS
+examples.  A kind with nothing found carries ``emptyReason`` ``unavailable`` and a narrative
+saying so (R4 cmp-1, cmp-2).
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ DEFAULT_TYPE: JSONDict = {"coding": [coding(LOINC, "34109-9", "Note")]}
 
 @dataclass(frozen=True, slots=True)
 class KindSection:
-    """A Composition section that lists every resource of one kind."""
+    """A Composition section that lists every resource of its kinds, kind by kind."""
 
-    kind: str
+    kinds: tuple[str, ...]
     code: str
     display: str
     title: str
@@ -51,28 +52,29 @@ class KindSection:
 
 KIND_SECTIONS = (
     KindSection(
-        "Condition", "11450-4", "Problem list - Reported", "Problems",
+        ("Condition",), "11450-4", "Problem list - Reported", "Problems",
         "No problems were found in the note.",
     ),
     KindSection(
-        "MedicationStatement", "10160-0", "History of Medication use Narrative", "Medications",
+        ("MedicationStatement",), "10160-0", "History of Medication use Narrative", "Medications",
         "No medications were found in the note.",
     ),
     KindSection(
-        "Procedure", "47519-4", "History of Procedures Document", "Procedures",
+        ("Procedure",), "47519-4", "History of Procedures Document", "Procedures",
         "No procedures were found in the note.",
     ),
     KindSection(
-        "Observation", "30954-2", "Relevant diagnostic tests/laboratory data note", "Results",
+        ("Observation",), "30954-2", "Relevant diagnostic tests/laboratory data note", "Results",
         "No test results were found in the note.",
     ),
     KindSection(
-        "FamilyMemberHistory", "10157-6", "History of family member diseases Narrative",
+        ("FamilyMemberHistory",), "10157-6", "History of family member diseases Narrative",
         "Family history", "No family history was found in the note.",
     ),
     KindSection(
-        "AdverseEvent", "48765-2", "Allergies and adverse reactions Document",
-        "Adverse reactions", "No adverse reactions were found in the note.",
+        ("AllergyIntolerance", "AdverseEvent"), "48765-2",
+        "Allergies and adverse reactions Document", "Allergies and adverse reactions",
+        "No allergies or adverse reactions were found in the note.",
     ),
 )  # fmt: skip
 """Kind sections in order; codes and displays as in the IPS 2.0.1 examples (10157-6, absent
@@ -133,13 +135,14 @@ def _note_section(section: Section, resources: Sequence[Built]) -> JSONDict:
         built
         for built in resources
         if any(section.start <= m.start < section.end for m in built.mentions)
+        or any(section.start <= start < section.end for start, _ in built.spans)
     ]
     title = clean_text(section.title) or section.name.replace("_", " ")
     return {"title": title, **_contents(inside, "Nothing was extracted from this section.")}
 
 
 def _kind_section(spec: KindSection, resources: Sequence[Built]) -> JSONDict:
-    found = [built for built in resources if built.resource_type == spec.kind]
+    found = [built for kind in spec.kinds for built in resources if built.resource_type == kind]
     contents = _contents(found, spec.empty)
     if not found:
         contents["emptyReason"] = EMPTY_REASON

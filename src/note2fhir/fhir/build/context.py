@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from note2fhir.document import ClinicalDocument, DocumentContext, Entity, JSONDict
+from note2fhir.fhir.build.allergies import NO_ALLERGIES, AllergyFacts
 from note2fhir.settings import Settings
 
 KIND_ORDER = (
@@ -15,6 +16,7 @@ KIND_ORDER = (
     "MedicationStatement",
     "Procedure",
     "Observation",
+    "AllergyIntolerance",
     "AdverseEvent",
 )
 """Resource kinds made from mentions, in the order their entries appear in the Bundle."""
@@ -54,6 +56,8 @@ class BuildContext:
     """The group each emitted mention (by entity id) belongs to."""
     entities: Mapping[str, Entity]
     """Every entity of the document by id."""
+    allergies: AllergyFacts = NO_ALLERGIES
+    """What the note says about allergies (allergens, reactions, "no known allergies")."""
 
     @property
     def context(self) -> DocumentContext:
@@ -68,6 +72,8 @@ class Built:
     resource: JSONDict
     summary: str
     mentions: tuple[Entity, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
+    """Working-text spans it was read from that are no mention ("Allergies: NKDA")."""
 
     @property
     def id(self) -> str:

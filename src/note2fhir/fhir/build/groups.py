@@ -4,7 +4,9 @@ The key of a mention is its resource kind (from the entity type and, for problem
 family flag), its concept key (first selected code ``system|code``, else the lowercased
 mention text; a test's stated value too) and the status its assertion gives (``refuted``
 and ``active`` hypertension are two Conditions).  A family problem is keyed by the relative
-instead: one FamilyMemberHistory per relative.
+instead: one FamilyMemberHistory per relative.  An allergen mention is keyed as an
+AllergyIntolerance by its verification status, and a problem the allergy statement absorbs (a
+reaction, the word "allergy" of "allergy to penicillin") makes no resource (see ``allergies``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from note2fhir.document import ClinicalDocument, Entity, EntityType
+from note2fhir.fhir.build.allergies import NO_ALLERGIES, AllergyFacts
 from note2fhir.fhir.build.common import concept_key, mention_text
 from note2fhir.fhir.build.condition import condition_status
 from note2fhir.fhir.build.context import MentionGroup, group_order, position
@@ -31,7 +34,9 @@ _KINDS: dict[EntityType, tuple[str, Callable[[Entity], str | None]]] = {
 }
 
 
-def mention_key(doc: ClinicalDocument, entity: Entity) -> Key | None:
+def mention_key(
+    doc: ClinicalDocument, entity: Entity, allergies: AllergyFacts = NO_ALLERGIES
+) -> Key | None:
     """``(kind, concept, status)`` of a mention, or None when it makes no resource.
 
     >>> from note2fhir.document import SourceRef
@@ -39,8 +44,11 @@ def mention_key(doc: ClinicalDocument, entity: Entity) -> Key | None:
     >>> mention_key(doc, Entity("e", 0, 3, "HTN", EntityType.PROBLEM))
     ('Condition', 'htn', 'active')
     """
-    if not mention_text(doc, entity):
+    if not mention_text(doc, entity) or entity.id in allergies.absorbed:
         return None
+    allergy = allergies.allergens.get(entity.id)
+    if allergy is not None:
+        return "AllergyIntolerance", concept_key(doc, entity), allergy
     if entity.type == EntityType.PROBLEM and entity.assertion.family:
         relative = family_relationship(entity.assertion)
         return ("FamilyMemberHistory", relative, "partial") if relative else None
@@ -54,11 +62,13 @@ def mention_key(doc: ClinicalDocument, entity: Entity) -> Key | None:
     return kind, concept, status
 
 
-def group_mentions(doc: ClinicalDocument) -> list[MentionGroup]:
+def group_mentions(
+    doc: ClinicalDocument, allergies: AllergyFacts = NO_ALLERGIES
+) -> list[MentionGroup]:
     """The groups of a document's emitted mentions, in Bundle order (kind, first mention)."""
     buckets: dict[Key, list[Entity]] = {}
     for entity in sorted(doc.entities, key=position):
-        key = mention_key(doc, entity)
+        key = mention_key(doc, entity, allergies)
         if key is not None:
             buckets.setdefault(key, []).append(entity)
     groups = [_group(doc, key, mentions) for key, mentions in buckets.items()]

@@ -13,6 +13,7 @@ no resource.  ``reasonReference`` points at the Conditions the drug treats (rela
 from __future__ import annotations
 
 from note2fhir.document import Entity, JSONDict, MedicationAttributes
+from note2fhir.fhir.build.allergies import ALLERGY_SECTIONS
 from note2fhir.fhir.build.common import (
     base_resource,
     clean_text,
@@ -40,9 +41,6 @@ _INTENDED = frozenset(
 )
 
 
-ALLERGY_SECTIONS = frozenset({"allergies"})
-
-
 def medication_status(entity: Entity) -> str | None:
     """The R4 MedicationStatement status of a medication mention (None: no resource).
 
@@ -55,7 +53,7 @@ def medication_status(entity: Entity) -> str | None:
     word = " ".join((entity.medication.status or "").lower().split()) if entity.medication else ""
     if assertion.family or entity.section in ALLERGY_SECTIONS:
         # "ALLERGIES: Penicillin (rash)" says the patient must NOT take it: never a statement
-        # that they do (the reaction becomes an AdverseEvent when a relation names it).
+        # that they do (it becomes an AllergyIntolerance, see ``allergies``).
         return None
     if assertion.negated:
         return "not-taken"

@@ -1,0 +1,129 @@
+"""AllergyIntolerance: one per allergen concept and verification status, e.g. "ALLERGIES:
+Penicillin (rash)" → AllergyIntolerance(penicillin, confirmed, reaction rash); and one for a
+"no known allergies" statement ("Allergies: NKDA").  Which mentions are allergens and
+reactions is decided in ``allergies``.
+
+* ``code`` is the allergen's CodeableConcept exactly as a MedicationStatement of it would carry
+  (an uncoded drug keeps ``code.text`` only); ``type`` allergy, ``category`` medication;
+* ``verificationStatus`` confirmed, unconfirmed for an uncertain mention, refuted for a negated
+  one ("no allergy to penicillin"); ``clinicalStatus`` active, inactive when refuted (as for a
+  refuted Condition: an "active allergies" query that forgets the verification status must not
+  find it);
+* ``reaction``: one per distinct reaction concept, ``manifestation`` coded as its Condition
+  would be; the reaction mentions make no Condition;
+* a "no known allergies" statement has ``code.text`` "No known allergies" (or "No known drug
+  allergies", category medication) and NO coding: the SNOMED CT codes for it are not in the
+  open terminology, and a wrong code is worse than none.
+
+Each carries a derivation-reference per allergen and reaction mention (the statement's phrase
+for "no known allergies"), the note2fhir identifier and the AIAST label.
+"""
+
+from __future__ import annotations
+
+from note2fhir.document import Entity, JSONDict
+from note2fhir.fhir.build.allergies import NoKnownAllergy
+from note2fhir.fhir.build.common import (
+    base_resource,
+    compact,
+    dedupe,
+    derivation_extension,
+    encounter_reference,
+    fhir_date_time,
+    finish,
+    group_concept,
+    identifier,
+    mention_text,
+    mentions_concept,
+    narrative_paragraph,
+    security_meta,
+    span_derivation_extension,
+    status_concept,
+    subject_reference,
+)
+from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup, position
+
+CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+
+_DISPLAYS = {
+    "active": "Active",
+    "inactive": "Inactive",
+    "confirmed": "Confirmed",
+    "unconfirmed": "Unconfirmed",
+    "refuted": "Refuted",
+}
+
+
+def build_allergy_intolerance(ctx: BuildContext, group: MentionGroup) -> Built:
+    """The AllergyIntolerance of a group of allergen mentions of one medication."""
+    reactions = _reactions(ctx, group)
+    manifestations = dedupe(mentions_concept(ctx.doc, [r]) for r in reactions)
+    verification = group.status
+    clinical = "inactive" if verification == "refuted" else "active"
+    summary = f"{mention_text(ctx.doc, group.first)} allergy ({verification})"
+    if manifestations:
+        summary += ": " + ", ".join(str(m.get("text", "")) for m in manifestations)
+    resource = base_resource(ctx, "AllergyIntolerance", group, summary)
+    resource["extension"] += [derivation_extension(ctx.doc, r) for r in reactions]
+    resource.update(
+        compact(
+            {
+                **_statuses(clinical, verification),
+                "type": "allergy",
+                "category": ["medication"],
+                "code": group_concept(ctx, group),
+                "patient": subject_reference(ctx.context),
+                "encounter": encounter_reference(ctx.context),
+                "recordedDate": fhir_date_time(ctx.context.date),
+                "reaction": [{"manifestation": [m]} for m in manifestations],
+            }
+        )
+    )
+    return Built(finish(resource), summary, (*group.mentions, *reactions))
+
+
+def build_no_known_allergy(ctx: BuildContext, statement: NoKnownAllergy) -> Built:
+    """The AllergyIntolerance of a "no known allergies" statement: text only, no code."""
+    summary = statement.label
+    resource: JSONDict = {
+        "resourceType": "AllergyIntolerance",
+        "id": statement.id,
+        "meta": security_meta(),
+        "text": narrative_paragraph(summary),
+        "extension": [span_derivation_extension(ctx.doc, *span) for span in statement.spans],
+        "identifier": [identifier(ctx.settings, statement.id)],
+    }
+    resource.update(
+        compact(
+            {
+                **_statuses("active", "confirmed"),
+                "category": ["medication"] if statement.kind == "drug" else None,
+                "code": {"text": statement.label},
+                "patient": subject_reference(ctx.context),
+                "encounter": encounter_reference(ctx.context),
+                "recordedDate": fhir_date_time(ctx.context.date),
+            }
+        )
+    )
+    return Built(finish(resource), summary, spans=statement.spans)
+
+
+def _statuses(clinical: str, verification: str) -> JSONDict:
+    return {
+        "clinicalStatus": status_concept(CLINICAL_SYSTEM, clinical, _DISPLAYS[clinical]),
+        "verificationStatus": status_concept(
+            VERIFICATION_SYSTEM, verification, _DISPLAYS[verification]
+        ),
+    }
+
+
+def _reactions(ctx: BuildContext, group: MentionGroup) -> list[Entity]:
+    """The reaction mentions of the group's allergen mentions, in text order."""
+    found = {
+        target: ctx.entities[target]
+        for mention in group.mentions
+        for target in ctx.allergies.reactions.get(mention.id, ())
+        if target in ctx.entities
+    }
+    return sorted(found.values(), key=position)
