@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from note2fhir.document import ClinicalDocument, EntityType
+from note2fhir.document import ClinicalDocument, Entity, EntityType, Relation, SourceRef
 from note2fhir.errors import Note2FhirError
 from note2fhir.fhir.build.allergies import (
     AllergyRuleTable,
@@ -62,6 +62,71 @@ def test_the_allergy_list_ends_at_a_blank_line(helpers: Any) -> None:
     note.mention("PROPOFOL", M)
     assert allergens(note.doc) == {}
     assert no_known(note.doc) == [("No known drug allergies", ["ALLERGIES:NKDA"])]
+
+
+@pytest.mark.parametrize(
+    ("html", "listed", "other"),
+    [
+        ("Allergies: NKDA. On aspirin 81 mg daily.", [], "aspirin"),
+        ("Allergies: NKDA\nRx: lisinopril 10 mg daily", [], "lisinopril"),
+        ("ALLERGIES: NKDA  MEDS: ASA 81MG DAILY, LASIX 40MG", [], "LASIX"),
+        ("Allergies: Codeine (nausea), takes tramadol instead", ["Codeine"], "tramadol"),
+        ("Allergies: penicillin; sulfa", ["penicillin"], "sulfa"),
+        ("Allergies: penicillin\nsulfa", ["penicillin"], "sulfa"),
+        ("Allergies: penicillin Home: sulfa", ["penicillin"], "sulfa"),
+    ],
+)
+def test_the_allergy_list_ends_at_a_line_a_semicolon_a_heading_or_a_clause(
+    helpers: Any, html: str, listed: list[str], other: str
+) -> None:
+    note = helpers.make_note(f"<p>{html}</p>")
+    note.sections(("allergies", html.split(":", maxsplit=1)[0]))
+    for drug in [*listed, other]:
+        note.mention(drug, M)
+    assert allergens(note.doc) == dict.fromkeys(listed, "confirmed")
+
+
+def test_a_tolerated_drug_is_no_allergen(helpers: Any) -> None:
+    note = helpers.make_note("<p>Allergy: penicillin (tolerated amoxicillin and cefazolin)</p>")
+    note.sections(("allergies", "Allergy"))
+    for drug in ("penicillin", "amoxicillin", "cefazolin"):
+        note.mention(drug, M)
+    assert allergens(note.doc) == {"penicillin": "confirmed"}
+
+
+def test_a_negated_drug_is_refuted_only_inside_an_allergy_phrase(helpers: Any) -> None:
+    """ "Not taking aspirin" in the list is no refuted allergy; "no allergy to X" is one."""
+    note = helpers.make_note("<p>Allergies: sulfa, not aspirin. No allergy to penicillin.</p>")
+    note.sections(("allergies", "Allergies"))
+    note.mention("sulfa", M)
+    note.mention("aspirin", M, negated=True)
+    note.mention("penicillin", M, negated=True)
+    assert allergens(note.doc) == {"sulfa": "confirmed", "penicillin": "refuted"}
+
+
+@pytest.mark.parametrize(
+    ("html", "section", "word", "product"),
+    [
+        ("Claritin Allergy 10 mg daily", None, "Allergy", True),  # a number follows
+        ("Zyrtec Allergy daily", ("medications", "Meds"), "Allergy", True),  # a medications list
+        ("Flonase allergy spray", None, "allergy", True),
+        ("Flonase and allergy shots", None, "allergy", False),  # a list word before
+        ("aspirin, allergies to be reviewed", None, "allergies", False),
+    ],
+)
+def test_an_allergy_word_that_names_a_product_or_a_topic_is_no_cue(
+    helpers: Any, html: str, section: tuple[str, str] | None, word: str, product: bool
+) -> None:
+    """No allergen; the allergy word right after the drug is a word of the product's name and
+    makes no Condition ("allergy shots" may: they treat an allergy)."""
+    text = f"Meds: {html}" if section else html
+    note = helpers.make_note(f"<p>{text}</p>")
+    if section:
+        note.sections(section)
+    note.mention(html.split(maxsplit=1)[0].rstrip(","), M)
+    problem = note.mention(word, P)
+    assert allergens(note.doc) == {}
+    assert (problem.id in find_allergies(note.doc).absorbed) == product
 
 
 @pytest.mark.parametrize(
@@ -128,7 +193,22 @@ def test_only_affirmed_problems_of_standing_allergies_are_reactions(helpers: Any
     sulfa, hives = note.mention("sulfa", M, negated=True), note.mention("hives", P)
     note.relate("causes", pcn, rash).relate("causes", sulfa, hives)
     assert find_allergies(note.doc).reactions == {}
-    assert absorbed(note.doc) == []
+    # "hives" is still a reaction of the allergy list, not a current problem
+    assert absorbed(note.doc) == ["hives"]
+
+
+def test_a_reaction_of_a_drug_after_the_list_is_no_current_problem(helpers: Any) -> None:
+    note = helpers.make_note("<p>ALLERGIES: NKDA\nPenicillin - rash\n\nRash on the arm.</p>")
+    note.sections(("allergies", "ALLERGIES"))
+    pcn, rash, today = (
+        note.mention("Penicillin", M),
+        note.mention("rash", P),
+        note.mention("Rash", P),
+    )
+    note.relate("causes", pcn, rash).relate("causes", pcn, today)
+    assert allergens(note.doc) == {}  # the list is the first line
+    assert no_known(note.doc) == []  # but the block names a drug
+    assert absorbed(note.doc) == ["rash"]  # a reaction; the rash after the blank line stays
 
 
 def test_outside_a_list_the_reaction_follows_the_allergen(helpers: Any) -> None:
@@ -140,6 +220,37 @@ def test_outside_a_list_the_reaction_follows_the_allergen(helpers: Any) -> None:
     note.relate("causes", aspirin, asthma).relate("causes", aspirin, hives)
     assert find_allergies(note.doc).reactions == {aspirin.id: (hives.id,)}
     assert absorbed(note.doc) == ["hives"]
+
+
+def test_a_reaction_belongs_to_its_own_list_item(helpers: Any) -> None:
+    """ "sulfa - hives": hives is sulfa's reaction, even where "sulfa" is no mention and the
+    relations stage links penicillin to both problems."""
+    note = helpers.make_note("<p>Allergies: penicillin (rash), sulfa - hives</p>")
+    note.sections(("allergies", "Allergies"))
+    pcn, rash, hives = (
+        note.mention("penicillin", M),
+        note.mention("rash", P),
+        note.mention("hives", P),
+    )
+    note.relate("causes", pcn, rash).relate("causes", pcn, hives)
+    assert find_allergies(note.doc).reactions == {pcn.id: (rash.id,)}
+    more = helpers.make_note("<p>Allergies: codeine -&gt; hives, nausea</p>")
+    more.sections(("allergies", "Allergies"))
+    codeine, hives, nausea = (
+        more.mention("codeine", M),
+        more.mention("hives", P),
+        more.mention("nausea", P),
+    )
+    more.relate("causes", codeine, hives).relate("causes", codeine, nausea)
+    assert find_allergies(more.doc).reactions == {codeine.id: (hives.id, nausea.id)}
+
+
+def test_an_intolerance_is_marked(helpers: Any) -> None:
+    note = helpers.make_note("<p>Allergies: codeine (intolerance - nausea), morphine (rash)</p>")
+    note.sections(("allergies", "Allergies"))
+    codeine = note.mention("codeine", M)
+    note.mention("morphine", M)
+    assert find_allergies(note.doc).intolerances == {codeine.id}
 
 
 # --- no known allergies -----------------------------------------------------------------------
@@ -160,6 +271,11 @@ def test_outside_a_list_the_reaction_follows_the_allergen(helpers: Any) -> None:
         ),
         ("Allergies: NKA/NKDA", [("No known allergies", ["Allergies: NKA"])]),
         ("Food allergies: none", []),
+        ("Tape allergy: none", []),  # about tape alone
+        ("Penicillin allergy: none", []),
+        ("Known allergies: none", [("No known allergies", ["Known allergies: none"])]),
+        ("Allergies: Denies penicillin allergy", []),  # "denies" only with nothing after it
+        ("Allergies: denied.", [("No known allergies", ["Allergies: denied"])]),
         ("seasonal allergies - none this year", []),
         ("Allergies: no known allergies except penicillin", []),
         ("Allergies:\nNKDA", []),  # a heading on its own line is the sections stage's
@@ -199,6 +315,92 @@ def test_a_listed_allergy_contradicts_no_known_allergies(helpers: Any) -> None:
     refuted = helpers.make_note("<p>Allergies: NKDA. Not allergic to penicillin.</p>")
     refuted.mention("penicillin", M, negated=True)
     assert [label for label, _ in no_known(refuted.doc)] == ["No known drug allergies"]
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # a cue that names a non-drug allergy leaves "no known drug allergies" standing
+        ("Allergies: NKDA. Latex allergy.", ["No known drug allergies"]),
+        ("Allergies: NKA. Latex allergy.", []),
+        ("Allergies: NKA, latex", []),
+        ("Allergies: NKDA, latex", ["No known drug allergies"]),
+        ("Allergies: NKA. She is allergic to peanuts and cats.", []),
+        ("Allergies: NKA. No known allergies other than bees.", []),
+        ("Allergies: NKDA. Allergic to PCNX.", []),  # an unknown word may be a drug
+        ("Allergies: NKDA. ? allergic reaction to the tape.", ["No known drug allergies"]),
+        ("Allergies: NKDA. ? allergic reaction yesterday.", []),
+        # a negated, generic or introducing cue contradicts nothing
+        ("Allergies: NKA. Denies latex allergy. No allergy to shellfish.", ["No known allergies"]),
+        ("Allergies: NKA per patient. Medications and allergies reviewed.", ["No known allergies"]),
+        ("The patient has no known allergies. Allergies: NKA", ["No known allergies"]),
+    ],
+)
+def test_a_named_allergy_contradicts_no_known_allergies(
+    helpers: Any, html: str, expected: list[str]
+) -> None:
+    note = helpers.make_note(f"<p>{html}</p>")
+    assert [label for label, _ in no_known(note.doc)] == expected
+
+
+def test_a_drug_allergy_no_allergen_rule_reads_still_contradicts(helpers: Any) -> None:
+    """In a medications section "X allergy" makes no allergen (product names such as "Zyrtec
+    Allergy" stand there), but it does say the patient may have a drug allergy."""
+    note = helpers.make_note("<p>Allergies: NKDA</p><p>Meds: lisinopril. Penicillin allergy.</p>")
+    note.sections(("allergies", "Allergies"), ("medications", "Meds"))
+    note.mention("lisinopril", M)
+    note.mention("Penicillin", M)
+    assert allergens(note.doc) == {}
+    assert no_known(note.doc) == []
+
+
+def test_a_mention_of_the_allergy_block_contradicts_no_known_allergies(helpers: Any) -> None:
+    """The list is the first line; the block runs on to the blank line.  What follows a word
+    that starts another clause on its line ("Rx: lisinopril") contradicts nothing."""
+    note = helpers.make_note("<p>Allergies: NKA\nShellfish - anaphylaxis\n\nRash today.</p>")
+    note.sections(("allergies", "Allergies"))
+    note.mention("anaphylaxis", P)
+    note.mention("Rash", P)
+    assert no_known(note.doc) == []
+    drug = helpers.make_note("<p>Allergies: NKDA\nPenicillin - rash</p>")
+    drug.sections(("allergies", "Allergies"))
+    drug.mention("Penicillin", M)
+    drug.mention("rash", P)
+    assert allergens(drug.doc) == {}  # not on the list's line: no allergen, and no NKDA either
+    assert no_known(drug.doc) == []
+    taken = helpers.make_note("<p>Allergies: NKDA\nRx: lisinopril\nOn aspirin for CAD</p>")
+    taken.sections(("allergies", "Allergies"))
+    taken.mention("lisinopril", M)
+    taken.mention("aspirin", M)
+    taken.mention("CAD", P)
+    assert [label for label, _ in no_known(taken.doc)] == ["No known drug allergies"]
+
+
+def test_a_named_allergy_absorbs_the_refuted_allergies_word(helpers: Any) -> None:
+    """A refuted Condition "allergies" would say "no allergies" beside the allergy."""
+    note = helpers.make_note("<p>Denies allergies to medications but is allergic to latex.</p>")
+    word = note.mention("allergies", P, negated=True)
+    assert no_known(note.doc) == []
+    assert find_allergies(note.doc).absorbed == {word.id}
+    blocked = helpers.make_note("<p>Allergies: no known allergies except penicillin</p>")
+    blocked.sections(("allergies", "Allergies"))
+    word = blocked.mention("allergies", P, negated=True)
+    blocked.mention("penicillin", M)
+    assert allergens(blocked.doc) == {"penicillin": "confirmed"}
+    assert find_allergies(blocked.doc).absorbed == {word.id}
+    alone = helpers.make_note("<p>Denies allergies.</p>")
+    alone.mention("allergies", P, negated=True)
+    assert find_allergies(alone.doc).absorbed == frozenset()  # a refuted "allergies" stays
+
+
+def test_an_allergy_word_after_an_allergen_word_makes_no_refuted_condition(helpers: Any) -> None:
+    """ "Tape allergy: none" says nothing of other allergies; "Latex allergy" as one problem
+    keeps its own refuted Condition."""
+    note = helpers.make_note("<p>Tape allergy: none\nLatex allergy: none</p>")
+    tape = note.mention("allergy", P, negated=True)
+    note.mention("Latex allergy", P, negated=True)
+    assert find_allergies(note.doc).absorbed == {tape.id}
+    assert no_known(note.doc) == []
 
 
 def test_the_words_of_the_statement_make_no_condition(helpers: Any) -> None:
@@ -247,3 +449,21 @@ def test_pathological_notes_stay_linear(helpers: Any) -> None:
     note.sections(("allergies", "Allergies"))
     note.mention("none", M)
     assert allergens(note.doc) == {"none": "confirmed"}
+
+
+def test_a_long_allergy_note_gives_every_allergen() -> None:
+    """8,000 lines "allergic to aspirin (rash)": one allergen, reaction and absorbed problem
+    per line (spans are searched by bisection; this took 2.3 s when each problem was compared
+    with each allergy phrase)."""
+    line = "allergic to aspirin (rash)\n"
+    lines = 8000
+    doc = ClinicalDocument("d", SourceRef("DocumentReference", "1", None, "p"), line * lines)
+    for i in range(lines):
+        base = i * len(line)
+        drug = Entity(f"m{i}", base + 12, base + 19, "aspirin", M)
+        rash = Entity(f"p{i}", base + 21, base + 25, "rash", P)
+        doc.entities += [drug, rash]
+        doc.relations.append(Relation("causes", drug.id, rash.id, "test"))
+    facts = find_allergies(doc)
+    assert (len(facts.allergens), len(facts.reactions), len(facts.absorbed)) == (lines,) * 3
+    assert set(facts.allergens.values()) == {"confirmed"}

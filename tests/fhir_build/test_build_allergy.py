@@ -198,6 +198,18 @@ def test_mentions_of_one_allergen_make_one_resource(build: Any, helpers: Any) ->
     assert len(res["reaction"]) == 1
 
 
+def test_an_intolerance_has_no_type(build: Any, helpers: Any) -> None:
+    """ "codeine (intolerance)" is not stated as an allergy; "morphine (rash)" in an Allergies
+    list is (a reaction alone does not tell an allergy from an intolerance: the list does)."""
+    note = helpers.make_note("<p>Allergies: codeine (intolerance - nausea), morphine (rash)</p>")
+    note.sections(("allergies", "Allergies"))
+    note.mention("codeine", M)
+    note.mention("morphine", M)
+    found = allergies(build(note.doc), helpers)
+    assert "type" not in found["codeine"]
+    assert found["morphine"]["type"] == "allergy"
+
+
 # --- Bundle, Composition, Provenance ----------------------------------------------------------
 
 

@@ -4,7 +4,8 @@ Penicillin (rash)" → AllergyIntolerance(penicillin, confirmed, reaction rash);
 reactions is decided in ``allergies``.
 
 * ``code`` is the allergen's CodeableConcept exactly as a MedicationStatement of it would carry
-  (an uncoded drug keeps ``code.text`` only); ``type`` allergy, ``category`` medication;
+  (an uncoded drug keeps ``code.text`` only); ``type`` allergy (none where the note calls it an
+  intolerance or a side effect: "codeine (intolerance)"), ``category`` medication;
 * ``verificationStatus`` confirmed, unconfirmed for an uncertain mention, refuted for a negated
   one ("no allergy to penicillin"); ``clinicalStatus`` active, inactive when refuted (as for a
   refuted Condition: an "active allergies" query that forgets the verification status must not
@@ -70,7 +71,7 @@ def build_allergy_intolerance(ctx: BuildContext, group: MentionGroup) -> Built:
         compact(
             {
                 **_statuses(clinical, verification),
-                "type": "allergy",
+                "type": None if _intolerance(ctx, group) else "allergy",
                 "category": ["medication"],
                 "code": group_concept(ctx, group),
                 "patient": subject_reference(ctx.context),
@@ -107,6 +108,12 @@ def build_no_known_allergy(ctx: BuildContext, statement: NoKnownAllergy) -> Buil
         )
     )
     return Built(finish(resource), summary, spans=statement.spans)
+
+
+def _intolerance(ctx: BuildContext, group: MentionGroup) -> bool:
+    """Whether the note calls the allergen an intolerance or a side effect ("codeine
+    (intolerance)"): then the type is left out rather than stated as allergy."""
+    return any(m.id in ctx.allergies.intolerances for m in group.mentions)
 
 
 def _statuses(clinical: str, verification: str) -> JSONDict:
