@@ -97,6 +97,13 @@ strict_option = click.option(
     type=click.Choice(["collection", "transaction", "document"]),
     help="Output Bundle type (default: collection, or the bundle_type setting).",
 )
+@click.option(
+    "--medication-resource",
+    "medication_resource",
+    type=click.Choice(["MedicationStatement", "MedicationRequest"]),
+    help="Resource type of the medications a note lists (default: MedicationStatement, or "
+    "the medication_resource setting); MedicationRequest suits US Core consumers.",
+)
 @errors_option
 @strict_option
 @click.pass_context
@@ -105,6 +112,7 @@ def process(
     inputs: tuple[Path, ...],
     output: Path | None,
     bundle_type: str | None,
+    medication_resource: str | None,
     errors_path: Path | None,
     strict: bool,
 ) -> None:
@@ -113,7 +121,7 @@ def process(
     INPUTS are FHIR JSON (DocumentReference, DiagnosticReport, Bundle), NDJSON, JSON Lines of
     {"id", "text"}, plain .txt files, folders of them, or - for standard input.
     """
-    settings = _settings(ctx, bundle_type=bundle_type)
+    settings = _settings(ctx, bundle_type=bundle_type, medication_resource=medication_resource)
     engine = _engine(settings)
 
     def render(doc: ClinicalDocument) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def split_comma_list(value: Any) -> Any:
 
 
 BundleType = Literal["collection", "transaction", "document"]
+MedicationResource = Literal["MedicationStatement", "MedicationRequest"]
 
 
 class Settings(BaseSettings):
@@ -103,6 +104,12 @@ class Settings(BaseSettings):
     )
     bundle_type: BundleType = Field(
         "collection", description="Output Bundle type: collection, transaction or document."
+    )
+    medication_resource: MedicationResource = Field(
+        "MedicationStatement",
+        description="Resource type of the medications a note lists: MedicationStatement "
+        "(FHIR's resource for a reported medication) or MedicationRequest (intent plan, "
+        "reported; for US Core consumers, which profile no MedicationStatement).",
     )
     identifier_system: str = Field(
         "urn:ietf:rfc:3986",

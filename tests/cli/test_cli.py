@@ -66,6 +66,18 @@ def test_process_sample_note_matches_golden(run: Any, repo_root: Path, tmp_path:
     assert json.dumps(bundle, indent=2, sort_keys=True) + "\n" == golden.read_text("utf-8")
 
 
+def test_process_can_emit_medication_requests(run: Any, repo_root: Path) -> None:
+    note = str(repo_root / "examples/progress-note.docref.json")
+    result = run("process", note, "--medication-resource", "MedicationRequest")
+    assert result.exit_code == 0, result.output
+    bundle = json.loads(result.output)
+    Bundle.model_validate(bundle)
+    types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert "MedicationRequest" in types and "MedicationStatement" not in types
+    refused = run("process", note, "--medication-resource", "MedicationAdministration")
+    assert refused.exit_code != 0
+
+
 def test_an_output_that_cannot_be_written_is_a_one_line_error(
     run: Any, repo_root: Path, tmp_path: Path
 ) -> None:

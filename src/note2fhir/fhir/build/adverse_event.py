@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from note2fhir.document import ClinicalDocument, Entity
+from note2fhir.document import ClinicalDocument, Entity, JSONDict
 from note2fhir.fhir.build.common import (
     base_resource,
     compact,
@@ -29,7 +29,14 @@ from note2fhir.fhir.build.common import (
     source_reference,
     subject_reference,
 )
-from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup, group_order, position
+from note2fhir.fhir.build.context import (
+    MEDICATION_KINDS,
+    BuildContext,
+    Built,
+    MentionGroup,
+    group_order,
+    position,
+)
 from note2fhir.ids import resource_id
 
 
@@ -44,7 +51,7 @@ def adverse_event_groups(
         drug, problem = groups.get(rel.source), groups.get(rel.target)
         if rel.type != "causes" or drug is None or problem is None:
             continue
-        if drug.kind != "MedicationStatement" or problem.kind != "Condition":
+        if drug.kind not in MEDICATION_KINDS or problem.kind != "Condition":
             continue
         if problem.status.endswith("|refuted"):
             continue
@@ -64,19 +71,19 @@ def _group(
     return MentionGroup("AdverseEvent", concept, "actual", ordered, rid)
 
 
-def _end(ctx: BuildContext, group: MentionGroup, kind: str) -> MentionGroup:
-    """The group of ``kind`` one of the event's mentions was emitted in."""
+def _end(ctx: BuildContext, group: MentionGroup, kinds: frozenset[str]) -> MentionGroup:
+    """The group of one of ``kinds`` that one of the event's mentions was emitted in."""
     return next(
         found
         for mention in group.mentions
-        if (found := ctx.groups.get(mention.id)) is not None and found.kind == kind
+        if (found := ctx.groups.get(mention.id)) is not None and found.kind in kinds
     )
 
 
 def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
     """The AdverseEvent of one drug → problem pair."""
-    drug = _end(ctx, group, "MedicationStatement")
-    problem = _end(ctx, group, "Condition")
+    drug = _end(ctx, group, MEDICATION_KINDS)
+    problem = _end(ctx, group, frozenset({"Condition"}))
     summary = (
         f"{mention_text(ctx.doc, problem.first)} attributed to {mention_text(ctx.doc, drug.first)}"
     )
@@ -92,7 +99,7 @@ def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
                 "encounter": encounter_reference(ctx.context),
                 "date": fhir_date_time(ctx.context.date),
                 "resultingCondition": [ref(problem.id)],
-                "suspectEntity": [{"instance": ref(drug.id)}],
+                "suspectEntity": [{"instance": _suspect(ctx, drug, resource)}],
                 "referenceDocument": (
                     [source_reference(source)]
                     if source.resource_type == "DocumentReference"
@@ -102,3 +109,14 @@ def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
         )
     )
     return Built(finish(resource), summary, group.mentions)
+
+
+def _suspect(ctx: BuildContext, drug: MentionGroup, resource: JSONDict) -> JSONDict:
+    """The reference to the suspected drug.  R4's ``suspectEntity.instance`` may not point at
+    a MedicationRequest, so with that output the drug is a contained Medication."""
+    if drug.kind != "MedicationRequest":
+        return ref(drug.id)
+    resource["contained"] = [
+        {"resourceType": "Medication", "id": "suspect", "code": group_concept(ctx, drug)}
+    ]
+    return {"reference": "#suspect"}

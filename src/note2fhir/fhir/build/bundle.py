@@ -1,8 +1,8 @@
 """Assembly: every resource built from one document, in one R4 Bundle.
 
 Entry order (all types): Composition, then the mention-derived resources by kind
-(Condition, FamilyMemberHistory, MedicationStatement, Procedure, Observation,
-AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies" statement after
+(Condition, FamilyMemberHistory, MedicationStatement or MedicationRequest, Procedure,
+Observation, AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies" statement after
 the other AllergyIntolerances, then the Device, then the Provenance.  Resources reference
 each other by their ``urn:uuid:`` fullUrls.  A ``transaction`` creates each resource only if
 none carries its identifier yet (``ifNoneExist``); the Provenance, which has no identifier in
@@ -28,6 +28,7 @@ from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
 from note2fhir.fhir.build.device import build_device, device_id
 from note2fhir.fhir.build.family_member_history import build_family_member_history
 from note2fhir.fhir.build.groups import group_mentions
+from note2fhir.fhir.build.medication_request import build_medication_request
 from note2fhir.fhir.build.medication_statement import build_medication_statement
 from note2fhir.fhir.build.observation import build_observation
 from note2fhir.fhir.build.procedure import build_procedure
@@ -40,6 +41,7 @@ BUILDERS: dict[str, Callable[[BuildContext, MentionGroup], Built]] = {
     "Condition": build_condition,
     "FamilyMemberHistory": build_family_member_history,
     "MedicationStatement": build_medication_statement,
+    "MedicationRequest": build_medication_request,
     "Procedure": build_procedure,
     "Observation": build_observation,
     "AllergyIntolerance": build_allergy_intolerance,
@@ -67,7 +69,7 @@ def build_bundle(
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"unsupported bundle type {bundle_type!r}")
     allergies = find_allergies(doc)
-    groups = group_mentions(doc, allergies)
+    groups = group_mentions(doc, allergies, settings.medication_resource)
     ctx = BuildContext(
         doc=doc,
         settings=settings,

@@ -56,7 +56,8 @@ KIND_SECTIONS = (
         "No problems were found in the note.",
     ),
     KindSection(
-        ("MedicationStatement",), "10160-0", "History of Medication use Narrative", "Medications",
+        ("MedicationStatement", "MedicationRequest"), "10160-0",
+        "History of Medication use Narrative", "Medications",
         "No medications were found in the note.",
     ),
     KindSection(

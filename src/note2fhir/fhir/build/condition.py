@@ -32,7 +32,14 @@ from note2fhir.fhir.build.common import (
     status_concept,
     subject_reference,
 )
-from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup, linked, linked_groups
+from note2fhir.fhir.build.context import (
+    MEDICATION_KINDS,
+    BuildContext,
+    Built,
+    MentionGroup,
+    linked,
+    linked_groups,
+)
 
 CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -132,5 +139,6 @@ def build_condition(ctx: BuildContext, group: MentionGroup) -> Built:
 def _evidence(ctx: BuildContext, group: MentionGroup) -> list[JSONDict]:
     """The source document, the tests that revealed the problem, the drugs that caused it."""
     tests = linked_groups(ctx, linked(ctx, group, "reveals", outgoing=False), "Observation")
-    drugs = linked_groups(ctx, linked(ctx, group, "causes", outgoing=False), "MedicationStatement")
+    causes = linked(ctx, group, "causes", outgoing=False)
+    drugs = [g for kind in sorted(MEDICATION_KINDS) for g in linked_groups(ctx, causes, kind)]
     return [source_reference(ctx.doc.source), *(ref(g.id) for g in [*tests, *drugs])]

@@ -10,10 +10,13 @@ from note2fhir.document import ClinicalDocument, DocumentContext, Entity, JSONDi
 from note2fhir.fhir.build.allergies import NO_ALLERGIES, AllergyFacts
 from note2fhir.settings import Settings
 
+MEDICATION_KINDS = frozenset({"MedicationStatement", "MedicationRequest"})
+"""The resource types a medication group may become (the ``medication_resource`` setting)."""
 KIND_ORDER = (
     "Condition",
     "FamilyMemberHistory",
     "MedicationStatement",
+    "MedicationRequest",
     "Procedure",
     "Observation",
     "AllergyIntolerance",

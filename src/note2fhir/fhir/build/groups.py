@@ -19,6 +19,7 @@ from note2fhir.fhir.build.common import concept_key, mention_text
 from note2fhir.fhir.build.condition import condition_status
 from note2fhir.fhir.build.context import MentionGroup, group_order, position
 from note2fhir.fhir.build.family_member_history import family_relationship
+from note2fhir.fhir.build.medication_request import request_status
 from note2fhir.fhir.build.medication_statement import medication_status
 from note2fhir.fhir.build.observation import observation_concept, observation_status
 from note2fhir.fhir.build.procedure import procedure_status
@@ -35,9 +36,13 @@ _KINDS: dict[EntityType, tuple[str, Callable[[Entity], str | None]]] = {
 
 
 def mention_key(
-    doc: ClinicalDocument, entity: Entity, allergies: AllergyFacts = NO_ALLERGIES
+    doc: ClinicalDocument,
+    entity: Entity,
+    allergies: AllergyFacts = NO_ALLERGIES,
+    medication_resource: str = "MedicationStatement",
 ) -> Key | None:
-    """``(kind, concept, status)`` of a mention, or None when it makes no resource.
+    """``(kind, concept, status)`` of a mention, or None when it makes no resource;
+    medications become ``medication_resource`` (MedicationStatement or MedicationRequest).
 
     >>> from note2fhir.document import SourceRef
     >>> doc = ClinicalDocument("d", SourceRef("DocumentReference", "1", None, "p"), "HTN")
@@ -54,6 +59,8 @@ def mention_key(
         return ("FamilyMemberHistory", relative, "partial") if relative else None
     kind, status_of = _KINDS[EntityType(entity.type)]
     status = status_of(entity)
+    if kind == "MedicationStatement" and medication_resource == "MedicationRequest":
+        kind, status = "MedicationRequest", request_status(status)
     if status is None:
         return None
     concept = concept_key(doc, entity)
@@ -63,12 +70,14 @@ def mention_key(
 
 
 def group_mentions(
-    doc: ClinicalDocument, allergies: AllergyFacts = NO_ALLERGIES
+    doc: ClinicalDocument,
+    allergies: AllergyFacts = NO_ALLERGIES,
+    medication_resource: str = "MedicationStatement",
 ) -> list[MentionGroup]:
     """The groups of a document's emitted mentions, in Bundle order (kind, first mention)."""
     buckets: dict[Key, list[Entity]] = {}
     for entity in sorted(doc.entities, key=position):
-        key = mention_key(doc, entity, allergies)
+        key = mention_key(doc, entity, allergies, medication_resource)
         if key is not None:
             buckets.setdefault(key, []).append(entity)
     groups = [_group(doc, key, mentions) for key, mentions in buckets.items()]
