@@ -2,11 +2,12 @@
 
 Entry order (all types): Composition, then the mention-derived resources by kind
 (Condition, FamilyMemberHistory, MedicationStatement or MedicationRequest, Procedure,
-Observation, AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies" statement after
-the other AllergyIntolerances, then the Device, then the Provenance.  Resources reference
-each other by their ``urn:uuid:`` fullUrls.  A ``transaction`` creates each resource only if
-none carries its identifier yet (``ifNoneExist``); the Provenance, which has no identifier in
-R4, is PUT by its deterministic id, so re-sending a note creates nothing twice.
+Observation, AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies"
+statement after the other AllergyIntolerances, then the Device, then the Provenance.
+Resources reference each other by their ``urn:uuid:`` fullUrls.  A ``transaction`` creates
+each resource only if none carries its identifier yet (``ifNoneExist``); the Provenance, which
+has no identifier in R4, is PUT by its deterministic id, so re-sending a note creates nothing
+twice.
 """
 
 from __future__ import annotations
