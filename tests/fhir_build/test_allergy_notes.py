@@ -141,6 +141,32 @@ def test_a_named_allergy_drops_no_known_allergies(process: Process, text: str) -
     assert not any(c.lower().startswith("allerg") for c in conditions(bundle))
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an allergen class the drug lexicon does not know, after ";" (out of the list)
+        ("Allergies: NKDA; PCN", []),
+        ("Allergies: NKA; latex", []),
+        ("Allergies: NKA; shellfish", []),
+        ("Allergies: NKDA; contrast dye - hives", []),
+        # a non-drug allergen leaves "no known drug allergies" standing
+        ("Allergies: NKDA; latex", [NKDA]),
+        # answers of a checklist deny them
+        ("Pre-op checklist:\nAllergies: NKDA\nLatex - No\nIodine - No\nConsent signed", [NKDA]),
+        ("Allergies: NKA\nDiet: no shellfish", [NKA]),
+    ],
+)
+def test_an_allergen_word_in_the_allergy_block_drops_no_known_allergies(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    assert allergies(process(text)) == expected
+
+
+def test_screening_for_an_allergy_states_none(process: Process) -> None:
+    assert allergies(process("Screen for codeine allergy.")) == ["codeine unconfirmed"]
+    assert "latex allergy unconfirmed" in conditions(process("Screen for latex allergy."))
+
+
 # --- 4. "X allergy: none" and "denies X allergy" are about X alone ------------------------------
 
 

@@ -127,6 +127,7 @@ class Contradictions(_Strict):
     window: int = Field(ge=0)
     generic_before: list[str]
     non_drug: list[str]
+    drug_classes: list[str]
     filler: list[str]
     reactions: list[str]
 
@@ -189,6 +190,7 @@ class AllergyRules:
         self.window = contra.window
         self.generic_before = frozenset(single_words(contra.generic_before))
         self.non_drug = frozenset(single_words(contra.non_drug))
+        self.drug_classes = frozenset(single_words(contra.drug_classes))
         self.filler = frozenset(single_words(contra.filler))
         self.reactions = tuple(phrase_elements(p) for p in contra.reactions)
         self.cue_words = (
@@ -791,11 +793,38 @@ def _contradicted(
         if entity.type is EntityType.MEDICATION:
             return set(KINDS)  # "ALLERGIES: NKDA\nPenicillin - rash"
         out.add("all")  # "Allergies: NKA\nShellfish - anaphylaxis"
+    for k, word in enumerate(note.seq):  # "Allergies: NKDA; PCN", "NKA; latex"
+        kind = _allergen_word_kind(note, rules, k)
+        if kind is None or not zone.covers(word.start):
+            continue
+        if kind == "drug":
+            return set(KINDS)
+        out.add("all")
     for named in _allergy_cues(note, rules, blocks, phrases):
         out.add("all")
         if not named or not all(note.seq[k].norm in rules.non_drug for k in named):
             return set(KINDS)  # "allergic reaction", "allergic to PCNX": maybe a drug
     return out
+
+
+def _allergen_word_kind(note: _Note, rules: AllergyRules, k: int) -> Kind | None:
+    """Whether word ``k`` names an allergen class the drug lexicon may not know ("drug":
+    sulfa, PCN, contrast) or no drug ("all": latex, shellfish), said without a negation just
+    before or after it ("no latex", "Latex - No"); such a word in an allergy block speaks
+    against a "no known allergies" statement there, wherever it stands in the list."""
+    norm = note.seq[k].norm
+    kind: Kind | None = (
+        "drug" if norm in rules.drug_classes else "all" if norm in rules.non_drug else None
+    )
+    if kind is None or _negated_before(note, rules, k):
+        return None
+    for j in range(k + 1, min(k + 4, len(note.seq))):
+        after = note.seq[j].norm
+        if not note.same_line(k, j) or after in rules.exceptions:
+            break
+        if after in rules.negations or after in {"ok", "okay", "tolerated", "tolerates"}:
+            return None
+    return kind
 
 
 def _allergy_cues(
