@@ -15,19 +15,15 @@ from __future__ import annotations
 
 from note2fhir.fhir.build.common import (
     base_resource,
-    codeable,
     compact,
-    dedupe,
     encounter_reference,
     fhir_date_time,
     finish,
     group_concept,
-    mention_text,
-    ref,
     subject_reference,
 )
-from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup, linked, linked_groups
-from note2fhir.fhir.build.medication_statement import dosage
+from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
+from note2fhir.fhir.build.medication_statement import medication_parts
 
 REQUEST_STATUS = {
     "active": "active",
@@ -51,14 +47,8 @@ def request_status(statement_status: str | None) -> str | None:
 
 def build_medication_request(ctx: BuildContext, group: MentionGroup) -> Built:
     """The MedicationRequest of a group of medication mentions."""
-    dosages = [d for d in dedupe(dosage(m.medication) for m in group.mentions if m.medication) if d]
-    sig = next((str(d["text"]) for d in dosages if "text" in d), "")
-    name = mention_text(ctx.doc, group.first)
-    summary = f"{name}: {sig} ({group.status})" if sig else f"{name} ({group.status})"
-    problems = linked(ctx, group, "treats", outgoing=True)
-    conditions = linked_groups(ctx, problems, "Condition")
-    treated = {m.id for g in conditions for m in g.mentions}
-    resource = base_resource(ctx, "MedicationRequest", group, summary)
+    parts = medication_parts(ctx, group)
+    resource = base_resource(ctx, "MedicationRequest", group, parts.summary)
     resource.update(
         compact(
             {
@@ -69,14 +59,10 @@ def build_medication_request(ctx: BuildContext, group: MentionGroup) -> Built:
                 "subject": subject_reference(ctx.context),
                 "encounter": encounter_reference(ctx.context),
                 "authoredOn": fhir_date_time(ctx.context.date),
-                "reasonCode": dedupe(
-                    codeable(p.selected_codes, mention_text(ctx.doc, p))
-                    for p in problems
-                    if p.id not in treated
-                ),
-                "reasonReference": [ref(g.id) for g in conditions],
-                "dosageInstruction": dosages,
+                "reasonCode": parts.reason_codes,
+                "reasonReference": parts.reason_references,
+                "dosageInstruction": parts.dosages,
             }
         )
     )
-    return Built(finish(resource), summary, group.mentions)
+    return Built(finish(resource), parts.summary, group.mentions)

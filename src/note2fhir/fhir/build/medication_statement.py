@@ -12,6 +12,8 @@ no resource.  ``reasonReference`` points at the Conditions the drug treats (rela
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from note2fhir.document import Entity, JSONDict, MedicationAttributes
 from note2fhir.fhir.build.allergies import ALLERGY_SECTIONS
 from note2fhir.fhir.build.common import (
@@ -128,17 +130,39 @@ def _route(attrs: MedicationAttributes) -> JSONDict | None:
     return concept or None
 
 
-def build_medication_statement(ctx: BuildContext, group: MentionGroup) -> Built:
-    """The MedicationStatement of a group of medication mentions."""
-    dosages = dedupe(dosage(m.medication) for m in group.mentions if m.medication)
-    dosages = [d for d in dosages if d]
+@dataclass(frozen=True, slots=True)
+class MedicationParts:
+    """What a medication resource of either type says of its group: the Dosages, the
+    narrative summary, and the reasons (codes of treated problems that made no Condition,
+    references to those that did)."""
+
+    dosages: list[JSONDict]
+    summary: str
+    reason_codes: list[JSONDict]
+    reason_references: list[JSONDict]
+
+
+def medication_parts(ctx: BuildContext, group: MentionGroup) -> MedicationParts:
+    """The dosages, summary and reasons of a group of medication mentions."""
+    dosages = [d for d in dedupe(dosage(m.medication) for m in group.mentions if m.medication) if d]
     sig = next((str(d["text"]) for d in dosages if "text" in d), "")
     name = mention_text(ctx.doc, group.first)
     summary = f"{name}: {sig} ({group.status})" if sig else f"{name} ({group.status})"
     problems = linked(ctx, group, "treats", outgoing=True)
     conditions = linked_groups(ctx, problems, "Condition")
     treated = {m.id for g in conditions for m in g.mentions}
-    resource = base_resource(ctx, "MedicationStatement", group, summary)
+    reason_codes = dedupe(
+        codeable(p.selected_codes, mention_text(ctx.doc, p))
+        for p in problems
+        if p.id not in treated
+    )
+    return MedicationParts(dosages, summary, reason_codes, [ref(g.id) for g in conditions])
+
+
+def build_medication_statement(ctx: BuildContext, group: MentionGroup) -> Built:
+    """The MedicationStatement of a group of medication mentions."""
+    parts = medication_parts(ctx, group)
+    resource = base_resource(ctx, "MedicationStatement", group, parts.summary)
     resource.update(
         compact(
             {
@@ -148,14 +172,10 @@ def build_medication_statement(ctx: BuildContext, group: MentionGroup) -> Built:
                 "context": encounter_reference(ctx.context),
                 "dateAsserted": fhir_date_time(ctx.context.date),
                 "derivedFrom": [source_reference(ctx.doc.source)],
-                "reasonCode": dedupe(
-                    codeable(p.selected_codes, mention_text(ctx.doc, p))
-                    for p in problems
-                    if p.id not in treated
-                ),
-                "reasonReference": [ref(g.id) for g in conditions],
-                "dosage": dosages,
+                "reasonCode": parts.reason_codes,
+                "reasonReference": parts.reason_references,
+                "dosage": parts.dosages,
             }
         )
     )
-    return Built(finish(resource), summary, group.mentions)
+    return Built(finish(resource), parts.summary, group.mentions)
