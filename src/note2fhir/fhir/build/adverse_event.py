@@ -90,6 +90,9 @@ def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
     source = ctx.doc.source
     resource = base_resource(ctx, "AdverseEvent", group, summary)
     resource["identifier"] = identifier(ctx.settings, group.id)  # 0..1 on AdverseEvent
+    instance, contained = _suspect(ctx, drug)
+    if contained:
+        resource["contained"] = contained
     resource.update(
         compact(
             {
@@ -99,7 +102,7 @@ def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
                 "encounter": encounter_reference(ctx.context),
                 "date": fhir_date_time(ctx.context.date),
                 "resultingCondition": [ref(problem.id)],
-                "suspectEntity": [{"instance": _suspect(ctx, drug, resource)}],
+                "suspectEntity": [{"instance": instance}],
                 "referenceDocument": (
                     [source_reference(source)]
                     if source.resource_type == "DocumentReference"
@@ -111,12 +114,11 @@ def build_adverse_event(ctx: BuildContext, group: MentionGroup) -> Built:
     return Built(finish(resource), summary, group.mentions)
 
 
-def _suspect(ctx: BuildContext, drug: MentionGroup, resource: JSONDict) -> JSONDict:
-    """The reference to the suspected drug.  R4's ``suspectEntity.instance`` may not point at
-    a MedicationRequest, so with that output the drug is a contained Medication."""
+def _suspect(ctx: BuildContext, drug: MentionGroup) -> tuple[JSONDict, list[JSONDict]]:
+    """The reference to the suspected drug and the resources to contain for it.  R4's
+    ``suspectEntity.instance`` may not point at a MedicationRequest, so with that output the
+    drug is a contained Medication."""
     if drug.kind != "MedicationRequest":
-        return ref(drug.id)
-    resource["contained"] = [
-        {"resourceType": "Medication", "id": "suspect", "code": group_concept(ctx, drug)}
-    ]
-    return {"reference": "#suspect"}
+        return ref(drug.id), []
+    medication = {"resourceType": "Medication", "id": "suspect", "code": group_concept(ctx, drug)}
+    return {"reference": "#suspect"}, [medication]
