@@ -37,6 +37,11 @@ def flags(entity: Entity) -> set[str]:
             {"pulmonary hypertension": NEGATED},
         ),
         ("No clinical or laboratory evidence of [[hepatitis]].", {"hepatitis": NEGATED}),
+        # "c/o" alone ends a scope; after a denial it is part of the trigger
+        ("no c/o [[sob]], sat 95%.", {"sob": NEGATED}),
+        ("PT DENIED C/O [[DIZZINESS]].", {"DIZZINESS": NEGATED}),
+        ("No c/o of [[nausea]] or [[vomiting]].", {"nausea": NEGATED, "vomiting": NEGATED}),
+        ("Pt c/o [[sob]].", {"sob": NONE}),
         ("Genes revealed no reported [[pathogenic variants]].", {"pathogenic variants": NEGATED}),
         # "signs suggestive of" is uncertain alone, negated after "no".
         (

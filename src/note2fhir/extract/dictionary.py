@@ -83,6 +83,20 @@ STEM = 5
 
 _SEPARATOR = frozenset(",;:")
 _MEMO_SIZE = 50_000
+_DROP = object()
+"""The verdict of a problem match that names no problem in its context."""
+_HEAD_GAP = re.compile(r"[ \t)\-]{1,4}")
+"""What may stand between a name and its head word: "covid-19) vaccine", "HIV-antibody"."""
+_NEGATIVE_RESULT = re.compile(
+    r"[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned|tested)[ \t]{1,2})?"
+    r"(?:negative|neg\b|non-?reactive|\([ \t]?-[ \t]?\))(?![ \t]{0,2}(?:for|to)\b)",
+    re.IGNORECASE,
+)
+"""A negative result right after a problem name: the name is that of its test ("HIV was
+negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
+ER" speaks of a stain of the tumor."""
+_LIST_LOOKBACK = 40
+"""Words looked back for a list cue ("immunizations:") before a name."""
 _STRENGTH = re.compile(
     r"[ \t]{0,3}\d{1,6}(?:[.,]\d{1,4})?[ \t]{0,2}(?:mg|mcg|µg|ug|unt|units?|iu|meq|ml|g)"
     r"(?:/ml)?(?![a-z/])",
@@ -283,12 +297,14 @@ class ExtractStage(Stage):
         scan = _Scan(self, doc, words)
         exact = scan.exact_matches()
         chosen = scan.measured(_resolve(exact + scan.combinations(exact), len(words)))
-        for m in chosen:
+        chosen, dropped = scan.not_problems(chosen)
+        for m in chosen + dropped:
             scan.cover(m)
         if self.opts.approximate and self.opts.approximate_max_lookups:
-            for m in _resolve(scan.approximate_matches(), len(words)):
-                chosen.append(m)
+            found, dropped = scan.not_problems(_resolve(scan.approximate_matches(), len(words)))
+            for m in found + dropped:
                 scan.cover(m)
+            chosen += found
         if self.opts.word_rules:
             for m in _resolve(scan.rule_matches(), len(words)):
                 chosen.append(m)
@@ -627,6 +643,114 @@ class _Scan:
                 found = self._as_analyte(m, taken)
             out.append(found or m)
         return out
+
+    def not_problems(self, chosen: list[_Match]) -> tuple[list[_Match], list[_Match]]:
+        """Problem matches that name something else in context (the lexicon's
+        ``not_problems``): a named test becomes an uncoded test of the name and its head word
+        ("depression screening", "hepatitis B serology"); a vaccine, a team, an idiom or an
+        exam finding makes no entity ("zoster vaccine", "stroke team", "anxious to go home",
+        "+gag +cough").  Returns the matches to keep and those dropped (whose words stay
+        covered, so no later rule finds the name again)."""
+        taken = [False] * len(self.words)
+        for m in chosen:
+            for i in range(m.first, m.last):
+                taken[i] = True
+        kept: list[_Match] = []
+        dropped: list[_Match] = []
+        for m in chosen:
+            if m.type is not EntityType.PROBLEM:
+                kept.append(m)
+                continue
+            verdict = self._named_otherwise(m, taken)
+            if verdict is None:
+                kept.append(m)
+            elif isinstance(verdict, _Match):
+                kept.append(verdict)
+            else:
+                dropped.append(m)
+        return kept, dropped
+
+    def _named_otherwise(self, m: _Match, taken: list[bool]) -> _Match | object | None:
+        """What a problem match names in context: a test (a new match), nothing (``_DROP``)
+        or the problem (None)."""
+        rules = self.lexicon.not_problems
+        words, texts, text = self.words, self.texts, self.doc.text
+        sentence = words[m.first].sentence
+        nxt = m.last
+        after = (
+            texts[nxt]
+            if nxt < len(words)
+            and words[nxt].sentence == sentence
+            and _HEAD_GAP.fullmatch(text, m.end, words[nxt].start)
+            else None
+        )
+        prev = m.first - 1
+        before = texts[prev] if prev >= 0 and words[prev].sentence == sentence else None
+        if after in rules.test_heads:
+            # "hepatitis B serology": the lexicon's test has the head word; "anti-glutamic
+            # acid decarboxylase (GAD) antibody": no test named by half a bracket
+            if taken[nxt] or ")" in text[m.end : words[nxt].start]:
+                return _DROP
+            start, end = m.start, words[nxt].end
+            return _Match(
+                m.first,
+                nxt + 1,
+                start,
+                end,
+                EntityType.TEST,
+                m.score,
+                m.specificity,
+                f"{m.source}; named test",
+                [],
+                self._value_after(m.first, end),
+            )
+        if after in rules.other_heads:
+            return _DROP
+        if _NEGATIVE_RESULT.match(text, m.end):
+            # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
+            return _Match(
+                m.first,
+                m.last,
+                m.start,
+                m.end,
+                EntityType.TEST,
+                m.score,
+                m.specificity,
+                f"{m.source}; tested negative",
+                [],
+                self._value_after(m.first, m.end),
+            )
+        if before in rules.before and text[words[prev].end : m.start] == "-":
+            return _DROP
+        context = rules.words.get(texts[m.first]) if m.last - m.first == 1 else None
+        if context is not None:
+            if after is not None and after in context.after:
+                return _DROP
+            gap = text[words[prev].end : m.start] if before is not None else ""
+            if before in context.before and "\n" not in gap and "." not in gap:
+                return _DROP
+            if "+" in context.before and text[max(0, m.start - 2) : m.start].strip() == "+":
+                return _DROP
+        if rules.list_cues and self._in_cued_list(m, sentence):
+            return _DROP
+        section = self.sections.at(m.start) if rules.sections else None
+        if section is not None and section.name in rules.sections:
+            return _DROP
+        return None
+
+    def _in_cued_list(self, m: _Match, sentence: int) -> bool:
+        """Whether the match is in the comma list after a cue and a colon, on one line and
+        in one clause ("the following immunizations: influenza, seasonal, injectable")."""
+        words, texts, text = self.words, self.texts, self.doc.text
+        cues = self.lexicon.not_problems.list_cues
+        for k in range(m.first - 1, max(-1, m.first - _LIST_LOOKBACK), -1):
+            if words[k].sentence != sentence:
+                return False
+            if texts[k] in cues and k + 1 < len(words):
+                colon = text[words[k].end : words[k + 1].start]
+                between = text[words[k].end : m.start]
+                return ":" in colon and not any(c in between for c in ";\n.")
+        return False
 
     def _narrative(self, m: _Match) -> bool:
         """Whether a match stands outside the sections that state problems."""

@@ -122,6 +122,25 @@ class WordRules(_Strict):
     """The forms of "be" (and "got") that make a listed participle a procedure."""
 
 
+class WordContext(_Strict):
+    """Words right after or right before one problem name that make it no problem."""
+
+    after: frozenset[str] = frozenset()
+    before: frozenset[str] = frozenset()
+
+
+class NotProblems(_Strict):
+    """Contexts in which a problem name names a test, a vaccine, a team or an idiom."""
+
+    test_heads: frozenset[str] = frozenset()
+    other_heads: frozenset[str] = frozenset()
+    before: frozenset[str] = frozenset()
+    list_cues: frozenset[str] = frozenset()
+    sections: frozenset[str] = frozenset()
+    """Sections whose problem names are vaccines given ("Immunizations: hep B, adult")."""
+    words: dict[str, WordContext] = Field(default_factory=dict)
+
+
 class ClinicalLexicon(_Strict):
     """The contents of ``clinical_lexicon.yaml``."""
 
@@ -152,6 +171,8 @@ class ClinicalLexicon(_Strict):
     analyte_heads: frozenset[str] = frozenset()
     """Words that, right after a drug or nutrient name, make it a measured analyte
     ("carnitine level", "vitamin B12 concentrations")."""
+    not_problems: NotProblems = NotProblems()
+    """Problem names that in context name a test, a vaccine, a team or an idiom."""
     groups: dict[str, LexiconGroup]
 
 

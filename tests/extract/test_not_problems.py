@@ -1,0 +1,83 @@
+"""Problem names that name something else in their context (``not_problems`` of the lexicon):
+a test, a vaccine, a team, an idiom or an exam finding.  Each case is one an audit of the
+PhysioNet, Synthea and MACCROBAT output found coded as a disease."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from note2fhir.document import ClinicalDocument, EntityType
+
+Read = Callable[[str], ClinicalDocument]
+
+
+def problems(doc: ClinicalDocument) -> list[str]:
+    return [e.text for e in doc.entities if e.type is EntityType.PROBLEM]
+
+
+def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
+    """Test entities by text, with their codes (none expected)."""
+    return {e.text: [c.code for c in e.codes] for e in doc.entities if e.type is EntityType.TEST}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The patient was given the following immunizations: influenza, seasonal, injectable.",
+        "Immunizations: zoster vaccine, live, hep b, adult.",
+        "Sars-cov-2 (covid-19) vaccine, mrna, given today.",
+        "SEEN BY STROKE TEAM.",
+        "A germline deletion of the VHL tumor suppressor gene.",
+        "Elevated anti-GAD antibodies.",
+        "Pt anxious to go home Monday.",
+        "A: TIRED OF BEING IN HOSPITAL.",
+        "By the fifth day of illness he was home.",
+        "Neuro: +gag +cough, strong cough. Able to cough secretions.",
+        "EKG SHOWING NEW LBBB WITH ST DEPRESSION.",
+        "Death occurred in the hospital.",
+        "MAE, strong grips. obeys commands.",
+    ],
+)
+def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
+    assert problems(read(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "test"),
+    [
+        ("- depression screening", "depression screening"),
+        ("SCHEDULED FOR SLEEP APNEA STUDY.", "SLEEP APNEA STUDY"),
+        ("HIV was negative.", "HIV"),
+        ("1st c-diff negative.", "c-diff"),
+    ],
+)
+def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
+    read: Read, text: str, test: str
+) -> None:
+    doc = read(text)
+    assert problems(doc) == []
+    assert named_tests(doc)[test] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Has influenza and cough.", "influenza"),
+        ("Pt anxious about surgery.", "anxious"),
+        ("Cough for 2 weeks, worse at night.", "Cough"),
+        ("HIV positive on HAART.", "HIV positive"),
+        ("The tumor was negative for ER.", "tumor"),
+        ("Pt has depression.", "depression"),
+        ("Immunizations up to date. Influenza since Monday.", "Influenza"),
+    ],
+)
+def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:
+    assert problem in problems(read(text))
+
+
+def test_nursing_short_form_pulm_reads_pulmonary(read: Read) -> None:
+    doc = read("PMH: PULM HYPERTENSION, PVD.")
+    ents = {e.text: e for e in doc.entities}
+    assert "I27.20" in [c.code for c in ents["PULM HYPERTENSION"].codes]
