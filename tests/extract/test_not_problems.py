@@ -81,3 +81,24 @@ def test_nursing_short_form_pulm_reads_pulmonary(read: Read) -> None:
     doc = read("PMH: PULM HYPERTENSION, PVD.")
     ents = {e.text: e for e in doc.entities}
     assert "I27.20" in [c.code for c in ents["PULM HYPERTENSION"].codes]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Reduced cytochrome c oxidase activity in muscle.",
+        "Citrate synthase was normal.",
+        "Elevated anti-glutamic acid decarboxylase levels.",
+        "The tumour was estrogen receptor positive.",
+    ],
+)
+def test_drug_names_inside_enzyme_receptor_or_gene_names_are_no_drugs(
+    read: Read, text: str
+) -> None:
+    assert [e.text for e in read(text).entities if e.type is EntityType.MEDICATION] == []
+
+
+def test_a_drug_given_stays_a_drug(read: Read) -> None:
+    doc = read("Started insulin drip; estrogen 0.625 mg daily.")
+    drugs = [e.text for e in doc.entities if e.type is EntityType.MEDICATION]
+    assert "insulin drip" in drugs and "estrogen" in drugs

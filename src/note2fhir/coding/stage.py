@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
+from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.select import SelectionRules, select_codes
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.pipeline import Stage, register_stage
@@ -56,6 +57,11 @@ class CodingOptions(BaseModel):
         description="Lowest trigram cosine for that lookup; unset: approximate_min_similarity.",
     )
     max_candidates: int = Field(10, ge=1, description="Candidates kept per looked-up entity.")
+    history_codes: bool = Field(
+        True,
+        description="Select the code of an event's history for a historical mention (S/P MI "
+        "1992 is I25.2, not I21.9); rules in history_codes.yaml.",
+    )
 
 
 @register_stage
@@ -78,6 +84,9 @@ class CodingStage(Stage):
             billable_only=self.opts.billable_only,
             cross_codes=self.opts.cross_codes,
         )
+        self.history = (
+            HistoryCodes(load_history_rules(), self.store) if self.opts.history_codes else None
+        )
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -92,6 +101,8 @@ class CodingStage(Stage):
             if entity.codes:
                 codes = _with_defaults(entity.codes, self.billable)
                 entity.codes = select_codes(codes, self.rules, self.billable)
+                if self.history is not None:
+                    entity.codes = self.history.apply(entity, doc)
 
     def _look_up(self, entity: Entity) -> list[CodeCandidate]:
         if not normalize(entity.text):

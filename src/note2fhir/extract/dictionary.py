@@ -645,12 +645,13 @@ class _Scan:
         return out
 
     def not_problems(self, chosen: list[_Match]) -> tuple[list[_Match], list[_Match]]:
-        """Problem matches that name something else in context (the lexicon's
+        """Problem and drug matches that name something else in context (the lexicon's
         ``not_problems``): a named test becomes an uncoded test of the name and its head word
         ("depression screening", "hepatitis B serology"); a vaccine, a team, an idiom or an
         exam finding makes no entity ("zoster vaccine", "stroke team", "anxious to go home",
-        "+gag +cough").  Returns the matches to keep and those dropped (whose words stay
-        covered, so no later rule finds the name again)."""
+        "+gag +cough"), nor does a drug name inside an enzyme's, a receptor's or a gene's
+        ("cytochrome c oxidase", "estrogen receptor").  Returns the matches to keep and
+        those dropped (whose words stay covered, so no later rule finds the name again)."""
         taken = [False] * len(self.words)
         for m in chosen:
             for i in range(m.first, m.last):
@@ -658,7 +659,7 @@ class _Scan:
         kept: list[_Match] = []
         dropped: list[_Match] = []
         for m in chosen:
-            if m.type is not EntityType.PROBLEM:
+            if m.type not in (EntityType.PROBLEM, EntityType.MEDICATION):
                 kept.append(m)
                 continue
             verdict = self._named_otherwise(m, taken)
@@ -684,6 +685,9 @@ class _Scan:
             and _HEAD_GAP.fullmatch(text, m.end, words[nxt].start)
             else None
         )
+        if m.type is EntityType.MEDICATION:
+            # "cytochrome c oxidase", "glutamic acid decarboxylase", "estrogen receptor"
+            return _DROP if after in rules.drug_heads else None
         prev = m.first - 1
         before = texts[prev] if prev >= 0 and words[prev].sentence == sentence else None
         if after in rules.test_heads:

@@ -136,6 +136,8 @@ class NotProblems(_Strict):
     other_heads: frozenset[str] = frozenset()
     before: frozenset[str] = frozenset()
     list_cues: frozenset[str] = frozenset()
+    drug_heads: frozenset[str] = frozenset()
+    """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
     sections: frozenset[str] = frozenset()
     """Sections whose problem names are vaccines given ("Immunizations: hep B, adult")."""
     words: dict[str, WordContext] = Field(default_factory=dict)

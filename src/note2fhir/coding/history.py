@@ -1,0 +1,130 @@
+"""History codes: an acute event's code replaced by the code of its history when the note
+speaks of it in the past ("S/P MI 1992" is I25.2 Old myocardial infarction, not I21.9).
+
+The rules are data (``resources/history_codes.yaml``); each history code must be in the
+terminology store, whose display is used, so no code or title is written here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from pydantic import BaseModel, ConfigDict
+
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
+from note2fhir.resources.loader import load_data_file
+from note2fhir.terminology.schema import ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+
+HISTORY_FILE = "history_codes.yaml"
+_NOT_OLD = re.compile(r"\b(?:acute|new|evolving|recent|ongoing)\b", re.IGNORECASE)
+"""Words of the mention itself that say the event is not old."""
+_OLD_CUE = re.compile(r"\b(?:history|hx|prior|previous|previously|old|remote|past)\b", re.I)
+"""Words of a historical trigger that make the event old, not just over."""
+_GAP = re.compile(r"[ \t]{0,2}(?:in[ \t]{1,2})?")
+_YEAR = re.compile(r"(?:19|20)\d\d\b|['’]\d\d\b")
+"""A year: "1992", "'92"."""
+
+
+def _year_after(doc: ClinicalDocument, end: int) -> bool:
+    """Whether a year stands right after working offset ``end`` ("MI 1992", "MI in 2004",
+    "AMI '81"), also when de-identification masked it: a year alone is no identifier, so the
+    original text under a masked date is read, and nothing of it leaves this function."""
+    gap = _GAP.match(doc.text, end)
+    at = gap.end() if gap else end
+    if _YEAR.match(doc.text, at):
+        return True
+    for phi in doc.phi:
+        if phi.start == at and phi.type == "DATE":
+            start, stop = doc.original_span(phi.start, phi.end)
+            return _YEAR.fullmatch(doc.original_text[start:stop].strip()) is not None
+    return False
+
+
+class HistoryRule(BaseModel):
+    """Acute categories (code prefixes) and the code of their history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    acute: list[str]
+    history: str
+    excludes_note: str
+
+
+class HistoryRules(BaseModel):
+    """The contents of ``history_codes.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    rules: list[HistoryRule]
+
+
+def load_history_rules() -> HistoryRules:
+    """The packaged history-code rules (validated; unknown keys are an error)."""
+    return load_data_file(HISTORY_FILE, HistoryRules)
+
+
+class HistoryCodes:
+    """The rules whose history code the store knows, by acute prefix."""
+
+    def __init__(self, rules: HistoryRules, store: TerminologyStore) -> None:
+        self.by_prefix: dict[str, tuple[str, str, str]] = {}
+        for rule in rules.rules:
+            concept = store.concept(f"icd10cm:{rule.history}")
+            if concept is None:
+                continue  # an artifact without it: the acute code stays
+            for prefix in rule.acute:
+                self.by_prefix[prefix] = (rule.history, concept.preferred, rule.excludes_note)
+
+    def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
+        """``entity.codes`` with the history code selected in place of a selected acute code,
+        when the mention is affirmed, historical and old by the note's own words: a year
+        right after it ("S/P MI 1992", "AMI '81") or a cue that says so ("history of MI",
+        "prior MI", "remote MI").  "S/P MI" alone, or "PMH: MI", may be weeks ago (an
+        admission for the cath after an MI is still I21), so the acute code stays."""
+        a = entity.assertion
+        if not a.historical or a.negated or a.uncertain or a.hypothetical or a.family:
+            return entity.codes
+        if _NOT_OLD.search(entity.text):  # "acute MI" left in a history section's scope
+            return entity.codes
+        old_cue = any(
+            c.category == "historical" and c.detail and _OLD_CUE.search(c.detail) for c in a.cues
+        )
+        if not old_cue and not _year_after(doc, entity.end):
+            return entity.codes
+        out: list[CodeCandidate] = []
+        changed = False
+        for cand in entity.codes:
+            found = (
+                self.by_prefix.get(cand.code[:3])
+                if cand.system == ICD10CM and cand.selected and not changed
+                else None
+            )
+            if found is None:
+                out.append(cand)
+                continue
+            code, display, note = found
+            out.append(
+                CodeCandidate(
+                    system=ICD10CM,
+                    code=code,
+                    display=display,
+                    score=cand.score,
+                    reason=f"history of {cand.code}: the note speaks of it in the past, and "
+                    f"{cand.code[:3]} excludes {note} [icd10cm:{code}]",
+                    selected=True,
+                )
+            )
+            out.append(replace(cand, selected=False))
+            changed = True
+        if changed:  # the history code may also have been an alternative already
+            seen: set[tuple[str, str]] = set()
+            deduped = []
+            for cand in out:
+                key = (cand.system, cand.code)
+                if key not in seen:
+                    seen.add(key)
+                    deduped.append(cand)
+            out = deduped
+        return out

@@ -1,0 +1,79 @@
+"""History codes: a historical mention of an acute event gets the code of its history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import simple_icd_10_cm as cm
+
+from note2fhir.coding.history import load_history_rules
+from note2fhir.document import ClinicalDocument, Entity, SourceRef
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import load_settings
+from note2fhir.terminology.schema import ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
+Run = Callable[[str], ClinicalDocument]
+
+
+@pytest.fixture(scope="module")
+def run(terminology_dir: Path) -> Run:
+    """The default pipeline (assertion included) over a plain-text note."""
+    settings = load_settings(terminology_dir=terminology_dir, terminology_artifact="default")
+    pipeline = Pipeline.from_settings(settings)
+    return lambda text: pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
+
+
+def icd(doc: ClinicalDocument, text: str) -> list[str]:
+    """Selected ICD-10-CM codes of the mention ``text``."""
+    entity: Entity = next(e for e in doc.entities if e.text == text)
+    return [c.code for c in entity.selected_codes if c.system == ICD10CM]
+
+
+def test_every_rule_is_the_release_s_own_excludes_note(store: TerminologyStore) -> None:
+    """Each rule's history code exists, in the store and in the release, and is named by an
+    Excludes2 note of each acute category (never a code from memory)."""
+    for rule in load_history_rules().rules:
+        assert cm.is_valid_item(rule.history)
+        assert store.concept(f"icd10cm:{rule.history}") is not None
+        for category in rule.acute:
+            assert rule.excludes_note in cm.get_excludes2(category), category
+
+
+def test_an_old_mi_is_i25_2(run: Run) -> None:
+    doc = run("PMH: CAD, S/P MI 1992; HTN.")
+    assert icd(doc, "MI") == ["I25.2"]
+    mi = next(e for e in doc.entities if e.text == "MI")
+    assert "I21.9" in [c.code for c in mi.codes if not c.selected]  # kept for coders
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("HPI: s/p MI in 2001.", "MI"),
+        ("PMH: remote MI, HTN.", "MI"),
+        ("PMH: CAD W AMI '81.", "AMI"),
+    ],
+)
+def test_an_old_mi_by_its_year_or_cue(run: Run, text: str, mention: str) -> None:
+    assert icd(run(text), mention) == ["I25.2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        # an admission for the cath after an MI: weeks, not years, so still I21
+        ("Admitted from rehab for cath s/p MI. Cath showed 80% LCX.", "MI"),
+        ("PMH: S/P MI x2 (2/21, 4/21), S/P stent.", "MI"),
+        ("Chest pain, r/o MI.", "MI"),
+        ("PMH: CAD. Acute MI today with troponin 5.", "Acute MI"),
+        ("Admitted with an NSTEMI.", "NSTEMI"),
+    ],
+)
+def test_a_current_or_possible_mi_keeps_its_acute_code(run: Run, text: str, mention: str) -> None:
+    assert icd(run(text), mention)[0].startswith("I21")
