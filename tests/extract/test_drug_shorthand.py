@@ -1,0 +1,36 @@
+"""ICU nursing notes' drug short forms (``drug_shorthand`` in the lexicon)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from note2fhir.document import ClinicalDocument, EntityType
+
+Read = Callable[[str], ClinicalDocument]
+DRUGBANK = "https://go.drugbank.com/drugs"
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("STARTED ON FLAGYL AND VANCO.", "VANCO", "DB00512"),
+        ("beginning po amio tonight", "amio", "DB01118"),
+        ("ntg gtt started at 2.5mcg", "ntg", "DB00727"),
+        ("K REPLETED WITH 80 MEQ KCL.", "KCL", "DB00761"),
+        ("Pt received 2mg MSO4 for severe R foot pain.", "MSO4", "DB00295"),
+        ("MEDICATED W MS04 2-4MG PRN.", "MS04", "DB00295"),
+    ],
+)
+def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) -> None:
+    doc = read(text)
+    entity = next(e for e in doc.entities if e.text.lower() == mention.lower())
+    assert entity.type is EntityType.MEDICATION
+    assert [c.code for c in entity.selected_codes if c.system == DRUGBANK] == [code]
+
+
+@pytest.mark.parametrize("word", ["dopa", "levo", "neo"])
+def test_short_forms_of_two_drugs_stay_uncoded(read: Read, word: str) -> None:
+    doc = read(f"On {word} gtt overnight.")
+    assert all(e.text.lower() != word for e in doc.entities)
