@@ -51,6 +51,9 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("SCHEDULED FOR SLEEP APNEA STUDY.", "SLEEP APNEA STUDY"),
         ("HIV was negative.", "HIV"),
         ("1st c-diff negative.", "c-diff"),
+        ("Stool sample sent for c-diff today.", "c-diff"),
+        ("SEND STOOL C DIFF.", "C DIFF"),
+        ("Tested for HIV at the clinic.", "HIV"),
     ],
 )
 def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
@@ -70,6 +73,7 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("HIV positive on HAART.", "HIV positive"),
         ("The tumor was negative for ER.", "tumor"),
         ("Pt has depression.", "depression"),
+        ("Pt with c diff colitis on vanco.", "c diff colitis"),
         ("Immunizations up to date. Influenza since Monday.", "Influenza"),
     ],
 )

@@ -690,6 +690,9 @@ class _Scan:
             return _DROP if after in rules.drug_heads else None
         prev = m.first - 1
         before = texts[prev] if prev >= 0 and words[prev].sentence == sentence else None
+        if self._test_cue_before(m.first, sentence):
+            # "stool sent for c diff", "send stool cdiff": the test of it
+            return replace(m, type=EntityType.TEST, source=f"{m.source}; sent for", codes=[])
         if after in rules.test_heads:
             # "hepatitis B serology": the lexicon's test has the head word; "anti-glutamic
             # acid decarboxylase (GAD) antibody": no test named by half a bracket
@@ -741,6 +744,17 @@ class _Scan:
         if section is not None and section.name in rules.sections:
             return _DROP
         return None
+
+    def _test_cue_before(self, first: int, sentence: int) -> bool:
+        """Whether one of the lexicon's ``test_cues`` ends right before word ``first`` in its
+        sentence ("sent for", "stool for", "send stool")."""
+        words, texts = self.words, self.texts
+        for cue in self.lexicon.not_problems.test_cues:
+            n = len(cue)
+            at = first - n
+            if at >= 0 and words[at].sentence == sentence and tuple(texts[at:first]) == cue:
+                return True
+        return False
 
     def _in_cued_list(self, m: _Match, sentence: int) -> bool:
         """Whether the match is in the comma list after a cue and a colon, on one line and

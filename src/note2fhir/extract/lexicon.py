@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from note2fhir.document import EntityType
 from note2fhir.resources.loader import load_data_file
@@ -132,10 +132,20 @@ class WordContext(_Strict):
 class NotProblems(_Strict):
     """Contexts in which a problem name names a test, a vaccine, a team or an idiom."""
 
+    @field_validator("test_cues", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        """Phrases are written as text ("sent for"); they are kept as word tuples."""
+        if isinstance(value, list):
+            return tuple(tuple(str(v).split()) for v in value)
+        return value
+
     test_heads: frozenset[str] = frozenset()
     other_heads: frozenset[str] = frozenset()
     before: frozenset[str] = frozenset()
     list_cues: frozenset[str] = frozenset()
+    test_cues: tuple[tuple[str, ...], ...] = ()
+    """Words right before a name that make it the name of a test sent ("sent for c diff")."""
     drug_heads: frozenset[str] = frozenset()
     """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
     sections: frozenset[str] = frozenset()
