@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import pairwise
@@ -179,6 +180,8 @@ class _WordForms(NamedTuple):
     """Whether the vocabulary knows the word in some spelling (it can be part of a name)."""
     bag_word: bool
     """Whether it can be part of a name written in another word order."""
+    bag_sizes: int
+    """Bit k set when a word bag of k words holds it."""
     name_longest: int
     """The longest name, in words, that can start with it (0: none)."""
     single_keys: tuple[tuple[str, str], ...]
@@ -224,6 +227,7 @@ class ExtractStage(Stage):
             else settings.approximate_min_similarity
         )
         self._forms: dict[str, _WordForms] = {}
+        self._exact: dict[str, tuple[Candidate, ...]] = {}
         self._index: TermIndex | None = None
         self._index = self.index
 
@@ -240,6 +244,17 @@ class ExtractStage(Stage):
                 forms = memo[text] = self._word_forms(text)
             out.append(forms)
         return out
+
+    def exact_candidates(self, norm: str) -> tuple[Candidate, ...]:
+        """The store's exact candidates of a normalised name, memoised across notes: the same
+        names come back in every note, and a store lookup re-normalises its text."""
+        memo = self._exact
+        found = memo.get(norm)
+        if found is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            found = memo[norm] = tuple(self.store.exact(norm, limit=self.opts.max_candidates))
+        return found
 
     def _word_forms(self, word: str) -> _WordForms:
         index, spelling = self.index, self.lexicon.spelling
@@ -261,6 +276,7 @@ class ExtractStage(Stage):
                 or (singular or "") in vocabulary
             ),
             bag_word=word in vocabulary and word not in BAG_STOPWORDS,
+            bag_sizes=index.bag_sizes.get(word, 0),
             name_longest=max(
                 longest.get(word, 0),
                 longest.get(spelled or "", 0),
@@ -287,6 +303,7 @@ class ExtractStage(Stage):
         state = dict(self.__dict__)
         state["_index"] = None  # tens of MB; cheaper to rebuild than to pickle to workers
         state["_forms"] = {}
+        state["_exact"] = {}
         return state
 
     def process(self, doc: ClinicalDocument) -> None:
@@ -368,6 +385,7 @@ class _Scan:
         self.singular = [f.singular for f in forms]
         self.name_longest = [f.name_longest for f in forms]
         self.single_keys = [f.single_keys for f in forms]
+        self.bag_sizes = [f.bag_sizes for f in forms]
         # variants_before[k]: how many of the first k words have a spelling variant
         self.variants_before = [0]
         for variant in self.spelled:
@@ -452,20 +470,85 @@ class _Scan:
             if not longest:
                 continue
             limit = self.span_limit(i, min(longest, max_words, run))
+            keyed = self._keys_from(i, limit) if limit > 1 else {}
             for length in range(limit, 0, -1):
-                match = self._probe(i, length)
+                keys = self.single_keys[i] if length == 1 else keyed.get(length)
+                match = self._accepted(i, length, keys) if keys else None
                 if match is not None:
                     out.append(match)
                     break
         return out
 
-    def _probe(self, i: int, length: int) -> _Match | None:
-        keys = self.single_keys[i] if length == 1 else self._window_keys(i, length)
+    def _keys_from(self, i: int, limit: int) -> dict[int, list[tuple[str, str]]]:
+        """What :meth:`_window_keys` gives for each window of 2 to ``limit`` words from ``i``
+        that is a name in some form, read word by word: a window whose words (as written, or
+        respelled) start no name cannot grow into one, and one whose words share no word-bag
+        size equal to their number is no bag, so neither is looked up."""
+        index = self.index
+        names, prefixes = index.names, index.prefixes
+        texts, spelled, singular, bag_sizes = (
+            self.texts,
+            self.spelled,
+            self.singular,
+            self.bag_sizes,
+        )
+        max_bag = min(self.opts.max_bag_words, self.bag_run[i])
+        key = texts[i]
+        respelled = spelled[i]
+        varied = respelled is not None
+        variant = respelled or key
+        longest = index.longest
+        key_alive = longest.get(key, 0) >= 2
+        variant_alive = longest.get(variant, 0) >= 2 if varied else key_alive
+        sizes = bag_sizes[i] if max_bag >= 2 else 0
+        seen = {key}
+        out: dict[int, list[tuple[str, str]]] = {}
+        for length in range(2, limit + 1):
+            if length > max_bag:
+                sizes = 0
+            if not (key_alive or variant_alive or sizes):
+                break
+            j = i + length - 1
+            word = texts[j]
+            keys: list[tuple[str, str]] = []
+            if key_alive:
+                key = f"{key} {word}"
+                if key in names:
+                    keys.append((key, ""))
+                key_alive = key in prefixes
+            if variant_alive:
+                respelled = spelled[j]
+                varied = varied or respelled is not None
+                head = variant
+                variant = f"{head} {respelled or word}"
+                if varied and variant in names:
+                    keys.append((variant, " (spelling variant)"))
+                last = singular[j]
+                if last is not None:
+                    plural = f"{head} {last}"
+                    if plural in names:
+                        keys.append((plural, " (plural)"))
+                variant_alive = variant in prefixes
+            if sizes:
+                seen.add(word)
+                sizes &= bag_sizes[j]
+                if not keys and sizes >> len(seen) & 1 and " ".join(sorted(seen)) in index.bags:
+                    keys.append((" ".join(texts[i : j + 1]), ""))
+            if keys:
+                out[length] = keys
+        return out
+
+    def _accepted(self, i: int, length: int, keys: Sequence[tuple[str, str]]) -> _Match | None:
+        """The first of a window's names that passes the checks, or None."""
         for norm, note in keys:
             match = self._accept(i, i + length, norm, note)
             if match is not None:
                 return match
         return None
+
+    def _probe(self, i: int, length: int) -> _Match | None:
+        keys = self.single_keys[i] if length == 1 else self._window_keys(i, length)
+        return self._accepted(i, length, keys)
 
     def _window_keys(self, i: int, length: int) -> list[tuple[str, str]]:
         """The names a window of several words is, as written, in the vocabularies'
@@ -566,7 +649,7 @@ class _Scan:
         short = single and len(norm) < lexicon.min_lowercase_single
         if short and norm not in lexicon.lowercase_abbreviations and not is_upper_written(written):
             return []
-        found = self.stage.store.exact(norm, limit=self.opts.max_candidates)
+        found = self.stage.exact_candidates(norm)
         kept: list[Candidate] = []
         verdict: tuple[bool, str] | None = None
         # one source calling an abbreviation ambiguous ("PDA" is also the posterior descending
