@@ -481,42 +481,36 @@ class _Scan:
 
     def _keys_from(self, i: int, limit: int) -> dict[int, list[tuple[str, str]]]:
         """What :meth:`_window_keys` gives for each window of 2 to ``limit`` words from ``i``
-        that is a name in some form, read word by word: a window whose words (as written, or
-        respelled) start no name cannot grow into one, and one whose words share no word-bag
-        size equal to their number is no bag, so neither is looked up."""
+        that is a name in some form, read word by word: past the longest name that starts with
+        its first word (as written, or respelled) a window is only tried as a word bag, and
+        only while its words sit in a bag of as many words as it has."""
         index = self.index
-        names, prefixes = index.names, index.prefixes
-        texts, spelled, singular, bag_sizes = (
-            self.texts,
-            self.spelled,
-            self.singular,
-            self.bag_sizes,
-        )
-        max_bag = min(self.opts.max_bag_words, self.bag_run[i])
+        names, bags, longest = index.names, index.bags, index.longest
+        texts, spelled, singular = self.texts, self.spelled, self.singular
+        bag_sizes = self.bag_sizes
         key = texts[i]
         respelled = spelled[i]
         varied = respelled is not None
         variant = respelled or key
-        longest = index.longest
-        key_alive = longest.get(key, 0) >= 2
-        variant_alive = longest.get(variant, 0) >= 2 if varied else key_alive
+        key_reach = longest.get(key, 0)
+        variant_reach = longest.get(variant, 0) if varied else key_reach
+        max_bag = min(self.opts.max_bag_words, self.bag_run[i])
         sizes = bag_sizes[i] if max_bag >= 2 else 0
         seen = {key}
         out: dict[int, list[tuple[str, str]]] = {}
         for length in range(2, limit + 1):
             if length > max_bag:
                 sizes = 0
-            if not (key_alive or variant_alive or sizes):
+            if length > key_reach and length > variant_reach and not sizes:
                 break
             j = i + length - 1
             word = texts[j]
             keys: list[tuple[str, str]] = []
-            if key_alive:
+            if length <= key_reach:  # past it, the key is no longer needed
                 key = f"{key} {word}"
                 if key in names:
                     keys.append((key, ""))
-                key_alive = key in prefixes
-            if variant_alive:
+            if length <= variant_reach:
                 respelled = spelled[j]
                 varied = varied or respelled is not None
                 head = variant
@@ -528,11 +522,11 @@ class _Scan:
                     plural = f"{head} {last}"
                     if plural in names:
                         keys.append((plural, " (plural)"))
-                variant_alive = variant in prefixes
             if sizes:
                 seen.add(word)
                 sizes &= bag_sizes[j]
-                if not keys and sizes >> len(seen) & 1 and " ".join(sorted(seen)) in index.bags:
+                # a bag of this window holds exactly its distinct words, each in that bag
+                if not keys and sizes >> len(seen) & 1 and " ".join(sorted(seen)) in bags:
                     keys.append((" ".join(texts[i : j + 1]), ""))
             if keys:
                 out[length] = keys

@@ -28,7 +28,7 @@ _NAMES = (
 @dataclass(slots=True)
 class TermIndex:
     """Normalised names up to ``max_words`` words, their word bags, per first word the
-    longest name that starts with it, and the names' word prefixes."""
+    longest name that starts with it, and per word the sizes of the bags that hold it."""
 
     max_words: int
     names: set[str] = field(default_factory=set)
@@ -37,9 +37,6 @@ class TermIndex:
     bag_sizes: dict[str, int] = field(default_factory=dict)
     """Per word, bit k set when a word bag of k words holds it: a window whose words share no
     bag size equal to their number is no bag, without sorting and joining it."""
-    prefixes: set[str] = field(default_factory=set)
-    """The first two or more words of the longer names ("type 2" of "type 2 diabetes"): a
-    window that is none of them cannot be extended into a name, so scanning stops there."""
     vocabulary: set[str] = field(default_factory=set)
     build_seconds: float = 0.0
 
@@ -86,8 +83,3 @@ class TermIndex:
         if self.longest.get(first, 0) < len(parts):
             self.longest[first] = len(parts)
         self.vocabulary.update(parts)
-        # The k-th space ends the first k words: the second one up to the last one.
-        cut = norm.find(" ", len(first) + 1)
-        while cut >= 0:
-            self.prefixes.add(norm[:cut])
-            cut = norm.find(" ", cut + 1)
