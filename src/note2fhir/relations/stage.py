@@ -71,8 +71,13 @@ class RelationsStage(Stage):
             if index >= 0 and ent.start < doc.sentences[index].end:
                 groups.setdefault(index, []).append(ent)
         found: dict[tuple[str, str], _Candidate] = {}
+        pairs = {(c.rule.source, c.rule.target) for c in self.rules.rules}
         for index, members in groups.items():
-            if len(members) >= 2:
+            if len(members) < 2:
+                continue
+            # a unit without the two kinds of some rule links nothing: skip reading its words
+            kinds = {e.type for e in members}
+            if any(source in kinds and target in kinds for source, target in pairs):
                 self._unit(doc, self._words(doc, doc.sentences[index], members), found)
         self._problem_items(doc, groups, found)
         position = {e.id: i for i, e in enumerate(entities)}
@@ -119,8 +124,11 @@ class RelationsStage(Stage):
             for k in range(max(end, covered), min(end + max_words, len(unit.seq))):
                 reach[k] = True
             covered = max(covered, end + max_words)
+        kinds = {e.type for e in unit.entities}
         for compiled in self.rules.rules:
             rule = compiled.rule
+            if rule.source not in kinds or rule.target not in kinds:
+                continue  # no pair to link: its cues and triggers need not be read
             if not self._applies(doc, compiled, unit):
                 continue
             first_type, second_type = (
