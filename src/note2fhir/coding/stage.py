@@ -9,7 +9,7 @@ site can swap the selection policy (or skip codes entirely) without touching ext
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,12 +17,15 @@ from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.select import SelectionRules, select_codes
-from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
 from note2fhir.terminology.normalize import normalize
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore, default_store
+
+_MEMO_SIZE = 20_000
+"""Entries kept by each of the stage's memos before it starts again."""
 
 
 class CodingOptions(BaseModel):
@@ -92,6 +95,16 @@ class CodingStage(Stage):
             if self.opts.lookup_min_similarity is not None
             else settings.approximate_min_similarity
         )
+        # Memos across notes, of pure functions of frozen values: the same mentions ("HTN",
+        # "metformin") come back note after note with the same candidates.
+        self._looked_up: dict[tuple[str, EntityType], tuple[CodeCandidate, ...]] = {}
+        self._selected: dict[tuple[CodeCandidate, ...], tuple[CodeCandidate, ...]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_looked_up"] = {}
+        state["_selected"] = {}
+        return state
 
     def process(self, doc: ClinicalDocument) -> None:
         """Select codes on every entity of ``doc``."""
@@ -99,12 +112,36 @@ class CodingStage(Stage):
             if not entity.codes and self.opts.look_up_uncoded and _may_look_up(entity):
                 entity.codes = self._look_up(entity)
             if entity.codes:
-                codes = _with_defaults(entity.codes, self.billable)
-                entity.codes = select_codes(codes, self.rules, self.billable)
+                entity.codes = self._select(entity.codes)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
 
+    def _select(self, codes: list[CodeCandidate]) -> list[CodeCandidate]:
+        key = tuple(codes)
+        memo = self._selected
+        found = memo.get(key)
+        if found is None:
+            found = tuple(
+                select_codes(_with_defaults(codes, self.billable), self.rules, self.billable)
+            )
+            # selection tells candidates apart by identity: equal ones would be one key
+            if len(set(key)) == len(key):
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[key] = found
+        return list(found)
+
     def _look_up(self, entity: Entity) -> list[CodeCandidate]:
+        key = (entity.text, entity.type)
+        memo = self._looked_up
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            found = memo[key] = tuple(self._candidates(entity))
+        return list(found)
+
+    def _candidates(self, entity: Entity) -> list[CodeCandidate]:
         if not normalize(entity.text):
             return []
         found = self.store.candidates(
