@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import pairwise
@@ -227,7 +227,7 @@ class ExtractStage(Stage):
             else settings.approximate_min_similarity
         )
         self._forms: dict[str, _WordForms] = {}
-        self._exact: dict[str, tuple[Candidate, ...]] = {}
+        self._lookups: dict[tuple[Any, ...], tuple[Candidate, ...]] = {}
         self._index: TermIndex | None = None
         self._index = self.index
 
@@ -246,14 +246,46 @@ class ExtractStage(Stage):
         return out
 
     def exact_candidates(self, norm: str) -> tuple[Candidate, ...]:
-        """The store's exact candidates of a normalised name, memoised across notes: the same
-        names come back in every note, and a store lookup re-normalises its text."""
-        memo = self._exact
-        found = memo.get(norm)
+        """The store's exact candidates of a normalised name (memoised, see :meth:`_memo`)."""
+        return self._memo(
+            ("exact", norm), lambda: self.store.exact(norm, limit=self.opts.max_candidates)
+        )
+
+    def approximate_candidates(
+        self, key: str, threshold: float, kind: EntityType | None = None
+    ) -> tuple[Candidate, ...]:
+        """The store's approximate candidates of ``key``, of one kind or of any (memoised)."""
+        return self._memo(
+            ("approximate", key, threshold, kind),
+            lambda: self.store.approximate(
+                key,
+                threshold=threshold,
+                entity_types=None if kind is None else [kind],
+                limit=self.opts.max_candidates,
+            ),
+        )
+
+    def merged_candidates(self, key: str) -> tuple[Candidate, ...]:
+        """The store's exact and approximate candidates of ``key``, merged (memoised)."""
+        return self._memo(
+            ("candidates", key),
+            lambda: self.store.candidates(
+                key, threshold=self.threshold, limit=self.opts.max_candidates
+            ),
+        )
+
+    def _memo(
+        self, key: tuple[Any, ...], look_up: Callable[[], list[Candidate]]
+    ) -> tuple[Candidate, ...]:
+        """A store lookup memoised across notes: notes repeat their names and misspellings,
+        a store lookup re-normalises its text, and the store's own cache is shared with every
+        other caller and much smaller."""
+        memo = self._lookups
+        found = memo.get(key)
         if found is None:
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
-            found = memo[norm] = tuple(self.store.exact(norm, limit=self.opts.max_candidates))
+            found = memo[key] = tuple(look_up())
         return found
 
     def _word_forms(self, word: str) -> _WordForms:
@@ -303,7 +335,7 @@ class ExtractStage(Stage):
         state = dict(self.__dict__)
         state["_index"] = None  # tens of MB; cheaper to rebuild than to pickle to workers
         state["_forms"] = {}
-        state["_exact"] = {}
+        state["_lookups"] = {}
         return state
 
     def process(self, doc: ClinicalDocument) -> None:
@@ -934,11 +966,8 @@ class _Scan:
             key = " ".join([*head, *self.texts[after : after + k]])
             found = [
                 c
-                for c in self.stage.store.approximate(
-                    key,
-                    threshold=self.opts.combination_min_similarity,
-                    entity_types=[EntityType.PROBLEM],
-                    limit=self.opts.max_candidates,
+                for c in self.stage.approximate_candidates(
+                    key, self.opts.combination_min_similarity, EntityType.PROBLEM
                 )
                 if not _flipped(key, _normal_term(c.term))
             ]
@@ -995,9 +1024,7 @@ class _Scan:
                     lookups += 1
                     found = [
                         c
-                        for c in self.stage.store.approximate(
-                            key, threshold=self.stage.threshold, limit=opts.max_candidates
-                        )
+                        for c in self.stage.approximate_candidates(key, self.stage.threshold)
                         if c.entity_type is not None and not _flipped(key, _normal_term(c.term))
                     ]
                     if found and (best is None or found[0].score > best[0]):
@@ -1186,9 +1213,7 @@ class _Scan:
             key = " ".join(self.texts[phrase.first : phrase.last])
             found = [
                 c
-                for c in self.stage.store.candidates(
-                    key, threshold=self.stage.threshold, limit=self.opts.max_candidates
-                )
+                for c in self.stage.merged_candidates(key)
                 if c.entity_type is phrase.type and not _flipped(key, _normal_term(c.term))
             ]
             codes = code_candidates(found)
