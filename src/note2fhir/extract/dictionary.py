@@ -440,6 +440,11 @@ class _Scan:
             a.sentence == b.sentence and _SEPARATOR.isdisjoint(text[a.end : b.start])
             for a, b in pairwise(words)
         ]
+        # joined_run[i]: how many words from i on a name may span (see span_limit)
+        joined_run = self.joined_run = [1] * n
+        for k in range(n - 2, -1, -1):
+            if self.joined[k + 1]:
+                joined_run[k] = joined_run[k + 1] + 1
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -464,10 +469,9 @@ class _Scan:
 
     def span_limit(self, i: int, longest: int) -> int:
         """How many words from ``i`` stay in its sentence, at most ``longest``."""
-        n = 1 if longest > 0 and i < len(self.words) else 0
-        while n < longest and i + n < len(self.words) and self.joined[i + n]:
-            n += 1
-        return n
+        if longest <= 0 or i >= len(self.words):
+            return 0
+        return min(longest, self.joined_run[i])
 
     def _loose_edge(self, first: int, last: int) -> bool:
         """Whether a multi-word window starts or ends with a function word standing apart
