@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from note2fhir.assertion.context import Hit, unit_context
+from note2fhir.assertion.context import Hit, UnitContext, unit_context
 from note2fhir.assertion.rules import CATEGORIES, FAMILY_MEMBER, Category, Match, load_index
 from note2fhir.document import Assertion, ClinicalDocument, Cue, Entity, Section, Token
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.resources.loader import load_data_file
 from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
 from note2fhir.settings import Settings
+
+_MEMO_SIZE = 20_000
+"""Units kept by the stage's memo of ConText readings before it starts again."""
 
 
 class AssertionOptions(BaseModel):
@@ -53,10 +56,31 @@ class AssertionStage(Stage):
         self.section_defaults = options.section_defaults
         self.ended_as: Category = options.ended_as
         self.index = load_index()
+        # ConText over a unit is a pure function of its words and the mentions' spans and
+        # types; templated notes repeat whole units ("Patient denies chest pain.").
+        self._contexts: dict[tuple[Any, ...], UnitContext] = {}
         table = load_data_file(SECTIONS_FILE, SectionTable)
         self.implies: dict[str, Category] = {
             kind.name: kind.implies for kind in table.sections if kind.implies is not None
         }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_contexts"] = {}
+        return state
+
+    def _context(
+        self, norms: list[str], spans: list[tuple[int, int]], types: list[str]
+    ) -> UnitContext:
+        """:func:`unit_context`, memoised across notes (its matches and hits are only read)."""
+        key = (tuple(norms), tuple(spans), tuple(types))
+        memo = self._contexts
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            found = memo[key] = unit_context(self.index, norms, spans, types)
+        return found
 
     def process(self, doc: ClinicalDocument) -> None:
         """Replace every entity's assertion."""
@@ -79,7 +103,7 @@ class AssertionStage(Stage):
                 for _, first, last in members
             ]
             types = [entity.type.value for entity, _, _ in members]
-            context = unit_context(self.index, norms, spans, types)
+            context = self._context(norms, spans, types)
             for (entity, _, _), hits, span in zip(members, context.hits, spans, strict=True):
                 self._apply(entity, hits, tokens)
                 if self.section_defaults:
