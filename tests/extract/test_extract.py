@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef
-from note2fhir.extract.dictionary import ExtractOptions, ExtractStage, _singular
+from note2fhir.extract.dictionary import ExtractOptions, ExtractStage, _Scan, _singular
+from note2fhir.extract.words import document_words
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import Settings
 from note2fhir.terminology.schema import ICD10CM, ICD10PCS
@@ -301,6 +303,31 @@ def test_stage_pickles_small_and_rebuilds_its_index(settings: Settings) -> None:
     SentencesStage(SentencesStage.Options(), settings).process(doc)
     clone.process(doc)
     assert [e.text for e in doc.entities] == ["HTN"]
+
+
+def test_windows_read_word_by_word_give_the_keys_of_each_window(
+    settings: Settings, repo_root: Path
+) -> None:
+    # _keys_from skips windows that cannot be names; what it keeps must be _window_keys's
+    stage = ExtractStage(ExtractOptions(), settings)
+    notes = [
+        (repo_root / "examples" / "progress-note.txt").read_text("utf-8"),
+        "Oesophageal mass, secondary corneal oedema and tumour associated pain; renal stones, "
+        "corneal ulcers, pancreatic cysts and sun allergies; mellitus diabetes type 2 with "
+        "diabetic nephropathy; failure heart congestive; haemorrhage of the colon.",
+    ]
+    windows = 0
+    for text in notes:
+        doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
+        SentencesStage(SentencesStage.Options(), settings).process(doc)
+        scan = _Scan(stage, doc, document_words(doc))
+        for i in range(len(scan.words)):
+            limit = scan.span_limit(i, stage.opts.max_words)
+            keyed = scan._keys_from(i, limit)
+            for length in range(2, limit + 1):
+                assert keyed.get(length, []) == scan._window_keys(i, length), (i, length)
+                windows += 1
+    assert windows > 500
 
 
 def test_unknown_options_are_refused() -> None:

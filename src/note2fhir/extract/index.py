@@ -56,15 +56,9 @@ class TermIndex:
                     continue
                 index.add(norm, words)
                 if 2 <= len(words) <= max_bag_words and bag:
-                    index.bags.add(bag)
+                    index.add_bag(bag)
         finally:
             db.close()
-        sizes = index.bag_sizes
-        for bag in index.bags:
-            parts = bag.split(" ")
-            bit = 1 << len(parts)
-            for part in parts:
-                sizes[part] = sizes.get(part, 0) | bit
         index.build_seconds = time.perf_counter() - started
         log.info(
             "term index: %s names, %s bags, %s words in %.2f s",
@@ -74,6 +68,17 @@ class TermIndex:
             index.build_seconds,
         )
         return index
+
+    def add_bag(self, bag: str) -> None:
+        """Add one word bag (sorted distinct words, as the store's ``bag`` column)."""
+        if bag in self.bags:
+            return
+        self.bags.add(bag)
+        parts = bag.split(" ")
+        bit = 1 << len(parts)
+        sizes = self.bag_sizes
+        for part in parts:
+            sizes[part] = sizes.get(part, 0) | bit
 
     def add(self, norm: str, words: list[str] | None = None) -> None:
         """Add one normalised name."""
