@@ -23,7 +23,7 @@ section, their capitals or a neighbouring word; stop words and short lower-case 
 match alone.
 
 Measured on the open default artifact (2-CPU dev container): the name index (183k names of up
-to 8 words, 82k word bags, 53k words) takes about 0.6 s to build and holds about 37 MiB; the
+to 8 words, 82k word bags, 53k words) takes about 0.6 s to build and holds about 40 MiB; the
 stage pickles without it (about 0.3 MB) and rebuilds it on first use in a worker process.
 """
 
