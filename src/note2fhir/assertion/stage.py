@@ -59,6 +59,7 @@ class AssertionStage(Stage):
         # ConText over a unit is a pure function of its words and the mentions' spans and
         # types; templated notes repeat whole units ("Patient denies chest pain.").
         self._contexts: dict[tuple[Any, ...], UnitContext] = {}
+        self._seen: set[int] = set()
         table = load_data_file(SECTIONS_FILE, SectionTable)
         self.implies: dict[str, Category] = {
             kind.name: kind.implies for kind in table.sections if kind.implies is not None
@@ -67,19 +68,32 @@ class AssertionStage(Stage):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_contexts"] = {}
+        state["_seen"] = set()
         return state
 
     def _context(
         self, norms: list[str], spans: list[tuple[int, int]], types: list[str]
     ) -> UnitContext:
-        """:func:`unit_context`, memoised across notes (its matches and hits are only read)."""
+        """:func:`unit_context`, memoised across notes (its matches and hits are only read).
+
+        A unit is kept the second time it is seen: most units of a dictated note are written
+        once, and keeping every one grows the heap, which makes Python's full garbage
+        collections come sooner (on PhysioNet they cost more than the memo saved)."""
         key = (tuple(norms), tuple(spans), tuple(types))
         memo = self._contexts
         found = memo.get(key)
         if found is None:
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            found = memo[key] = unit_context(self.index, norms, spans, types)
+            found = unit_context(self.index, norms, spans, types)
+            seen = self._seen
+            code = hash(key)
+            if code in seen:
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[key] = found
+            else:
+                if len(seen) >= _MEMO_SIZE:
+                    seen.clear()
+                seen.add(code)
         return found
 
     def process(self, doc: ClinicalDocument) -> None:

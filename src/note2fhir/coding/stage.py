@@ -99,11 +99,13 @@ class CodingStage(Stage):
         # "metformin") come back note after note with the same candidates.
         self._looked_up: dict[tuple[str, EntityType], tuple[CodeCandidate, ...]] = {}
         self._selected: dict[tuple[CodeCandidate, ...], tuple[CodeCandidate, ...]] = {}
+        self._seen: set[int] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_looked_up"] = {}
         state["_selected"] = {}
+        state["_seen"] = set()
         return state
 
     def process(self, doc: ClinicalDocument) -> None:
@@ -124,8 +126,15 @@ class CodingStage(Stage):
             found = tuple(
                 select_codes(_with_defaults(codes, self.billable), self.rules, self.billable)
             )
-            # selection tells candidates apart by identity: equal ones would be one key
-            if len(set(key)) == len(key):
+            # Kept the second time a list is seen (a memo of every list grows the heap, and
+            # Python's full garbage collections come sooner); selection tells candidates apart
+            # by identity, so a list holding two equal ones would be one key.
+            code = hash(key)
+            if code not in self._seen:
+                if len(self._seen) >= _MEMO_SIZE:
+                    self._seen.clear()
+                self._seen.add(code)
+            elif len(set(key)) == len(key):
                 if len(memo) >= _MEMO_SIZE:
                     memo.clear()
                 memo[key] = found
