@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
@@ -10,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.assertion.context import Hit, UnitContext, unit_context
 from note2fhir.assertion.rules import CATEGORIES, FAMILY_MEMBER, Category, Match, load_index
-from note2fhir.document import Assertion, ClinicalDocument, Cue, Entity, Section, Token
+from note2fhir.document import (
+    Assertion,
+    ClinicalDocument,
+    Cue,
+    Entity,
+    EntityType,
+    Section,
+    Token,
+)
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.resources.loader import load_data_file
 from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
@@ -118,7 +127,10 @@ class AssertionStage(Stage):
             ]
             types = [entity.type.value for entity, _, _ in members]
             context = self._context(norms, spans, types)
-            for (entity, _, _), hits, span in zip(members, context.hits, spans, strict=True):
+            for (entity, _, _), found, span in zip(members, context.hits, spans, strict=True):
+                hits = found
+                if _measured(doc.text, entity):
+                    hits = [h for h in found if not _denies_other_item(h, span, tokens)]
                 self._apply(entity, hits, tokens)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
@@ -172,6 +184,27 @@ class AssertionStage(Stage):
                 detail=f"section {name} implies {implied}",
             )
         )
+
+
+_NUMBER_AFTER = re.compile(r"[ \t]{0,2}(?:[:=<>~]{1,2}[ \t]{0,2})?\d")
+
+
+def _measured(text: str, entity: Entity) -> bool:
+    """Whether a test mention states a measured number ("sat 95%", "ra sat 95-100%", the
+    result "95")."""
+    if entity.type is not EntityType.TEST:
+        return False
+    return entity.text[:1].isdigit() or _NUMBER_AFTER.match(text, entity.end) is not None
+
+
+def _denies_other_item(hit: Hit, span: tuple[int, int], tokens: Sequence[Token]) -> bool:
+    """Whether a forward negation reaches a measured test only across a list separator: in
+    a nursing note's comma list the "no" belongs to an earlier item ("no c/o SOB, sat 95%",
+    "NO VEA, BP 91-94/50"), and a number was read, so the test was done.  Right after its
+    trigger the negation stands ("negative for cytokeratin 7")."""
+    if hit.category != "negated" or hit.direction != "forward":
+        return False
+    return any(t.norm in {",", ";"} for t in tokens[hit.match.end : span[0]])
 
 
 def _cue(

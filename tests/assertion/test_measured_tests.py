@@ -1,0 +1,50 @@
+"""A measured test in a nursing note's comma list is not denied by an earlier item's "no"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from note2fhir.document import ClinicalDocument, Entity, SourceRef
+from note2fhir.pipeline import Pipeline
+from note2fhir.settings import load_settings
+
+SOURCE = SourceRef(
+    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline(terminology_dir: Path) -> Pipeline:
+    settings = load_settings(terminology_dir=terminology_dir, terminology_artifact="default")
+    return Pipeline.from_settings(settings)
+
+
+def mention(pipeline: Pipeline, text: str, name: str) -> Entity:
+    doc = pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
+    return next(e for e in doc.entities if e.text == name)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("resp-ls cta, no c/o sob, ra sat 95-100%, rr 16-18.", "sat"),
+        ("CARDIAC--HR 70'S AV PACED, NO ECTOPY, BP 91-94/50, CONTS ON DOPAMINE.", "BP"),
+    ],
+)
+def test_a_number_read_after_another_item_s_denial_stands(
+    pipeline: Pipeline, text: str, name: str
+) -> None:
+    assert not mention(pipeline, text, name).assertion.negated
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Tumour cells were negative for cytokeratin 7 and cytokeratin 20.", "cytokeratin"),
+        ("no c/o sob, sat 95%.", "sob"),
+    ],
+)
+def test_a_denial_of_the_item_itself_stands(pipeline: Pipeline, text: str, name: str) -> None:
+    assert mention(pipeline, text, name).assertion.negated
