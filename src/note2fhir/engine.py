@@ -15,6 +15,7 @@ from typing import Any
 
 from note2fhir import __version__
 from note2fhir.annotations import document_annotations
+from note2fhir.assertion.stage import AssertionStage
 from note2fhir.document import ClinicalDocument
 from note2fhir.errors import Note2FhirError
 from note2fhir.fhir.build import build_bundle
@@ -59,6 +60,11 @@ class Engine:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.pipeline = Pipeline.from_settings(settings)
+        self.assertion = next(
+            (stage for stage in self.pipeline.stages if isinstance(stage, AssertionStage)), None
+        )
+        """The pipeline's assertion stage, which the allergy builder asks about words that
+        are no mention ("latex"), with the same options."""
         self.fetcher = AttachmentFetcher(settings)
         fixed = settings.clock
         self.clock: Clock = clock or ((lambda: fixed) if fixed else system_clock)
@@ -98,6 +104,7 @@ class Engine:
             now=self.clock(),
             tool_version=__version__,
             terminology_version=self.terminology_version,
+            assertion=self.assertion,
         )
 
     @staticmethod

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from note2fhir.assertion.stage import AssertionOptions, AssertionStage
 from note2fhir.document import ClinicalDocument, Entity, EntityType, Relation, SourceRef
 from note2fhir.errors import Note2FhirError
 from note2fhir.fhir.build.allergies import (
@@ -17,8 +18,15 @@ from note2fhir.fhir.build.allergies import (
     find_allergies,
 )
 from note2fhir.resources.loader import load_data_file
+from note2fhir.settings import Settings
 
 M, P = EntityType.MEDICATION, EntityType.PROBLEM
+
+
+@pytest.fixture
+def stage(settings: Settings) -> AssertionStage:
+    """The assertion stage, which reads the words of allergens that are no mention."""
+    return AssertionStage(AssertionOptions(), settings)
 
 
 def allergens(doc: ClinicalDocument) -> dict[str, str]:
@@ -72,7 +80,7 @@ def test_the_allergy_list_ends_at_a_blank_line(helpers: Any) -> None:
         ("ALLERGIES: NKDA  MEDS: ASA 81MG DAILY, LASIX 40MG", [], "LASIX"),
         ("Allergies: Codeine (nausea), takes tramadol instead", ["Codeine"], "tramadol"),
         ("Allergies: penicillin; sulfa", ["penicillin"], "sulfa"),
-        ("Allergies: penicillin\nsulfa", ["penicillin"], "sulfa"),
+        ("Allergies: penicillin\nStarted sulfa", ["penicillin"], "sulfa"),  # no item line
         ("Allergies: penicillin Home: sulfa", ["penicillin"], "sulfa"),
     ],
 )
@@ -198,17 +206,63 @@ def test_only_affirmed_problems_of_standing_allergies_are_reactions(helpers: Any
 
 
 def test_a_reaction_of_a_drug_after_the_list_is_no_current_problem(helpers: Any) -> None:
-    note = helpers.make_note("<p>ALLERGIES: NKDA\nPenicillin - rash\n\nRash on the arm.</p>")
+    note = helpers.make_note(
+        "<p>ALLERGIES: NKDA\nHad a rash with penicillin\n\nRash on the arm.</p>"
+    )
     note.sections(("allergies", "ALLERGIES"))
-    pcn, rash, today = (
-        note.mention("Penicillin", M),
+    rash, pcn, today = (
         note.mention("rash", P),
+        note.mention("penicillin", M),
         note.mention("Rash", P),
     )
     note.relate("causes", pcn, rash).relate("causes", pcn, today)
-    assert allergens(note.doc) == {}  # the list is the first line
+    assert allergens(note.doc) == {}  # the second line is no list item
     assert no_known(note.doc) == []  # but the block names a drug
     assert absorbed(note.doc) == ["rash"]  # a reaction; the rash after the blank line stays
+    assert find_allergies(note.doc).taken == frozenset()  # nor is penicillin a drug taken
+
+
+@pytest.mark.parametrize(
+    ("html", "drugs", "expected"),
+    [
+        ("Allergies:\nPenicillin - rash\nSulfa - hives", ["Penicillin"], ["Penicillin", "Sulfa"]),
+        ("ALLERGIES:\n- penicillin (hives)\n- codeine (nausea)", ["penicillin", "codeine"], None),
+        ("Allergies: penicillin - rash\ncodeine - nausea", ["penicillin", "codeine"], None),
+        (
+            "Allergies:\n1. penicillin\n2) codeine\n• latex",
+            ["penicillin", "codeine"],
+            ["penicillin", "codeine", "latex"],
+        ),
+        ("ALLERGIES: NKDA\nPenicillin - rash", ["Penicillin"], None),
+        # a blank line, a heading, a line that starts with no allergen or is long ends it
+        ("Allergies: penicillin\n\ncodeine", ["penicillin", "codeine"], ["penicillin"]),
+        ("Allergies: penicillin\nPlan: codeine", ["penicillin", "codeine"], ["penicillin"]),
+        ("Allergies: penicillin\nThen codeine\nlatex", ["penicillin", "codeine"], ["penicillin"]),
+        (
+            "Allergies: penicillin\ncodeine " + "and more words " * 4,
+            ["penicillin", "codeine"],
+            ["penicillin"],
+        ),
+        # a stop word cuts the first line: no item line follows
+        ("Allergies: NKDA. On aspirin\ncodeine", ["aspirin", "codeine"], []),
+        # a number or a drug taken ends it; after NKDA a drug line needs its reaction
+        ("Allergies: penicillin\ncodeine 30 mg", ["penicillin", "codeine"], ["penicillin"]),
+        ("Allergies: NKDA\nLisinopril", ["Lisinopril"], []),
+    ],
+)
+def test_the_allergy_list_goes_on_over_item_lines(
+    helpers: Any, stage: AssertionStage, html: str, drugs: list[str], expected: list[str] | None
+) -> None:
+    note = helpers.make_note(f"<p>{html}</p>")
+    note.sections(("allergies", html.split(":", maxsplit=1)[0]))
+    for drug in drugs:
+        note.mention(drug, M)
+    for word in ("rash", "hives", "nausea"):
+        if word in html:
+            note.mention(word, P)
+    facts = find_allergies(note.doc, assertions=stage.assert_spans)
+    found = [*allergens(note.doc), *(a.text for a in facts.others)]
+    assert found == (drugs if expected is None else expected)
 
 
 def test_outside_a_list_the_reaction_follows_the_allergen(helpers: Any) -> None:
@@ -362,11 +416,11 @@ def test_a_mention_of_the_allergy_block_contradicts_no_known_allergies(helpers: 
     note.mention("anaphylaxis", P)
     note.mention("Rash", P)
     assert no_known(note.doc) == []
-    drug = helpers.make_note("<p>Allergies: NKDA\nPenicillin - rash</p>")
+    drug = helpers.make_note("<p>Allergies: NKDA\nHad a rash with penicillin</p>")
     drug.sections(("allergies", "Allergies"))
-    drug.mention("Penicillin", M)
     drug.mention("rash", P)
-    assert allergens(drug.doc) == {}  # not on the list's line: no allergen, and no NKDA either
+    drug.mention("penicillin", M)
+    assert allergens(drug.doc) == {}  # no list item: no allergen, and no NKDA either
     assert no_known(drug.doc) == []
     taken = helpers.make_note("<p>Allergies: NKDA\nRx: lisinopril\nOn aspirin for CAD</p>")
     taken.sections(("allergies", "Allergies"))
@@ -449,6 +503,27 @@ def test_pathological_notes_stay_linear(helpers: Any) -> None:
     note.sections(("allergies", "Allergies"))
     note.mention("none", M)
     assert allergens(note.doc) == {"none": "confirmed"}
+
+
+def test_a_long_list_of_other_allergens_stays_linear(helpers: Any, stage: AssertionStage) -> None:
+    """3,000 item lines "latex - hives": one allergen with every mention (each look is
+    bounded, the assertion of every candidate is read in one pass)."""
+    note = helpers.make_note("<p>Allergies:\n" + "latex - hives\n" * 3000 + "</p>")
+    note.sections(("allergies", "Allergies"))
+    (latex,) = find_allergies(note.doc, assertions=stage.assert_spans).others
+    assert (latex.text, latex.category, len(latex.spans)) == ("latex", "environment", 3000)
+
+
+def test_without_an_assertion_reader_no_other_allergen_is_read(
+    helpers: Any, stage: AssertionStage
+) -> None:
+    """Whether "latex" is the patient's, a relative's or a hypothesis is the assertion stage's
+    to say: without it, no allergen that is no medication mention is made."""
+    note = helpers.make_note("<p>Allergies: latex, shellfish</p>")
+    note.sections(("allergies", "Allergies"))
+    assert find_allergies(note.doc).others == ()
+    read = find_allergies(note.doc, assertions=stage.assert_spans).others
+    assert [a.text for a in read] == ["latex", "shellfish"]
 
 
 def test_a_long_allergy_note_gives_every_allergen() -> None:

@@ -281,3 +281,32 @@ def test_bundles_with_allergies_validate(build: Any, helpers: Any, bundle_type: 
                         "ifNoneExist": "identifier=urn:ietf:rfc:3986|"
                         + f"urn:uuid:{entry['resource']['id']}",
                     }
+
+
+def test_a_non_drug_allergen_in_the_bundle(build: Any, helpers: Any) -> None:
+    """ "latex (hives)": text and category only, the hives a manifestation (no Condition),
+    derivation-references at the allergen and the reaction, listed in both Composition
+    sections, a Provenance target, and a Bundle that validates."""
+    note = helpers.make_note("<h2>Allergies</h2><p>NKDA, latex (hives)</p>")
+    note.sections(("allergies", "Allergies"))
+    note.mention("hives", P)
+    bundle = build(note.doc)
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    found = allergies(bundle, helpers)
+    assert set(found) == {"latex", "No known drug allergies"}
+    latex = found["latex"]
+    assert latex["code"] == {"text": "latex"}
+    assert latex["category"] == ["environment"]
+    assert latex["type"] == "allergy"
+    assert latex["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert latex["reaction"] == [{"manifestation": [{"text": "hives"}]}]
+    assert quoted(note.doc, latex) == ["latex", "hives"]
+    assert not helpers.resources(bundle, "Condition")
+    composition = bundle["entry"][0]["resource"]
+    titles = {s["title"]: s for s in composition["section"]}
+    ref = {"reference": f"urn:uuid:{latex['id']}"}
+    assert ref in titles["Allergies"]["entry"]
+    assert ref in titles["Allergies and adverse reactions"]["entry"]
+    (provenance,) = helpers.resources(bundle, "Provenance")
+    assert ref in provenance["target"]
+    assert build(note.doc) == bundle  # deterministic ids

@@ -107,10 +107,14 @@ class AssertionStage(Stage):
 
     def process(self, doc: ClinicalDocument) -> None:
         """Replace every entity's assertion."""
-        if not doc.entities:
-            return
+        if doc.entities:
+            self.assert_mentions(doc, doc.entities)
+
+    def assert_mentions(self, doc: ClinicalDocument, entities: Sequence[Entity]) -> None:
+        """Replace the assertion of each of ``entities``, mentions of ``doc`` (whose
+        ``entities`` need not hold them)."""
         by_unit: dict[int, list[tuple[Entity, int, int]]] = {}
-        for entity, located in _locate(doc):
+        for entity, located in _locate(doc, entities):
             entity.assertion = Assertion()
             if located is not None:
                 at, first, last = located
@@ -134,6 +138,23 @@ class AssertionStage(Stage):
                 self._apply(entity, hits, tokens)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
+
+    def assert_spans(
+        self, doc: ClinicalDocument, spans: Sequence[tuple[int, int, EntityType]]
+    ) -> list[Assertion]:
+        """The assertions this stage, with its configured options, gives mentions of the
+        working spans ``(start, end, type)`` of ``doc`` that no stage made: words a FHIR
+        builder reads itself, such as "latex" in "Mother is allergic to latex" (family),
+        which is no drug and so no mention.  ``doc`` is left as it is.  A document without
+        sentences gives only what a span's section implies."""
+        entities = []
+        for n, (start, end, entity_type) in enumerate(spans):
+            section = doc.section_at(start)
+            name = section.name if section else None
+            entities.append(Entity(f"span{n}", start, end, doc.text[start:end], entity_type, name))
+        if entities:
+            self.assert_mentions(doc, entities)
+        return [e.assertion for e in entities]
 
     def _apply(self, entity: Entity, hits: list[Hit], tokens: Sequence[Token]) -> None:
         assertion = entity.assertion
@@ -226,12 +247,14 @@ def _cue(
     )
 
 
-def _locate(doc: ClinicalDocument) -> Iterator[tuple[Entity, tuple[int, int, int] | None]]:
+def _locate(
+    doc: ClinicalDocument, entities: Sequence[Entity]
+) -> Iterator[tuple[Entity, tuple[int, int, int] | None]]:
     """Each entity with (unit index, first token, last token), or None when it covers no
     token; one sweep over entities by start, tokens and units."""
     tokens, units = doc.tokens, doc.sentences
     t = u = 0
-    for entity in sorted(doc.entities, key=lambda e: e.start):
+    for entity in sorted(entities, key=lambda e: e.start):
         while t < len(tokens) and tokens[t].end <= entity.start:
             t += 1
         last = t

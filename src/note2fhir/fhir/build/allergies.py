@@ -6,15 +6,37 @@ stated when the note names an allergy.
 
 * **Allergy list**: in an allergies section, from the heading to the end of the first line of
   the body, a ";", a heading-like word ("MEDS:", "Rx:") or a word that starts another clause
-  ("NKDA. On aspirin", "Codeine (nausea), takes tramadol instead").  The **allergy block** runs
-  on to the first blank line.
+  ("NKDA. On aspirin", "Codeine (nausea), takes tramadol instead"); then over each following
+  line that is an item: it starts (after a bullet or "1.") with an allergen, holds at most 12
+  words, is no heading, and says nothing but an allergy: allergens, their reactions,
+  separators and words of ``item_words`` such as "severe" ("Allergies:\nPenicillin -
+  rash\nSulfa - hives").  An answer ("Latex - No"), an order ("Metoprolol - continue"), a
+  number, a sig or any other clause ("latex gloves used in OR") makes the line no item, and
+  the list ends there, as it does at a blank line or a heading.  After "no known allergies" a
+  drug line is an item only with its reaction ("Allergies: NKDA\nPenicillin - rash", not
+  "...\nLisinopril").  The **allergy block** runs on to the first blank line.
 * **Allergen**: a medication mention in an allergy list, or one that an allergy phrase names on
   the same line ("allergic to penicillin and codeine", "allergy to MSO4", "sulfa allergy"; not
   "Claritin Allergy 10 mg", "Flonase and allergy shots", nor a product in a medications
   section).  Its verification status comes from its assertion: uncertain → ``unconfirmed``
   ("? allergy to beta blockers"), negated → ``refuted`` only inside an allergy phrase ("no
   allergy to penicillin"), else ``confirmed``.  A negated drug of a list without such a phrase,
-  a drug after "tolerated", and a relative's or a hypothetical mention are no allergens.
+  a drug after "tolerated", a listed drug with a dose or frequency ("Allergies:\nAspirin 81 mg
+  daily"), a relative's or a hypothetical mention, and an allergen a checklist answers right
+  after it, on any line ("Codeine - denies", "Iodine: OK", "Morphine - tolerated",
+  "Penicillin - none", "allergy to latex? no") are no allergens.
+* **Other allergen**: a word of the ``other_allergens`` lexicon ("latex", "shellfish",
+  "sulfa") that is an item of an allergy list ("Allergies: latex, shellfish (anaphylaxis)") or
+  that an allergy phrase names ("allergic to peanuts", "shellfish allergy"); nowhere else
+  ("She ate peanuts", "Allergy: latex gloves used in OR").  Its status is read as a drug's,
+  by the pipeline's assertion stage with its configured options, except that a negated one is
+  none and an uncertain one that a problem mention holds is left to that mention's Condition.
+* **Drug taken**: a drug of an allergies section that is no allergen, that causes no problem
+  of the block and that the text says is taken: after a word on its line that says so ("NKDA.
+  On aspirin 81 mg daily", "MEDS: LASIX"), with a sig outside the list, or answered with an
+  order ("Metoprolol - continue").  The other drugs of the section make nothing: not a
+  tolerated one ("tolerates the hydrocodone"), nor a bare one after the block
+  ("Allergies:\nPenicillin - rash\n\nCodeine" is neither an allergy nor a drug taken).
 * **Reaction**: a problem that an allergen (not refuted) ``causes`` by a relation of the
   relations stage ("Penicillin (rash)", "codeine -> hives"); outside an allergy list only one
   after the allergen.  A negated, hypothetical or family problem is none.
@@ -24,7 +46,8 @@ stated when the note names an allergy.
   allergen that is not refuted, an allergy cue that is not negated ("allergic to peanuts",
   "latex allergy", "Allergies: shellfish"), or a problem or medication of the allergy block
   ("Allergies: NKA\\nShellfish - anaphylaxis").  "No known drug allergies" is dropped by an
-  allergen, a medication of the block, or a cue that names anything but non-drug allergens.
+  allergen (an other allergen only of category medication: "sulfa"), a medication of the block
+  that is not taken, or a cue that names anything but non-drug allergens.
 
 Problem mentions that are reactions, that are the "allergy" word of an allergen's phrase or
 of a product's name ("Claritin Allergy"), or that lie inside a "no known allergies" phrase make
@@ -44,15 +67,16 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import accumulate
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from note2fhir.document import ClinicalDocument, Entity, EntityType, Section
+from note2fhir.assertion.rules import RELATIVES_FILE, RelativesTable
+from note2fhir.document import Assertion, ClinicalDocument, Entity, EntityType, Section
 from note2fhir.ids import resource_id
 from note2fhir.medication.phrases import PhraseSet, Word, phrase_elements, single_words, words
 from note2fhir.resources.loader import load_data_file
@@ -63,9 +87,17 @@ ALLERGY_SECTIONS = frozenset({"allergies"})
 """Sections whose medication mentions are allergens, never medications taken."""
 
 Kind = Literal["all", "drug"]
+Category = Literal["food", "environment", "medication"]
 Verification = Literal["confirmed", "unconfirmed", "refuted"]
 Mode = Literal["any", "anchored", "alone"]
+ItemReading = Literal["none", "unconfirmed"]
+"""What an allergen's own item says of it: no allergy of the patient's, or one in doubt."""
 KINDS: tuple[Kind, ...] = ("all", "drug")
+
+TypedSpan = tuple[int, int, EntityType]
+SpanAssertions = Callable[[ClinicalDocument, Sequence[TypedSpan]], list[Assertion]]
+"""Reads the assertion of working spans ``(start, end, type)`` that are no mention of the
+document, as the configured assertion stage would (``AssertionStage.assert_spans``)."""
 
 
 class _Strict(BaseModel):
@@ -102,10 +134,25 @@ class NoKnown(_Strict):
 
 
 class Lists(_Strict):
-    """Words that end the allergy list of an allergies section."""
+    """Words that end the allergy list of an allergies section, and what makes a following
+    line an item of it."""
 
     stops: list[str]
     tolerance: list[str]
+    bullets: list[str]
+    max_item_words: int = Field(ge=1)
+    item_words: list[str]
+    answers: list[str]
+    taking: list[str]
+
+
+class OtherAllergens(_Strict):
+    """Allergens that are no medication mention, by FHIR category."""
+
+    food: list[str]
+    environment: list[str]
+    medication: list[str]
+    list_only: list[str]
 
 
 class Allergens(_Strict):
@@ -132,6 +179,28 @@ class Contradictions(_Strict):
     reactions: list[str]
 
 
+class ItemCues(_Strict):
+    """What the words of an allergen's own item say about it (denied, in doubt, another
+    person's, no allergen at all)."""
+
+    window: int = Field(ge=1)
+    none: list[str]
+    premedication: list[str]
+    unconfirmed: list[str]
+    unknown: list[str]
+    reaction_nouns: list[str]
+    clause_breaks: list[str]
+    relatives: list[str]
+    child: list[str]
+    possessives: list[str]
+    informant_before: list[str]
+    informant_after: list[str]
+    class_words: list[str]
+    never: list[str]
+    attach: list[str]
+    affirmations: list[str]
+
+
 class AllergyRuleTable(_Strict):
     """The versioned contents of ``allergy_rules.yaml``."""
 
@@ -139,8 +208,10 @@ class AllergyRuleTable(_Strict):
     headings: Headings
     no_known: NoKnown
     lists: Lists
+    other_allergens: OtherAllergens
     allergens: Allergens
     contradictions: Contradictions
+    item_cues: ItemCues
 
 
 class AllergyRules:
@@ -177,6 +248,21 @@ class AllergyRules:
         self.exceptions = frozenset(single_words(table.no_known.exceptions))
         self.list_stops = frozenset(single_words(table.lists.stops))
         self.tolerance = frozenset(single_words(table.lists.tolerance))
+        self.bullets = frozenset(single_words(table.lists.bullets))
+        self.max_item_words = table.lists.max_item_words
+        self.taking = frozenset(single_words(table.lists.taking))
+        self.answers = frozenset(single_words(table.lists.answers)) | self.taking
+        others = table.other_allergens
+        self.other: PhraseSet[Category] = PhraseSet()
+        categories: tuple[tuple[Category, list[str]], ...] = (
+            ("food", others.food),
+            ("environment", others.environment),
+            ("medication", others.medication),
+        )
+        for category, phrases in categories:
+            for phrase in phrases:
+                self.other.add(phrase, category)
+        self.list_only = frozenset(phrase_elements(p) for p in others.list_only)
         allergens = table.allergens
         self.before = tuple(phrase_elements(p) for p in allergens.before)
         self.after: PhraseSet[None] = _phrase_set(allergens.after)
@@ -196,6 +282,34 @@ class AllergyRules:
         self.cue_words = (
             frozenset(cue[0] for cue in (*self.before, *self.reactions) if cue) | self.heading_words
         )
+        self.item_words = (
+            frozenset(single_words(table.lists.item_words))
+            | self.heading_words
+            | {w for p in allergens.intolerance for w in phrase_elements(p)}
+        )
+        cues = table.item_cues
+        self.cue_window = cues.window
+        self.item_cues: PhraseSet[ItemReading] = PhraseSet()
+        for phrase in cues.none:
+            self.item_cues.add(phrase, "none")
+        for phrase in cues.unconfirmed:
+            self.item_cues.add(phrase, "unconfirmed")
+        self.premedication = frozenset(single_words(cues.premedication))
+        self.unknown = frozenset(single_words(cues.unknown))
+        self.reaction_nouns = frozenset(single_words(cues.reaction_nouns))
+        self.clause_breaks = frozenset(single_words(cues.clause_breaks))
+        relatives = load_data_file(RELATIVES_FILE, RelativesTable)
+        self.relatives = frozenset(single_words(cues.relatives)) | {
+            term for terms in relatives.relatives.values() for term in terms if " " not in term
+        }
+        self.child = frozenset(single_words(cues.child))
+        self.possessives = frozenset(single_words(cues.possessives))
+        self.informant_before = frozenset(single_words(cues.informant_before))
+        self.informant_after = frozenset(single_words(cues.informant_after))
+        self.class_words = frozenset(single_words(cues.class_words))
+        self.never = frozenset(phrase_elements(p) for p in cues.never)
+        self.attach = frozenset(single_words(cues.attach))
+        self.affirmations = frozenset(single_words(cues.affirmations))
 
 
 def _phrase_set(phrases: Iterable[str]) -> PhraseSet[None]:
@@ -223,6 +337,24 @@ class NoKnownAllergy:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherAllergen:
+    """An allergen that is no medication mention ("latex", "shellfish", "sulfa"): every
+    mention of one allergen word with one verification status."""
+
+    text: str
+    """As the first mention reads (``code.text``)."""
+    category: Category
+    verification: Verification
+    spans: tuple[tuple[int, int], ...]
+    """Working-text spans of the mentions, in text order."""
+    reactions: tuple[str, ...]
+    """Its reaction problem mentions, in text order."""
+    intolerance: bool
+    """The note calls it an intolerance or a side effect: no ``type``."""
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AllergyFacts:
     """What one note says about allergies (entity ids refer to ``doc.entities``)."""
 
@@ -237,6 +369,13 @@ class AllergyFacts:
     intolerances: frozenset[str] = frozenset()
     """Allergen mentions the note calls an intolerance or a side effect ("codeine
     (intolerance)"): their AllergyIntolerance has no ``type``."""
+    others: tuple[OtherAllergen, ...] = ()
+    """Allergens that are no medication mention, in text order."""
+    taken: frozenset[str] = frozenset()
+    """Medication mentions of an allergies section that are a drug taken, not an allergen:
+    outside the allergy list, after a word that ends it on their line ("Allergies: NKDA. On
+    aspirin 81 mg daily", "MEDS: LASIX 40MG"), with a dose or frequency, or after the allergy
+    block.  Every other drug of the section makes no MedicationStatement."""
 
 
 NO_ALLERGIES = AllergyFacts()
@@ -262,8 +401,17 @@ def allergen_status(entity: Entity) -> Verification | None:
     return "confirmed"
 
 
-def find_allergies(doc: ClinicalDocument, rules: AllergyRules | None = None) -> AllergyFacts:
-    """The allergy statements of ``doc``.
+def find_allergies(
+    doc: ClinicalDocument,
+    rules: AllergyRules | None = None,
+    *,
+    assertions: SpanAssertions | None = None,
+) -> AllergyFacts:
+    """The allergy statements of ``doc``.  ``assertions`` reads the assertion of words that
+    are no mention, as the pipeline's configured assertion stage does
+    (:meth:`~note2fhir.assertion.stage.AssertionStage.assert_spans`): without it no allergen
+    that is no medication mention ("latex") is read, since its negation, relative or
+    hypothesis could not be told ("Mother is allergic to latex").
 
     >>> from note2fhir.document import SourceRef
     >>> doc = ClinicalDocument("d", SourceRef("DocumentReference", "1", None, "p"),
@@ -278,44 +426,74 @@ def find_allergies(doc: ClinicalDocument, rules: AllergyRules | None = None) -> 
     # the sentences stage's tokens; a document built without that stage is tokenised here
     note = _Note(doc, rules, words(doc.tokens or tokenize(doc.text)))
     blocks = [_block_of(note, rules, s) for s in sections]
-    lists = _Spans((b.start, b.list_end) for b in blocks)
+    lists = _Spans(span for b in blocks for span in b.spans)
     allergens: dict[str, Verification] = {}
     cue_spans: list[tuple[int, int]] = []
     intolerances: set[str] = set()
     product: list[tuple[int, int]] = []  # "Claritin Allergy 10 mg": no allergy
+    dropped: set[str] = set()  # drugs named as no allergen of the patient's: no resource
     for entity in note.medications:
         status = allergen_status(entity)
+        first, end = note.first(entity.start), note.first(entity.end)
+        if status is None and _family_elsewhere(note, rules, entity, lists, first, end):
+            status = allergen_status(
+                replace(entity, assertion=replace(entity.assertion, family=False))
+            )
         if status is None or _tolerated(note, rules, entity):
             continue
+        if _answer(note, rules, end) is not None:
+            continue  # "Codeine - denies", "Morphine - tolerated": a checklist's answer
         cue = _cue_before(note, rules, entity) or _cue_after(note, rules, entity)
-        listed = lists.covers(entity.start)
+        listed = lists.covers(entity.start) or _affirmed(note, rules, first, end)
         if cue is None:
             product.extend(_product_word(note, rules, entity))
             if not listed or status == "refuted":
                 continue  # "Allergies: NKDA. Not taking aspirin": no allergy phrase refutes it
+            if first in note.dosed:
+                continue  # "Allergies:\nAspirin 81 mg daily": a drug taken, or a slip; not said
+        if status != "refuted":
+            reading = _item_reading(note, rules, first, end)
+            if reading == "none":
+                if _words_of(note, first, end) not in rules.never:
+                    dropped.add(entity.id)  # "Wife allergic to penicillin": no drug taken
+                continue
+            if reading == "unconfirmed":
+                status = "unconfirmed"
+            elif listed and cue is None:
+                status = "confirmed"  # "pcn, ? shellfish": the doubt is shellfish's alone
         allergens[entity.id] = status
         if cue is not None:
             cue_spans.append(cue)
-        if _called_intolerance(note, rules, entity):
+        if _called_intolerance(note, rules, entity.start, note.first(entity.end)):
             intolerances.add(entity.id)
+    problems = [e for e in doc.entities if e.type is EntityType.PROBLEM]
+    mentions = _Mentions(problems)
+    found = _other_candidates(note, rules, blocks, mentions, assertions)
     phrases = _no_known_phrases(note, rules, blocks)
     stated = _Spans(p.span for p in phrases if not p.blocked)
-    contradicted = _contradicted(note, rules, blocks, allergens, phrases)
-    problems = [e for e in doc.entities if e.type is EntityType.PROBLEM]
-    cues = _Spans([*cue_spans, *product])
+    taken = _taken(note, rules, blocks, lists, allergens, dropped)
+    contradicted = _contradicted(note, rules, blocks, allergens, phrases, found, taken)
+    own = [(note.seq[f.first].start, note.seq[f.end - 1].end) for f in found]
+    cues = _Spans([*cue_spans, *product, *own, *(f.cue for f in found if f.cue is not None)])
     absorbed = {e.id for e in problems if cues.overlaps(e) or stated.overlaps(e)}
     absorbed |= _bare_allergy_words(
         note, rules, problems, _Spans(p.span for p in phrases), "all" in contradicted
     )
     reactions = _reactions(note, rules, allergens, absorbed)
     absorbed |= {target for targets in reactions.values() for target in targets}
+    other_reactions = _other_reactions(note, rules, found, problems, absorbed)
+    absorbed |= {target for targets in other_reactions for target in targets}
     absorbed |= _block_reactions(doc, blocks)
+    absorbed |= _answered_allergies(note, rules, problems)
+    absorbed |= dropped
     return AllergyFacts(
         allergens=allergens,
         reactions=reactions,
         absorbed=frozenset(absorbed),
         no_known=_statements(doc, rules, [p for p in phrases if not p.blocked], contradicted),
         intolerances=frozenset(intolerances),
+        others=_other_allergens(note, rules, found, other_reactions),
+        taken=taken,
     )
 
 
@@ -334,6 +512,25 @@ class _Note:
     """The line number of each word."""
     medications: list[Entity] = field(init=False)
     drug_words: set[int] = field(init=False)
+    drug_starts: set[int] = field(init=False)
+    """The first word of each medication mention."""
+    dosed: set[int] = field(init=False)
+    """The first word of each medication mention with a dose or a frequency ("aspirin 81 mg
+    daily"): a drug taken, not an allergen listed (a route alone is no sign: "morphine IV -
+    itching")."""
+    problem_starts: set[int] = field(init=False)
+    """The first word of each problem mention."""
+    others: dict[int, tuple[int, Category]] = field(init=False)
+    """Words that start an allergen of the ``other_allergens`` lexicon outside every medication
+    mention: the index after its last word, and its category (not yet an allergen: see
+    :func:`_other_candidates`)."""
+    other_ends: dict[int, int] = field(init=False)
+    """The last word of each of ``others`` → its first word."""
+    other_words: set[int] = field(init=False)
+    """Every word of ``others``."""
+    reaction_words: set[int] = field(init=False)
+    """Every word of a problem mention that no negation, relative or hypothesis takes back:
+    what may stand on an item line as a reaction."""
 
     def __post_init__(self) -> None:
         text = self.doc.text
@@ -350,6 +547,33 @@ class _Note:
         )
         self.drug_words = {
             k for e in self.medications for k in range(self.first(e.start), self.first(e.end))
+        }
+        self.drug_starts = {self.first(e.start) for e in self.medications}
+        self.dosed = {self.first(e.start) for e in self.medications if _has_sig(e)}
+        self.problem_starts = {
+            self.first(e.start) for e in self.doc.entities if e.type is EntityType.PROBLEM
+        }
+        self.others, self.other_ends = {}, {}
+        other, seq, k = self.rules.other, self.seq, 0
+        while k < len(seq):
+            found = other.match_at(seq, k) if other.may_start(seq[k].norm) else None
+            if (
+                found is None
+                or not self.same_line(k, found.end - 1)
+                or any(j in self.drug_words for j in range(k, found.end))
+            ):
+                k += 1
+                continue
+            self.others[k] = (found.end, found.payload)
+            self.other_ends[found.end - 1] = k
+            k = found.end
+        self.other_words = {j for k, (end, _) in self.others.items() for j in range(k, end)}
+        self.reaction_words = {
+            k
+            for e in self.doc.entities
+            if e.type is EntityType.PROBLEM
+            and not (e.assertion.negated or e.assertion.hypothetical or e.assertion.family)
+            for k in range(self.first(e.start), self.first(e.end))
         }
 
     def first(self, offset: int) -> int:
@@ -375,7 +599,27 @@ class _Note:
         tramadol", "tolerated amoxicillin", "MEDS: ASA")."""
         norm = self.norm(k)
         rules = self.rules
+        if (
+            norm in rules.tolerance
+            and self.norm(k - 1) in rules.marks
+            and self.norm(k + 1) in {",", ";"}
+        ):
+            return False  # "Morphine - tolerated, Codeine - hives": an answer; the list goes on
         return norm in rules.list_stops or norm in rules.tolerance or self.heading_like(k)
+
+
+def _has_sig(entity: Entity) -> bool:
+    attrs = entity.medication
+    return attrs is not None and any(
+        (
+            attrs.strength,
+            attrs.dose_value is not None,
+            attrs.frequency_text,
+            attrs.timing,
+            attrs.duration,
+            attrs.as_needed,
+        )
+    )
 
 
 def _is_punctuation(norm: str) -> bool:
@@ -406,6 +650,11 @@ class _Block:
     counted: tuple[tuple[int, int], ...]
     """Spans of the block whose mentions contradict "no known allergies": all of it but the
     rest of a line from a word that starts another clause."""
+    items: tuple[tuple[int, int], ...]
+    """The list as word ranges ``[first, stop)``: its first line from ``body`` to ``stop``,
+    then one per item line that continues it."""
+    spans: tuple[tuple[int, int], ...]
+    """The working-text spans of ``items`` (the first from the heading's end)."""
 
 
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # one quantifier over one class: linear
@@ -423,15 +672,25 @@ def _block_of(note: _Note, rules: AllergyRules, section: Section) -> _Block:
     blank = _BLANK_LINE.search(text, first, section.end)
     end = blank.start() if blank else section.end
     body, last = note.first(first), note.first(end)
-    stop = body
-    while (
-        stop < last
-        and note.same_line(body, stop)
-        and seq[stop].norm != ";"
-        and not note.starts_clause(stop)
-    ):
-        stop += 1
+    body = _skip_bullet(note, rules, body, last)
+    stop = _item_stop(note, body, last)
     list_end = seq[stop - 1].end if stop > body else first
+    items, spans = [(body, stop)], [(start, list_end)]
+    # the list goes on over item lines, unless a ";" or another clause cut its first line
+    k = stop if stop > body and not note.same_line(body, stop) else last
+    anchor = _skip_marks(note, rules, body, stop)
+    none_known = any(
+        _phrase_at(note, rules, j, anchored=j == anchor) is not None for j in range(body, stop)
+    )
+    while k < last:
+        item = _item_line(note, rules, k, last, none_known)
+        if item is None:
+            break
+        items.append(item)
+        spans.append((seq[item[0]].start, seq[item[1] - 1].end))
+        k = item[1]
+        if note.same_line(item[0], k):  # cut by a stop word: what follows is another clause
+            break
     counted: list[tuple[int, int]] = []
     run: tuple[int, int] | None = None
     stopped = False
@@ -447,7 +706,126 @@ def _block_of(note: _Note, rules: AllergyRules, section: Section) -> _Block:
             run = (run[0] if run is not None else seq[k].start, seq[k].end)
     if run is not None:
         counted.append(run)
-    return _Block(section, start, body, stop, list_end, end, tuple(counted))
+    return _Block(
+        section, start, body, stop, list_end, end, tuple(counted), tuple(items), tuple(spans)
+    )
+
+
+def _skip_bullet(note: _Note, rules: AllergyRules, k: int, stop: int) -> int:
+    """The first word from ``k`` after a bullet ("-", "•") or a number ("1.", "2)")."""
+    norm = note.norm(k)
+    if norm in rules.bullets and k + 1 < stop and note.same_line(k, k + 1):
+        return k + 1
+    if (
+        norm.isdigit()
+        and note.norm(k + 1) in {".", ")"}
+        and k + 2 < stop
+        and note.same_line(k, k + 2)
+    ):
+        return k + 2
+    return k
+
+
+def _item_stop(note: _Note, k: int, last: int) -> int:
+    """Where the list part of word ``k``'s line ends: its end, a ";" or a word that starts
+    another clause."""
+    first = k
+    while k < last and note.same_line(first, k) and note.norm(k) != ";":
+        if note.starts_clause(k):
+            break
+        k += 1
+    return k
+
+
+def _item_line(
+    note: _Note, rules: AllergyRules, k: int, last: int, none_known: bool
+) -> tuple[int, int] | None:
+    """The list part ``[first, stop)`` of the line that starts at word ``k`` when the line is
+    an item of an allergy list: it starts (after a bullet or number) with an allergen, a
+    medication mention or one of ``other_allergens``, holds at most ``max_item_words`` words,
+    is no heading ("Plan:"), and holds nothing but allergens, their reactions, punctuation,
+    list words and ``item_words`` ("Penicillin - rash", "Latex (severe hives)"); None
+    otherwise.  A checklist's answer ("Latex - No", "Codeine - denies", "Morphine -
+    tolerated"), an order ("Metoprolol - continue"), a number or a sig ("Aspirin 81 mg daily")
+    or any other clause ("latex gloves used in OR") makes the line no item.  After "no known
+    allergies" a drug starts an item only with its reaction ("Allergies: NKDA\nPenicillin -
+    rash", not "Allergies: NKDA\nLisinopril")."""
+    if k > 0 and note.same_line(k - 1, k):
+        return None
+    first = _skip_bullet(note, rules, k, last)
+    drug = first in note.drug_starts
+    if (not drug and first not in note.others) or first in note.dosed:
+        return None
+    if note.norm(first + 1) == ":" or note.starts_clause(first):
+        return None
+    count, reaction, j = 0, False, first
+    while j < last and note.same_line(k, j):
+        if j in note.dosed or not _item_word(note, rules, j):
+            return None
+        count += not _is_punctuation(note.norm(j))
+        reaction = reaction or j in note.reaction_words
+        j += 1
+    if count > rules.max_item_words or (drug and none_known and not reaction):
+        return None
+    return first, _item_stop(note, first, last)
+
+
+def _item_word(note: _Note, rules: AllergyRules, k: int) -> bool:
+    """Whether word ``k`` may stand on an item line: a word of an allergen or of a reaction
+    (a problem mention no negation takes back), punctuation, a list word or one of
+    ``item_words``; never a number."""
+    norm = note.norm(k)
+    if _is_number(norm):
+        return False
+    return (
+        k in note.drug_words
+        or k in note.other_words
+        or k in note.reaction_words
+        or _is_punctuation(norm)
+        or norm in rules.list_words
+        or norm in rules.item_words
+    )
+
+
+def _answer(note: _Note, rules: AllergyRules, k: int) -> str | None:
+    """The checklist answer word ``k`` gives the allergen that ends right before it, past
+    marks, brackets, "?" and the word "allergy" on its line: "Latex - No", "Codeine -
+    denies", "Iodine: OK", "Morphine - tolerated", "Metoprolol - continue", "Latex allergy?
+    no" (None: no answer).  A tolerance word with a drug or an allergen after it is none:
+    "penicillin (tolerated amoxicillin)" says nothing against penicillin."""
+    line = k - 1
+    j, steps = k, 0
+    while note.same_line(line, j) and steps < rules.window and _skippable(rules, note.norm(j)):
+        j += 1
+        steps += 1
+    norm = note.norm(j)
+    if not note.same_line(line, j) or norm not in rules.answers:
+        return None
+    following = note.norm(j + 1) if note.same_line(j, j + 1) else ""
+    if following in _SLASHES or (
+        following and following not in _ANSWER_ENDS and norm not in rules.tolerance
+    ):
+        return None  # "CODEINE-N/V", "Penicillin - not sure of reaction": no answer
+    if norm in rules.tolerance:
+        after = j + 1
+        while note.same_line(j, after) and after - j <= rules.window:
+            if after in note.drug_words or after in note.other_words:
+                return None  # "tolerated amoxicillin"
+            if note.norm(after) not in rules.filler:
+                break
+            after += 1
+    return norm
+
+
+_BRACKETS = frozenset({"(", ")", "[", "]", "?"})
+_SLASHES = frozenset({"/", "\\"})
+# what may follow a checklist's answer word: it ends the item ("Latex - No", "Codeine -
+# denies, Morphine - hives"); "N/V" or "not sure of reaction" is no answer
+_ANSWER_ENDS = frozenset({",", ";", ".", ")", "]", "!"})
+
+
+def _skippable(rules: AllergyRules, norm: str) -> bool:
+    return norm in rules.marks or norm in _BRACKETS or norm in rules.heading_words
 
 
 # --- allergens --------------------------------------------------------------------------------
@@ -469,10 +847,39 @@ def _walk_back(note: _Note, rules: AllergyRules, k: int) -> int:
 
 
 def _tolerated(note: _Note, rules: AllergyRules, entity: Entity) -> bool:
-    """ "tolerated amoxicillin", "tolerates cefazolin and ceftriaxone": no allergen."""
+    """ "tolerated amoxicillin", "tolerates cefazolin and ceftriaxone", "tolerates the
+    hydrocodone": no allergen, and no drug taken either."""
     first = note.first(entity.start)
     k = _walk_back(note, rules, first - 1)
+    crossed = k != first - 1
+    steps = 0
+    while note.same_line(k, first) and note.norm(k) in rules.filler and steps < rules.window:
+        k -= 1
+        steps += 1
+    if crossed and note.same_line(k - 1, k) and note.norm(k - 1) in rules.marks:
+        return False  # "Morphine - tolerated, Codeine - hives": morphine's answer
     return note.same_line(k, first) and note.norm(k) in rules.tolerance
+
+
+def _affirmed(note: _Note, rules: AllergyRules, first: int, end: int) -> bool:
+    """Whether the drug ``[first, end)`` starts a checklist line answered yes under a line
+    that starts with an allergy heading word, with no blank line between ("Allergy screen:\n
+    Latex - No\nPenicillin - Yes"): an allergen, never a drug taken."""
+    k = _skip_marks(note, rules, end, len(note.seq))
+    if not (note.same_line(first, k) and note.norm(k) in rules.affirmations):
+        return False
+    if note.same_line(first - 1, first):
+        return False
+    j = first - 1
+    while j >= 0 and first - j <= 8 * rules.max_item_words:
+        if not note.same_line(j, j + 1) and _BLANK_LINE.search(
+            note.doc.text, note.seq[j].end, note.seq[j + 1].start
+        ):
+            return False
+        if note.norm(j) in rules.heading_words and not note.same_line(j - 1, j):
+            return True
+        j -= 1
+    return False
 
 
 def _cue_before(note: _Note, rules: AllergyRules, entity: Entity) -> tuple[int, int] | None:
@@ -529,25 +936,717 @@ def _product_word(note: _Note, rules: AllergyRules, entity: Entity) -> list[tupl
     return [] if found is None else [(note.seq[k].start, note.seq[found.end - 1].end)]
 
 
-def _called_intolerance(note: _Note, rules: AllergyRules, entity: Entity) -> bool:
-    """Whether the note calls the allergen an intolerance or a side effect: in its list item
-    (up to the next drug, on its line) or in its section's heading."""
-    section = note.doc.section_at(entity.start)
+def _called_intolerance(note: _Note, rules: AllergyRules, start: int, first: int) -> bool:
+    """Whether the note calls the allergen at working offset ``start`` an intolerance or a
+    side effect: in its list item (from word ``first``, the one after it, up to the next
+    allergen, on its line) or in its section's heading."""
+    section = note.doc.section_at(start)
     if section is not None and section.name in ALLERGY_SECTIONS:
         for k in range(note.first(section.start), note.first(section.heading_end)):
             if rules.intolerance.match_at(note.seq, k) is not None:
                 return True
-    first = note.first(entity.end)
     k = first
     while (
         k < len(note.seq)
         and k - first < rules.max_list_words
         and note.same_line(first, k)
         and k not in note.drug_words
+        and k not in note.others
     ):
         if rules.intolerance.match_at(note.seq, k) is not None:
             return True
         k += 1
+    return False
+
+
+# --- what an allergen's own item says of it ----------------------------------------------------
+
+_CLAUSE_MARKS = frozenset({".", ";", "!", ":"})
+_OPEN, _CLOSE = frozenset({"(", "["}), frozenset({")", "]"})
+
+
+def _before_words(note: _Note, rules: AllergyRules, first: int, *, commas: bool) -> range:
+    """The words of the allergen's clause before its first word ``first``: back to a ".",
+    ";", ":", a clause word ("but"), another non-drug allergen or ``window`` words, on its line;
+    and to a "," or a closing bracket unless ``commas`` ("Her husband, who has a peanut
+    allergy")."""
+    k = first - 1
+    while (
+        first - k <= rules.cue_window
+        and note.same_line(k, first)
+        and note.norm(k) not in _CLAUSE_MARKS
+        and note.norm(k) not in rules.clause_breaks
+        and k not in note.other_words
+        and (commas or note.norm(k) not in {",", *_CLOSE})
+    ):
+        k -= 1
+    return range(k + 1, first)
+
+
+def _after_words(note: _Note, rules: AllergyRules, end: int) -> range:
+    """The words of the allergen's item after its last word (``end`` is the one after it):
+    up to the next allergen, a ";", a ".", the end of the line, and a "," outside brackets
+    unless a mark attaches the item's words to the allergen ("Latex - historical, tested
+    negative 2019"); brackets stay with it ("PCN (pt's daughter), sulfa")."""
+    k, depth, marked, reacted = end, 0, False, False
+    named = _words_of(note, _first_of(note, end - 1), end)
+    while k - end < 2 * rules.cue_window and note.same_line(end - 1, k):
+        norm = note.norm(k)
+        if depth == 0 and (
+            norm in _ITEM_BREAKS
+            or (k > end and _other_allergen_at(note, k, named))
+            or (norm == "," and (not marked or reacted))
+            or (norm in rules.list_words and not marked)
+        ):
+            break
+        if norm in _OPEN:
+            depth += 1
+        elif norm in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif depth == 0 and k == end and norm in rules.marks:
+            marked = True
+        if k in note.reaction_words or (norm in rules.item_words and norm not in _NO_REACTION):
+            reacted = True  # "Penicillin - anaphylaxis, possible angioedema": the item ends
+        k += 1
+    return range(end, k)
+
+
+# item words that name no reaction: after them a "," does not end a marked item ("Latex -
+# historical, tested negative" is one item)
+_NO_REACTION = frozenset(
+    {
+        "mild",
+        "moderate",
+        "severe",
+        "serious",
+        "life",
+        "threatening",
+        "unknown",
+        "unk",
+        "reaction",
+        "reactions",
+        "rxn",
+        "allergic",
+        "sensitive",
+        "as",
+        "a",
+        "child",
+        "childhood",
+    }
+)
+
+
+def _first_of(note: _Note, k: int) -> int:
+    """The first word of the allergen whose last word is ``k``."""
+    if k in note.other_ends:
+        return note.other_ends[k]
+    while k - 1 in note.drug_words and k not in note.drug_starts:
+        k -= 1
+    return k
+
+
+def _other_allergen_at(note: _Note, k: int, named: tuple[str, ...]) -> bool:
+    """Word ``k`` starts an allergen other than ``named`` ("Contrast - pt given contrast
+    without issue" speaks of one allergen)."""
+    if k in note.others:
+        return _words_of(note, k, note.others[k][0]) != named
+    if k in note.drug_starts:
+        j = k
+        while j + 1 in note.drug_words and j + 1 not in note.drug_starts:
+            j += 1
+        return _words_of(note, k, j + 1) != named
+    return False
+
+
+def _item_reading(note: _Note, rules: AllergyRules, first: int, end: int) -> ItemReading | None:
+    """What the words of the allergen ``[first, end)``'s own item say of it: "none" when it
+    is another person's ("Wife allergic to shellfish", "PCN (pt's daughter)"), denied,
+    negative, outgrown or tolerated ("eggs - pt not allergic", "Egg allergy resolved", "took
+    penicillin as a child with no reaction"), a premedication ("premedicate with prednisone")
+    or no allergen at all ("carries EpiPen", "Sulfa (Sulfonamide Antibiotics)"); "unconfirmed"
+    when it is in doubt ("allergy to PCN questionable", "pcn, ? shellfish", "Latex -
+    unknown"); None when they say nothing against it."""
+    seq = note.seq
+    named = _words_of(note, first, end)
+    if named in rules.never:
+        return "none"
+    if len(named) == 1 and named[0] in rules.class_words:
+        previous = note.norm(first - 1)
+        if (
+            note.same_line(first - 1, first)
+            and previous.isalpha()
+            and not (previous in rules.list_words or previous in rules.cue_words)
+        ):
+            return "none"  # "Sulfonamide Antibiotics": a qualifier of the allergen before
+    before = _before_words(note, rules, first, commas=False)
+    after = _after_words(note, rules, end)
+    if _relatives_own(note, rules, before, after):
+        return "none"
+    if any(note.norm(k) in rules.premedication for k in before):
+        return "none"
+    if any(note.norm(k) in _SCREENING for k in before):
+        return "none"  # "Screen for peanut allergy before starting solids": a plan
+    reading: ItemReading | None = None
+    for scope in (before, after):
+        k = scope.start
+        while k < scope.stop:
+            found = rules.item_cues.match_at(seq, k)
+            if found is not None and found.end <= scope.stop:
+                if found.payload == "none":
+                    if not _about_others(note, found.end, scope.stop):
+                        return "none"
+                elif not any(
+                    note.norm(j) in rules.reaction_nouns
+                    for j in range(found.end, min(found.end + 2, scope.stop))
+                ):
+                    reading = "unconfirmed"  # not "not sure of reaction": the reaction's doubt
+                k = found.end
+                continue
+            if note.norm(k) in rules.unknown and not (
+                note.norm(k - 1) in rules.reaction_nouns or note.norm(k + 1) in rules.reaction_nouns
+            ):
+                j = k - 1
+                while j >= end and note.norm(j) in rules.marks:
+                    j -= 1
+                if j >= end and note.norm(j) in rules.heading_words and j < k - 1:
+                    return "none"  # "Latex allergy: unknown": nothing is known
+                if not (j == end - 1 and j < k - 1):
+                    reading = "unconfirmed"
+                # else "Codeine - unknown": its reaction is unknown, the allergy is not
+            k += 1
+    return reading
+
+
+# words before an allergen that make its allergy a plan, not a finding
+_SCREENING = frozenset({"screen", "screening", "screened", "evaluate", "evaluation", "eval"})
+# words of a relative's clause between the relative and the allergen ("Wife is allergic to
+# shellfish", "Mother has a peanut allergy", "husband also allergic to PCN")
+_RELATIVE_LINKS = frozenset(
+    {
+        "is",
+        "has",
+        "had",
+        "was",
+        "also",
+        "allergic",
+        "allergy",
+        "allergies",
+        "to",
+        "a",
+        "an",
+        "with",
+        "the",
+        "of",
+        "history",
+        ":",
+        "-",
+    }
+)
+
+
+def _about_others(note: _Note, k: int, stop: int) -> bool:
+    """Whether the words from ``k`` after a "none" cue speak of other allergies or drugs:
+    "denies other drug allergies", "no reaction to cephalexin"."""
+    j = k
+    while j < stop and j - k < 4:
+        if note.norm(j) in {"other", "others", "any"} or j in note.drug_words:
+            return True
+        if j in note.others:
+            return True
+        j += 1
+    return False
+
+
+def _family_elsewhere(
+    note: _Note, rules: AllergyRules, entity: Entity, lists: _Spans, first: int, end: int
+) -> bool:
+    """Whether the assertion stage reads the listed allergen ``entity`` as a relative's only
+    for a relative outside its own item: "Allergies: amoxicillin (son), penicillin" lists
+    penicillin as the patient's."""
+    if not (entity.assertion.family and lists.covers(entity.start)):
+        return False
+    if entity.assertion.hypothetical:
+        return False
+    before = _before_words(note, rules, first, commas=False)
+    after = _after_words(note, rules, end)
+    return not any(_relative_word(note, rules, k) for k in (*before, *after))
+
+
+def _relative_word(note: _Note, rules: AllergyRules, k: int) -> bool:
+    norm = note.norm(k)
+    for suffix in ("'s", "’s"):
+        norm = norm.removesuffix(suffix)
+    if norm in rules.child:
+        return note.norm(k - 1) in rules.possessives
+    return norm in rules.relatives or norm in _FAMILY_WORDS
+
+
+_FAMILY_WORDS = frozenset(
+    {
+        "mother",
+        "mom",
+        "father",
+        "dad",
+        "sister",
+        "brother",
+        "grandmother",
+        "grandfather",
+        "aunt",
+        "uncle",
+        "cousin",
+        "niece",
+        "nephew",
+        "parent",
+        "parents",
+        "sibling",
+        "siblings",
+    }
+)
+
+
+def _relatives_own(note: _Note, rules: AllergyRules, before: range, after: range) -> bool:
+    """Whether the allergen's own clause gives it to another person, by narrow patterns only:
+    "<relative> (is/has) allergic to X", "<relative> has a X allergy", "family history of X
+    allergy", "X (<relative>)" and "X - <relative>" where the bracket or the item names nothing
+    but the relative.  An informant keeps the patient's allergy ("amoxicillin - rash per her
+    son", "Daughter at bedside states pt is allergic to X", "Penicillin (pt and sister)")."""
+    words = [note.norm(k) for k in before]
+    if "family" in words and "history" in words:
+        return True
+    if (
+        words[:1] == ["who"]
+        and note.norm(before.start - 1) == ","
+        and _relative_word(note, rules, before.start - 2)
+    ):
+        return True  # "Her husband, who has a peanut allergy"
+    after_words = [note.norm(k) for k in after]
+    if "family" in after_words and "history" in after_words:
+        return True  # "nuts - family history only"
+    for i, k in enumerate(before):
+        if not _relative_word(note, rules, k):
+            continue
+        head = words[:i]
+        if any(w not in rules.possessives for w in head):
+            continue
+        rest = words[i + 1 :]
+        if rest and all(w in _RELATIVE_LINKS for w in rest):
+            return True
+    # after the allergen: a bracket or a marked item that names only the relative
+    segment: list[int] = []
+    for k in (*after, None):
+        if k is None or note.norm(k) == ",":
+            if _names_only_relative(note, rules, segment):
+                return True  # "shellfish - wife, not patient", "Latex (family hx)"
+            segment = []
+        elif note.norm(k) not in rules.marks and note.norm(k) not in _BRACKETS:
+            segment.append(k)
+    return False
+
+
+# words that may stand with a relative in a bracket or item that names only the relative
+_WITH_RELATIVE = frozenset({"only", "'s", "hx", "history", "member", "members"})
+
+
+def _names_only_relative(note: _Note, rules: AllergyRules, segment: list[int]) -> bool:
+    named = [k for k in segment if _relative_word(note, rules, k)]
+    return bool(named) and all(
+        _relative_word(note, rules, k)
+        or note.norm(k) in rules.possessives
+        or note.norm(k) in _WITH_RELATIVE
+        for k in segment
+    )
+
+
+# --- allergens that are no medication mention -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A mention of one of ``other_allergens`` that the note states as an allergen."""
+
+    first: int
+    end: int
+    """Its words are ``[first, end)``."""
+    category: Category
+    status: Verification
+    cue: tuple[int, int] | None
+    """The span of the allergy phrase that names it (None: an item of an allergy list)."""
+
+
+def _other_candidates(
+    note: _Note,
+    rules: AllergyRules,
+    blocks: Sequence[_Block],
+    mentions: _Mentions,
+    assertions: SpanAssertions | None,
+) -> list[_Found]:
+    """The mentions of ``other_allergens`` the note states as allergens, in text order: an
+    item of an allergy list ("Allergies: latex, shellfish (anaphylaxis)") or the object of an
+    allergy phrase ("allergic to peanuts and latex", "shellfish allergy"); not one a checklist
+    answers ("Latex - No"), a negation, a relative or a hypothesis takes back (as
+    ``assertions`` reads it: none without it), nor a word of a longer problem ("Cat scratch
+    fever").  After a heading-like phrase ("Allergy:") only what ends its list item counts:
+    "Allergy: latex gloves used in OR without problem" names no latex allergy."""
+    if assertions is None:
+        return []
+    seq = note.seq
+    spotted: dict[int, tuple[int, int, tuple[int, int] | None]] = {}  # first → end, at, cue
+    for block in blocks:
+        for first, stop in block.items:
+            for k in _list_allergens(note, rules, first, stop):
+                spotted.setdefault(k, (note.others[k][0], k, None))
+    for k, word in enumerate(seq):
+        if word.norm not in rules.cue_words:
+            continue
+        for cue in rules.before:  # "allergic to peanuts and latex"
+            end = k + len(cue)
+            if tuple(w.norm for w in seq[k:end]) != cue or not note.same_line(k, end - 1):
+                continue
+            span = (word.start, seq[end - 1].end)
+            if cue[-1] in rules.marks:  # "Allergy: latex, eggs" is a list
+                named = _list_allergens(note, rules, end, _item_stop(note, end, len(seq)))
+            else:
+                named = _named_after(note, rules, end)
+            for j in named:
+                spotted.setdefault(j, (note.others[j][0], k, span))
+        found = rules.after.match_at(seq, k)
+        if found is not None and _other_cue_after(note, rules, k, found.end):
+            span = (word.start, seq[found.end - 1].end)
+            for j in _named_before_cue(note, rules, k):
+                spotted.setdefault(j, (note.others[j][0], j, span))
+    order = [k for k in sorted(spotted) if _answer(note, rules, spotted[k][0]) is None]
+    if not order:
+        return []  # nothing to ask the assertion stage (which may be built on demand)
+    kinds = {"medication": EntityType.MEDICATION}
+    read = assertions(
+        note.doc,
+        [
+            (
+                seq[first].start,
+                seq[spotted[first][0] - 1].end,
+                kinds.get(note.others[first][1], EntityType.PROBLEM),
+            )
+            for first in order
+        ],
+    )
+    out = []
+    for first, assertion in zip(order, read, strict=True):
+        end, at, named_by = spotted[first]
+        status = _other_status(note, rules, first, end, at, mentions, assertion)
+        if status is None:
+            continue
+        reading = _item_reading(note, rules, first, end)
+        if reading == "none":
+            continue  # "Wife allergic to shellfish", "eggs - pt not allergic", "outgrew"
+        if reading == "unconfirmed":
+            status = "unconfirmed"
+        elif named_by is None:
+            status = "confirmed"  # "pcn, ? shellfish": the doubt is shellfish's alone
+        out.append(_Found(first, end, note.others[first][1], status, named_by))
+    return out
+
+
+def _list_allergens(note: _Note, rules: AllergyRules, first: int, stop: int) -> Iterator[int]:
+    """The first word of each of ``other_allergens`` that is an item of the allergy list
+    ``[first, stop)``: it starts the list or follows a list word ("latex, shellfish"), and
+    its item ends with it (a mark, a list word, an allergy word or the list's end follows:
+    not "Allergies: NKDA, cats at home")."""
+    anchor = _skip_marks(note, rules, first, stop)
+    for k in range(first, stop):
+        other = note.others.get(k)
+        if other is None:
+            continue
+        j = k - 1
+        while j >= first and note.norm(j) == "?":  # "pcn, ? shellfish": an item in doubt
+            j -= 1
+        if j + 1 != anchor and note.norm(j) not in rules.list_words:
+            continue
+        end = other[0]
+        following = note.norm(end)
+        if (
+            end >= stop
+            or _is_punctuation(following)
+            or following in rules.list_words
+            or rules.after.match_at(note.seq, end) is not None
+            or rules.intolerance.match_at(note.seq, end) is not None
+        ):
+            yield k
+
+
+def _named_after(note: _Note, rules: AllergyRules, k: int) -> Iterator[int]:
+    """The first word of each of ``other_allergens`` an allergy phrase ending before word
+    ``k`` names, on its line: "allergic to penicillin, latex and eggs" names latex and
+    eggs (drugs are the allergen rules')."""
+    first = k
+    while k < len(note.seq) and k - first < rules.max_list_words and note.same_line(first, k):
+        other = note.others.get(k)
+        if other is not None:
+            if _words_of(note, k, other[0]) not in rules.list_only:
+                yield k
+            k = other[0]
+            continue
+        norm = note.norm(k)
+        if not (k in note.drug_words or norm in rules.list_words or norm in rules.filler):
+            return
+        k += 1
+
+
+def _other_cue_after(note: _Note, rules: AllergyRules, k: int, end: int) -> bool:
+    """Whether the allergy word(s) ``[k, end)`` make the words before them an allergen ("latex
+    allergy"): not before a mark ("Latex allergy: none"), "to", a noun such as "shots" or a
+    number."""
+    following = note.norm(end)
+    return note.same_line(k - 1, k) and not (
+        following in rules.marks
+        or following in rules.stop_after
+        or following in rules.after_blockers
+        or _is_number(following)
+    )
+
+
+def _named_before_cue(note: _Note, rules: AllergyRules, k: int) -> Iterator[int]:
+    """The first word of each of ``other_allergens`` listed right before the allergy word
+    ``k``: "peanut and latex allergies", "penicillin and shellfish allergy"."""
+    j, steps = k - 1, 0
+    while note.same_line(j, k) and steps < rules.max_list_words:
+        start = note.other_ends.get(j)
+        if start is not None:
+            if _words_of(note, start, j + 1) not in rules.list_only:
+                yield start
+            j = start - 1
+        elif j in note.drug_words:
+            while j in note.drug_words and note.same_line(j, k):
+                j -= 1
+        else:
+            return
+        if not (note.same_line(j, k) and note.norm(j) in rules.list_words):
+            return
+        j -= 1
+        steps += 1
+
+
+def _words_of(note: _Note, first: int, end: int) -> tuple[str, ...]:
+    return tuple(w.norm for w in note.seq[first:end])
+
+
+def _other_status(
+    note: _Note,
+    rules: AllergyRules,
+    first: int,
+    end: int,
+    at: int,
+    mentions: _Mentions,
+    assertion: Assertion,
+) -> Verification | None:
+    """The verification status of the allergen ``[first, end)`` named from word ``at`` (its
+    first, or the allergy phrase's), ``assertion`` the assertion stage's reading of it: None
+    when a negation ("denies latex allergy", "NKA, no latex"), a relative or a hypothesis
+    takes it back, or when it is a word of a longer problem ("Cat scratch fever").  A negated
+    one is lost rather than refuted: no drug rule vouches for the negation's scope here, and
+    the problem extractor's refuted Condition ("Latex allergy: none") stays.  So does its
+    unconfirmed Condition for an uncertain one that a problem mention holds ("Screen for
+    latex allergy"): only a confirmed allergen takes the place of the Condition."""
+    seq = note.seq
+    start, stop = seq[first].start, seq[end - 1].end
+    assertions = [assertion]
+    own = set(_words_of(note, first, end))
+    for entity in mentions.overlapping(start, stop):
+        named = set(_words_of(note, note.first(entity.start), note.first(entity.end)))
+        if not (named <= own or named & rules.cue_words):
+            return None  # "Cat scratch fever", "dog bite": the word names no allergen there
+        assertions.append(entity.assertion)
+    if _negated_before(note, rules, min(first, at)) or any(
+        a.negated or a.family or a.hypothetical for a in assertions
+    ):
+        return None
+    if any(a.uncertain for a in assertions):
+        return None if len(assertions) > 1 else "unconfirmed"
+    return "confirmed"
+
+
+def _other_reactions(
+    note: _Note,
+    rules: AllergyRules,
+    found: Sequence[_Found],
+    problems: Sequence[Entity],
+    absorbed: set[str],
+) -> list[tuple[str, ...]]:
+    """The reactions of each allergen of ``found``: the affirmed problems of its own item that
+    a mark, a bracket or a word such as "causes" attaches to it ("Shellfish - anaphylaxis",
+    "latex (hives)", "Latex allergy (hives)", "latex causes rash"), up to the end of the item
+    (see :func:`_attached_end`).  A problem that merely follows it is another item of the
+    same list ("Known latex allergy, HTN, DM2": HTN stays a Condition)."""
+    eligible = sorted(
+        (
+            e
+            for e in problems
+            if e.id not in absorbed
+            and not (e.assertion.negated or e.assertion.hypothetical or e.assertion.family)
+        ),
+        key=_position,
+    )
+    starts = [e.start for e in eligible]
+    problem_starts = {note.first(e.start) for e in eligible}
+    out: list[tuple[str, ...]] = []
+    for f in found:
+        after = note.seq[f.end - 1].end
+        end = _attached_end(note, rules, f.end, problem_starts)
+        if end is None:
+            out.append(())
+            continue
+        i = bisect_left(starts, after)
+        targets = []
+        while i < len(eligible) and eligible[i].start < end:
+            targets.append(eligible[i].id)
+            i += 1
+        out.append(tuple(targets))
+    return out
+
+
+def _attached_end(note: _Note, rules: AllergyRules, k: int, problem_starts: set[int]) -> int | None:
+    """Where the reactions of the non-drug allergen whose words end before word ``k`` end
+    (a working offset), or None when nothing attaches reactions to it.  After the allergy
+    words ("latex allergy") a mark, an opening bracket or one of ``attach`` must follow
+    ("latex - hives", "shellfish (anaphylaxis)", "peanuts: swelling", "latex causes rash");
+    the reactions then run to the end of the bracket, or to a ".", ";", ",", list word,
+    clause word or another allergen on the line, except that a "," or list word followed by a
+    reaction word of ``item_words`` goes on ("shellfish - hives, swelling")."""
+    seq = note.seq
+    found = rules.after.match_at(seq, k) or rules.intolerance.match_at(seq, k)
+    if found is not None and note.same_line(k - 1, found.end - 1):
+        k = found.end
+    if not note.same_line(k - 1, k):
+        return None
+    opener = note.norm(k)
+    if not (opener in rules.marks or opener in _OPEN or opener in rules.attach):
+        return None
+    first, depth = k, 0
+    while note.same_line(first, k):
+        norm = note.norm(k)
+        if norm in _OPEN:
+            depth += 1
+        elif norm in _CLOSE:
+            depth -= 1
+            if depth <= 0 and opener in _OPEN:
+                break
+        elif k > first and (k in note.drug_words or k in note.others):
+            break
+        elif depth <= 0 and k > first:
+            if norm in _ITEM_BREAKS or note.starts_clause(k):
+                break
+            if norm in rules.list_words and not (
+                k + 1 in problem_starts and note.norm(k + 1) in rules.item_words
+            ):
+                break
+        k += 1
+    return seq[k].start if k < len(seq) else len(note.doc.text)
+
+
+def _other_allergens(
+    note: _Note, rules: AllergyRules, found: Sequence[_Found], reactions: Sequence[tuple[str, ...]]
+) -> tuple[OtherAllergen, ...]:
+    """One allergen per allergen word and status, its mentions and reactions gathered."""
+    doc, seq = note.doc, note.seq
+    groups: dict[tuple[tuple[str, ...], Verification], list[int]] = {}
+    for n, f in enumerate(found):
+        groups.setdefault((_words_of(note, f.first, f.end), f.status), []).append(n)
+    out = []
+    for (key, status), members in groups.items():
+        spans = tuple((seq[found[n].first].start, seq[found[n].end - 1].end) for n in members)
+        targets = dict.fromkeys(t for n in members for t in reactions[n])
+        first = found[members[0]]
+        offset = doc.original_span(*spans[0])[0]
+        out.append(
+            OtherAllergen(
+                text=" ".join(doc.text[spans[0][0] : spans[0][1]].split()),
+                category=first.category,
+                verification=status,
+                spans=spans,
+                reactions=tuple(targets),
+                intolerance=any(
+                    _called_intolerance(note, rules, seq[found[n].first].start, found[n].end)
+                    for n in members
+                ),
+                id=resource_id(doc.source, "AllergyIntolerance", " ".join(key), offset),
+            )
+        )
+    return tuple(out)
+
+
+# --- drugs of an allergies section that are taken ---------------------------------------------
+
+
+def _taken(
+    note: _Note,
+    rules: AllergyRules,
+    blocks: Sequence[_Block],
+    lists: _Spans,
+    allergens: Mapping[str, Verification],
+    dropped: set[str],
+) -> frozenset[str]:
+    """The drugs of an allergies section the note says the patient takes: a line that starts
+    with the drug and orders it continued ("Metoprolol - continue").  A dosed line makes
+    none: it may be of an allergen's class ("Sulfa - rash\nBactrim DS 1 tab bid").  Nothing
+    else makes one, and no word such as "on", "taking" or "using" does: the narrative
+    of an allergies section tells of reactions ("Aspirin - GI bleed on aspirin 325 mg",
+    "developed SJS while taking Bactrim", "takes amoxicillin without problems"), so its
+    drugs are lost rather than made active.  Never a drug named like an allergen, a tolerated
+    one, one named as no allergen ("premedicate with prednisone") or one that causes a
+    problem of the block."""
+    doc = note.doc
+    inside = _Spans((block.section.start, block.section.end) for block in blocks)
+    block_spans = _Spans((block.start, block.end) for block in blocks)
+    entities = {e.id: e for e in doc.entities}
+    told = set()
+    for rel in doc.relations:
+        source, target = entities.get(rel.source), entities.get(rel.target)
+        if (
+            rel.type == "causes"
+            and source is not None
+            and target is not None
+            and block_spans.covers(source.start)
+            and block_spans.covers(target.start)
+        ):
+            told.add(source.id)
+    named = {entities[i].text.lower() for i in allergens if i in entities}
+    out = set()
+    for entity in note.medications:
+        if (
+            entity.section not in ALLERGY_SECTIONS
+            or entity.id in allergens
+            or entity.id in told
+            or entity.id in dropped
+            or entity.text.lower() in named
+            or not inside.covers(entity.start)
+            or _tolerated(note, rules, entity)
+        ):
+            continue
+        first = note.first(entity.start)
+        answer = _answer(note, rules, note.first(entity.end))
+        if answer in rules.taking and _starts_line(note, rules, first):
+            out.add(entity.id)  # "Metoprolol - continue"
+    return frozenset(out)
+
+
+def _starts_line(note: _Note, rules: AllergyRules, k: int) -> bool:
+    """Word ``k`` is the first of its line, past a bullet or a number ("- Metoprolol")."""
+    j = k - 1
+    while note.same_line(j, k) and (
+        note.norm(j) in rules.bullets or _is_number(note.norm(j)) or note.norm(j) in {".", ")"}
+    ):
+        j -= 1
+    return not note.same_line(j, k)
+
+
+def _line_has_problem(note: _Note, k: int) -> bool:
+    """A problem mention stands on word ``k``'s line ("Diphenhydramine 25 mg prn itching")."""
+    j = k
+    while note.same_line(j - 1, k):
+        j -= 1
+    while note.same_line(j, k):
+        if j in note.problem_starts:
+            return True
+        j += 1
     return False
 
 
@@ -582,7 +1681,9 @@ def _reactions(
         if rel.type != "causes" or target is None or source is None:
             continue
         if source.id not in ends:
-            ends[source.id] = _item_end(note, rules, source, problem_starts)
+            ends[source.id] = _item_end(
+                note, rules, note.first(source.start), note.first(source.end), problem_starts
+            )
         if source.end <= target.start < ends[source.id]:
             found.setdefault(source.id, {})[target.id] = target
     return {
@@ -594,15 +1695,16 @@ def _reactions(
 _ITEM_BREAKS = frozenset({".", ";"})
 
 
-def _item_end(note: _Note, rules: AllergyRules, entity: Entity, problem_starts: set[int]) -> int:
-    """Where the list item of an allergen ends: at the next drug, the end of its line or
-    sentence, or a list mark outside brackets that no problem mention follows ("penicillin
-    (rash), sulfa - hives" ends before "sulfa"; "codeine -> hives, nausea" runs on)."""
+def _item_end(
+    note: _Note, rules: AllergyRules, first: int, k: int, problem_starts: set[int]
+) -> int:
+    """Where the list item of the allergen whose words are ``[first, k)`` ends: at the next
+    allergen, the end of its line or sentence, or a list mark outside brackets that no problem
+    mention follows ("penicillin (rash), sulfa - hives" ends before "sulfa"; "codeine -> hives,
+    nausea" runs on)."""
     seq = note.seq
-    first = note.first(entity.start)
-    k = note.first(entity.end)
     depth = 0
-    while note.same_line(first, k) and k not in note.drug_words:
+    while note.same_line(first, k) and k not in note.drug_words and k not in note.others:
         norm = seq[k].norm
         if norm in _ITEM_BREAKS:
             break
@@ -618,8 +1720,8 @@ def _item_end(note: _Note, rules: AllergyRules, entity: Entity, problem_starts: 
 
 def _block_reactions(doc: ClinicalDocument, blocks: Sequence[_Block]) -> set[str]:
     """Problems of an allergy block that a drug of the block ``causes``, allergen or not: a
-    reaction the rules could not give an allergen ("ALLERGIES: NKDA\nPenicillin - rash", the
-    penicillin on the line after the list) is no current problem either, so makes no
+    reaction the rules could not give an allergen ("ALLERGIES: NKDA\nHad a rash with
+    penicillin", a line that is no list item) is no current problem either, so makes no
     Condition."""
     spans = _Spans((block.start, block.end) for block in blocks)
     entities = {e.id: e for e in doc.entities}
@@ -775,11 +1877,17 @@ def _contradicted(
     blocks: Sequence[_Block],
     allergens: Mapping[str, Verification],
     phrases: Sequence[_Phrase],
+    others: Sequence[_Found],
+    taken: frozenset[str],
 ) -> set[Kind]:
-    """The kinds of "no known allergies" statement the note contradicts."""
+    """The kinds of "no known allergies" statement the note contradicts: an allergen that is
+    no medication mention contradicts "no known allergies", and "no known drug allergies" too
+    when it is a drug class ("sulfa", "PCN")."""
     if any(status != "refuted" for status in allergens.values()):
         return set(KINDS)
-    out: set[Kind] = set()
+    if any(f.category == "medication" for f in others):
+        return set(KINDS)
+    out: set[Kind] = {"all"} if others else set()
     zone = _Spans(span for block in blocks for span in block.counted)
     stated = _Spans(p.span for p in phrases if not p.blocked)
     for entity in note.doc.entities:
@@ -788,19 +1896,33 @@ def _contradicted(
         assertion = entity.assertion
         if assertion.negated or assertion.family or assertion.hypothetical:
             continue
-        if not zone.covers(entity.start) or stated.overlaps(entity):
+        if not zone.covers(entity.start) or stated.overlaps(entity) or entity.id in taken:
             continue
         if entity.type is EntityType.MEDICATION:
-            return set(KINDS)  # "ALLERGIES: NKDA\nPenicillin - rash"
+            return set(KINDS)  # "ALLERGIES: NKDA\nHad a rash with penicillin"
         out.add("all")  # "Allergies: NKA\nShellfish - anaphylaxis"
+    taken_words = {
+        k
+        for e in note.medications
+        if e.id in taken
+        for k in range(note.first(e.start), note.first(e.end))
+    }
     for k, word in enumerate(note.seq):  # "Allergies: NKDA; PCN", "NKA; latex"
+        if k in taken_words:
+            continue  # "Allergies: NKDA\nAspirin 81 mg daily": a drug taken, no allergen
         kind = _allergen_word_kind(note, rules, k)
         if kind is None or not zone.covers(word.start):
             continue
         if kind == "drug":
             return set(KINDS)
         out.add("all")
-    for named in _allergy_cues(note, rules, blocks, phrases):
+    # the item of an allergen that is no drug names nothing more: "NKDA, latex (hives)"
+    seq = note.seq
+    explained = _Spans(
+        (seq[f.first].start, _item_end(note, rules, f.first, f.end, note.problem_starts))
+        for f in others
+    )
+    for named in _allergy_cues(note, rules, blocks, phrases, explained):
         out.add("all")
         if not named or not all(note.seq[k].norm in rules.non_drug for k in named):
             return set(KINDS)  # "allergic reaction", "allergic to PCNX": maybe a drug
@@ -828,7 +1950,11 @@ def _allergen_word_kind(note: _Note, rules: AllergyRules, k: int) -> Kind | None
 
 
 def _allergy_cues(
-    note: _Note, rules: AllergyRules, blocks: Sequence[_Block], phrases: Sequence[_Phrase]
+    note: _Note,
+    rules: AllergyRules,
+    blocks: Sequence[_Block],
+    phrases: Sequence[_Phrase],
+    explained: _Spans,
 ) -> Iterator[list[int]]:
     """The words each allergy cue of the note names ([] when it names none), for the cues that
     no negation, relative or hypothesis takes back: "allergic to peanuts and latex", "latex
@@ -842,9 +1968,10 @@ def _allergy_cues(
         and (e.assertion.negated or e.assertion.family or e.assertion.hypothetical)
     )
     for block in blocks:  # "Allergies:\nShellfish - hives", "Allergies: NKA, latex"
-        items = _list_items(note, rules, block.body, block.stop, quiet)
-        if items:
-            yield items
+        for first, stop in block.items:
+            items = _list_items(note, rules, first, stop, quiet, explained)
+            if items:
+                yield items
     for phrase in phrases:  # "Allergies: none except latex"
         if note.norm(phrase.end) in rules.exceptions:
             yield _named(note, rules, phrase.end + 1, len(seq))
@@ -870,7 +1997,7 @@ def _allergy_cues(
             if cue in rules.reactions:
                 yield _named(note, rules, end, len(seq))
             elif cue[-1] in rules.marks:  # "Food allergies: peanuts", "Allergies: NKA, latex"
-                items = _list_items(note, rules, end, len(seq), quiet)
+                items = _list_items(note, rules, end, len(seq), quiet, explained)
                 if items:
                     yield items
             elif note.same_line(k, end) and _names_allergy(note, rules, end, quiet):
@@ -880,12 +2007,15 @@ def _allergy_cues(
 _SENTENCE_ENDS = frozenset({";", ".", "!"})
 
 
-def _list_items(note: _Note, rules: AllergyRules, k: int, stop: int, quiet: _Spans) -> list[int]:
+def _list_items(
+    note: _Note, rules: AllergyRules, k: int, stop: int, quiet: _Spans, explained: _Spans
+) -> list[int]:
     """The words of an allergy list from word ``k`` (to ``stop``, the end of its line or
     sentence, a ";" or a word that starts another clause) that name an allergen no other rule
     reads, after its "no known allergies" phrase if it has one ("Allergies: NKA, latex" names
     latex; "The patient has no known drug allergies" names nothing): not a medication mention,
-    a negated problem, nor what a negation word starts ("NKA, no latex")."""
+    a negated problem, what a negation word starts ("NKA, no latex"), nor a word of an
+    ``explained`` span (the item of an allergen that is no drug, its reaction too)."""
     seq = note.seq
     first = k
     anchor = _skip_marks(note, rules, k, stop)
@@ -916,6 +2046,7 @@ def _list_items(note: _Note, rules: AllergyRules, k: int, stop: int, quiet: _Spa
             or word.norm in rules.exceptions
             or k in note.drug_words
             or quiet.overlaps_span(word.start, word.end)
+            or explained.overlaps_span(word.start, word.end)
         ):
             out.append(k)
         k += 1
@@ -1039,6 +2170,23 @@ def _bare_allergy_words(
     return out
 
 
+def _answered_allergies(note: _Note, rules: AllergyRules, problems: Iterable[Entity]) -> set[str]:
+    """Problem mentions that name an allergy, that no negation takes back, and that a
+    checklist answers with a denial right after them: "Penicillin allergy - No", "Latex
+    allergy? no".  Their Condition would state the allergy the answer denies."""
+    out = set()
+    for entity in problems:
+        if entity.assertion.negated:
+            continue  # "Penicillin allergy: none" is the refuted Condition it says
+        first, after = note.first(entity.start), note.first(entity.end)
+        if not any(note.norm(k) in rules.heading_words for k in range(first, after)):
+            continue
+        answer = _answer(note, rules, after)
+        if answer is not None and answer not in rules.taking:
+            out.add(entity.id)
+    return out
+
+
 def _qualified(note: _Note, rules: AllergyRules, entity: Entity) -> bool:
     """Whether a word that names an allergen stands right before ``entity`` on its line."""
     k = note.first(entity.start)
@@ -1077,6 +2225,23 @@ class _Spans:
         """Whether a span holds ``offset``."""
         i = bisect_right(self.starts, offset)
         return i > 0 and self.reach[i - 1] > offset
+
+
+class _Mentions:
+    """Mentions searched by where they lie (bisection over their starts)."""
+
+    _LOOK_BACK = 8
+    """How many mentions that start before a span are checked for overlap: mentions of one
+    kind seldom nest deeper."""
+
+    def __init__(self, entities: Iterable[Entity]) -> None:
+        self.entities = sorted(entities, key=_position)
+        self.starts = [e.start for e in self.entities]
+
+    def overlapping(self, start: int, end: int) -> list[Entity]:
+        """The mentions that overlap ``[start, end)`` (a bounded look back)."""
+        i = bisect_left(self.starts, end)
+        return [e for e in self.entities[max(i - self._LOOK_BACK, 0) : i] if e.end > start]
 
 
 def _position(entity: Entity) -> tuple[int, int, str]:

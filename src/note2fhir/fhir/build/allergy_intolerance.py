@@ -12,6 +12,10 @@ reactions is decided in ``allergies``.
   find it);
 * ``reaction``: one per distinct reaction concept, ``manifestation`` coded as its Condition
   would be; the reaction mentions make no Condition;
+* an allergen that is no medication mention ("ALLERGIES: latex, shellfish (anaphylaxis)",
+  "allergic to peanuts", "sulfa - hives") has ``code.text`` only, as the note writes it, and
+  the ``category`` of its lexicon (food, environment, or medication for "sulfa", "PCN"); the
+  same statuses and reactions;
 * a "no known allergies" statement has ``code.text`` "No known allergies" (or "No known drug
   allergies", category medication) and NO coding: the SNOMED CT codes for it are not in the
   open terminology, and a wrong code is worse than none.
@@ -23,7 +27,7 @@ for "no known allergies"), the note2fhir identifier and the AIAST label.
 from __future__ import annotations
 
 from note2fhir.document import Entity, JSONDict
-from note2fhir.fhir.build.allergies import NoKnownAllergy
+from note2fhir.fhir.build.allergies import NoKnownAllergy, OtherAllergen
 from note2fhir.fhir.build.common import (
     base_resource,
     compact,
@@ -82,6 +86,44 @@ def build_allergy_intolerance(ctx: BuildContext, group: MentionGroup) -> Built:
         )
     )
     return Built(finish(resource), summary, (*group.mentions, *reactions))
+
+
+def build_other_allergy(ctx: BuildContext, allergen: OtherAllergen) -> Built:
+    """The AllergyIntolerance of an allergen that is no medication mention: text only, no
+    code (none is shipped for "latex" or "shellfish", and none is made up)."""
+    reactions = [ctx.entities[r] for r in allergen.reactions if r in ctx.entities]
+    manifestations = dedupe(mentions_concept(ctx.doc, [r]) for r in reactions)
+    verification = allergen.verification
+    clinical = "inactive" if verification == "refuted" else "active"
+    summary = f"{allergen.text} allergy ({verification})"
+    if manifestations:
+        summary += ": " + ", ".join(str(m.get("text", "")) for m in manifestations)
+    resource: JSONDict = {
+        "resourceType": "AllergyIntolerance",
+        "id": allergen.id,
+        "meta": security_meta(),
+        "text": narrative_paragraph(summary),
+        "extension": [
+            *(span_derivation_extension(ctx.doc, *span) for span in allergen.spans),
+            *(derivation_extension(ctx.doc, r) for r in reactions),
+        ],
+        "identifier": [identifier(ctx.settings, allergen.id)],
+    }
+    resource.update(
+        compact(
+            {
+                **_statuses(clinical, verification),
+                "type": None if allergen.intolerance else "allergy",
+                "category": [allergen.category],
+                "code": {"text": allergen.text},
+                "patient": subject_reference(ctx.context),
+                "encounter": encounter_reference(ctx.context),
+                "recordedDate": fhir_date_time(ctx.context.date),
+                "reaction": [{"manifestation": [m]} for m in manifestations],
+            }
+        )
+    )
+    return Built(finish(resource), summary, tuple(reactions), spans=allergen.spans)
 
 
 def build_no_known_allergy(ctx: BuildContext, statement: NoKnownAllergy) -> Built:

@@ -2,8 +2,9 @@
 
 Entry order (all types): Composition, then the mention-derived resources by kind
 (Condition, FamilyMemberHistory, MedicationStatement or MedicationRequest, Procedure,
-Observation, AllergyIntolerance, AdverseEvent) and first mention, a "no known allergies"
-statement after the other AllergyIntolerances, then the Device, then the Provenance.
+Observation, AllergyIntolerance, AdverseEvent) and first mention, where the allergens that
+are no medication mention ("latex") follow the drug allergens and a "no known allergies"
+statement follows them all, then the Device, then the Provenance.
 Resources reference each other by their ``urn:uuid:`` fullUrls.  A ``transaction`` creates
 each resource only if none carries its identifier yet (``ifNoneExist``); the Provenance, which
 has no identifier in R4, is PUT by its deterministic id, so re-sending a note creates nothing
@@ -15,12 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from note2fhir.document import ClinicalDocument, JSONDict
+from pydantic import ValidationError
+
+from note2fhir.assertion.stage import AssertionOptions, AssertionStage
+from note2fhir.document import Assertion, ClinicalDocument, EntityType, JSONDict
+from note2fhir.errors import ErrorCode, Note2FhirError, validation_fields
 from note2fhir.fhir.build.adverse_event import adverse_event_groups, build_adverse_event
-from note2fhir.fhir.build.allergies import find_allergies
+from note2fhir.fhir.build.allergies import SpanAssertions, find_allergies
 from note2fhir.fhir.build.allergy_intolerance import (
     build_allergy_intolerance,
     build_no_known_allergy,
+    build_other_allergy,
 )
 from note2fhir.fhir.build.common import fhir_instant, urn
 from note2fhir.fhir.build.composition import build_composition
@@ -59,8 +65,13 @@ def build_bundle(
     now: datetime,
     tool_version: str,
     terminology_version: str | None = None,
+    assertion: AssertionStage | None = None,
 ) -> JSONDict:
     """The output Bundle (R4 JSON) of one processed document.
+
+    ``assertion`` is the pipeline's assertion stage: it reads the words of allergens that are
+    no mention ("Mother is allergic to latex") as it read the mentions.  Without it, a stage
+    is built from ``settings`` (its configured options) for a note that needs one.
 
     ``now`` (timezone-aware) stamps Composition.date, Provenance.recorded and
     Bundle.timestamp; everything else depends only on the document, the settings and the
@@ -69,7 +80,7 @@ def build_bundle(
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"unsupported bundle type {bundle_type!r}")
-    allergies = find_allergies(doc)
+    allergies = find_allergies(doc, assertions=_span_assertions(settings, assertion))
     groups = group_mentions(doc, allergies, settings.medication_resource)
     ctx = BuildContext(
         doc=doc,
@@ -82,12 +93,41 @@ def build_bundle(
     )
     events = adverse_event_groups(doc, ctx.groups)
     built = [BUILDERS[group.kind](ctx, group) for group in groups]
+    built += [build_other_allergy(ctx, allergen) for allergen in allergies.others]
     built += [build_no_known_allergy(ctx, statement) for statement in allergies.no_known]
     built += [BUILDERS[group.kind](ctx, group) for group in events]
     composition = build_composition(ctx, built)
     device = build_device(settings, tool_version, terminology_version)
     provenance = build_provenance(ctx, [composition, *built])
     return assemble(doc, settings, ctx.now, bundle_type, [composition, *built, device, provenance])
+
+
+def _span_assertions(settings: Settings, stage: AssertionStage | None) -> SpanAssertions:
+    """The configured assertion stage's reading of spans: ``stage``'s, or that of a stage
+    built from ``settings`` when first asked (a note without such words builds none)."""
+    if stage is not None:
+        return stage.assert_spans
+
+    def read(
+        doc: ClinicalDocument, spans: Sequence[tuple[int, int, EntityType]]
+    ) -> list[Assertion]:
+        return assertion_stage(settings).assert_spans(doc, spans)
+
+    return read
+
+
+def assertion_stage(settings: Settings) -> AssertionStage:
+    """The assertion stage with the options ``settings`` gives it (``[stages.assertion]``), as
+    the pipeline builds it."""
+    raw = settings.stages.get(AssertionStage.name, {})
+    try:
+        options = AssertionOptions.model_validate(raw)
+    except ValidationError as exc:
+        raise Note2FhirError(
+            ErrorCode.PIPELINE_INVALID,
+            reason=f"options of stage '{AssertionStage.name}': {validation_fields(exc)}",
+        ) from None
+    return AssertionStage(options, settings)
 
 
 def assemble(

@@ -7,6 +7,7 @@ and ``active`` hypertension are two Conditions).  A family problem is keyed by t
 instead: one FamilyMemberHistory per relative.  An allergen mention is keyed as an
 AllergyIntolerance by its verification status, and a problem the allergy statement absorbs (a
 reaction, the word "allergy" of "allergy to penicillin") makes no resource (see ``allergies``).
+A drug of an allergies section is a medication only where the allergy rules found it taken.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def mention_key(
         relative = family_relationship(entity.assertion)
         return ("FamilyMemberHistory", relative, "partial") if relative else None
     kind, status_of = _KINDS[EntityType(entity.type)]
-    status = status_of(entity)
+    if entity.type is EntityType.MEDICATION:  # a drug taken, in an allergies section too
+        status = medication_status(entity, taken=entity.id in allergies.taken)
+    else:
+        status = status_of(entity)
     if kind == "MedicationStatement" and medication_resource == "MedicationRequest":
         kind, status = "MedicationRequest", request_status(status)
     if status is None:

@@ -43,8 +43,10 @@ _INTENDED = frozenset(
 )
 
 
-def medication_status(entity: Entity) -> str | None:
-    """The R4 MedicationStatement status of a medication mention (None: no resource).
+def medication_status(entity: Entity, *, taken: bool = False) -> str | None:
+    """The R4 MedicationStatement status of a medication mention (None: no resource).  A drug
+    of an allergies section makes none unless ``taken``: the allergy rules found it outside
+    the allergy list ("Allergies: NKDA. On aspirin 81 mg daily").
 
     >>> from note2fhir.document import Assertion, EntityType
     >>> medication_status(Entity("e1", 0, 7, "aspirin", EntityType.MEDICATION,
@@ -53,7 +55,7 @@ def medication_status(entity: Entity) -> str | None:
     """
     assertion = entity.assertion
     word = " ".join((entity.medication.status or "").lower().split()) if entity.medication else ""
-    if assertion.family or entity.section in ALLERGY_SECTIONS:
+    if assertion.family or (entity.section in ALLERGY_SECTIONS and not taken):
         # "ALLERGIES: Penicillin (rash)" says the patient must NOT take it: never a statement
         # that they do (it becomes an AllergyIntolerance, see ``allergies``).
         return None
