@@ -1,0 +1,39 @@
+"""Curated ICD-10-CM terms of nursing notes and case reports, read in context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from note2fhir.document import ClinicalDocument
+from note2fhir.terminology.schema import ICD10CM
+
+Read = Callable[[str], ClinicalDocument]
+
+
+def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
+    return {
+        e.text: [c.code for c in e.selected_codes if c.system == ICD10CM] for e in doc.entities
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("ADMITTED FOR MENTAL STATUS CHANGES POST FALL.", "MENTAL STATUS CHANGES", "R41.82"),
+        ("A diagnosis of congenital complete heart block was made.",
+         "congenital complete heart block", "Q24.6"),
+        ("SEVERE SEPTIC SHOCK.", "SEPTIC SHOCK", "R65.21"),
+        ("HEPARIN STARTED FOR RUE DVT.", "RUE DVT", "I82.621"),
+        ("+CDIFF COLITIS.", "CDIFF COLITIS", "A04.72"),
+        ("EKG-CHB W JUNCTIONAL ESCAPE RHYTHM.", "CHB", "I44.2"),
+    ],
+)  # fmt: skip
+def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:
+    assert icd(read(text))[mention] == [code]
+
+
+def test_chb_in_a_hepatitis_context_is_no_heart_block(read: Read) -> None:
+    doc = read("Entecavir 0.5 mg was started for chemoprophylaxis of CHB.")
+    assert "CHB" not in icd(doc)
