@@ -13,9 +13,7 @@ Read = Callable[[str], ClinicalDocument]
 
 
 def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
-    return {
-        e.text: [c.code for c in e.selected_codes if c.system == ICD10CM] for e in doc.entities
-    }
+    return {e.text: [c.code for c in e.selected_codes if c.system == ICD10CM] for e in doc.entities}
 
 
 @pytest.mark.parametrize(
