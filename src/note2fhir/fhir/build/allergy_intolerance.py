@@ -66,9 +66,7 @@ def build_allergy_intolerance(ctx: BuildContext, group: MentionGroup) -> Built:
     manifestations = dedupe(mentions_concept(ctx.doc, [r]) for r in reactions)
     verification = group.status
     clinical = "inactive" if verification == "refuted" else "active"
-    summary = f"{mention_text(ctx.doc, group.first)} allergy ({verification})"
-    if manifestations:
-        summary += ": " + ", ".join(str(m.get("text", "")) for m in manifestations)
+    summary = _summary(mention_text(ctx.doc, group.first), verification, manifestations)
     resource = base_resource(ctx, "AllergyIntolerance", group, summary)
     resource["extension"] += [derivation_extension(ctx.doc, r) for r in reactions]
     resource.update(
@@ -95,9 +93,7 @@ def build_other_allergy(ctx: BuildContext, allergen: OtherAllergen) -> Built:
     manifestations = dedupe(mentions_concept(ctx.doc, [r]) for r in reactions)
     verification = allergen.verification
     clinical = "inactive" if verification == "refuted" else "active"
-    summary = f"{allergen.text} allergy ({verification})"
-    if manifestations:
-        summary += ": " + ", ".join(str(m.get("text", "")) for m in manifestations)
+    summary = _summary(allergen.text, verification, manifestations)
     resource: JSONDict = {
         "resourceType": "AllergyIntolerance",
         "id": allergen.id,
@@ -176,3 +172,11 @@ def _reactions(ctx: BuildContext, group: MentionGroup) -> list[Entity]:
         if target in ctx.entities
     }
     return sorted(found.values(), key=position)
+
+
+def _summary(allergen: str, verification: str, manifestations: list[JSONDict]) -> str:
+    """The narrative line of an AllergyIntolerance: "Penicillin allergy (confirmed): rash"."""
+    summary = f"{allergen} allergy ({verification})"
+    if manifestations:
+        summary += ": " + ", ".join(str(m.get("text", "")) for m in manifestations)
+    return summary
