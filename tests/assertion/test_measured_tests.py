@@ -1,4 +1,5 @@
-"""A measured test in a nursing note's comma list is not denied by an earlier item's "no"."""
+"""Cues across list items: a measured test in a nursing note's comma list is not denied by an
+earlier item's "no", and a list's repeated item is not the first one's suspicion."""
 
 from __future__ import annotations
 
@@ -48,3 +49,22 @@ def test_a_number_read_after_another_item_s_denial_stands(
 )
 def test_a_denial_of_the_item_itself_stands(pipeline: Pipeline, text: str, name: str) -> None:
     assert mention(pipeline, text, name).assertion.negated
+
+
+def test_a_list_s_second_item_of_the_same_words_is_not_the_first_s_suspicion(
+    pipeline: Pipeline,
+) -> None:
+    doc = pipeline.run(
+        ClinicalDocument(
+            id="n1",
+            source=SOURCE,
+            original_text="Problems: suspected covid-19, covid-19, fever (finding).",
+        )
+    )
+    first, second = [e for e in doc.entities if e.text == "covid-19"]
+    assert first.assertion.uncertain
+    assert not second.assertion.uncertain
+
+
+def test_a_test_not_checked_is_negated(pipeline: Pipeline) -> None:
+    assert mention(pipeline, "Glucose not checked this shift.", "Glucose").assertion.negated

@@ -58,6 +58,7 @@ def test_an_old_mi_is_i25_2(run: Run) -> None:
         ("HPI: s/p MI in 2001.", "MI"),
         ("PMH: remote MI, HTN.", "MI"),
         ("PMH: CAD W AMI '81.", "AMI"),
+        ("PMH: CAD W AMI 7/81.", "AMI"),
     ],
 )
 def test_an_old_mi_by_its_year_or_cue(run: Run, text: str, mention: str) -> None:
@@ -77,3 +78,27 @@ def test_an_old_mi_by_its_year_or_cue(run: Run, text: str, mention: str) -> None
 )
 def test_a_current_or_possible_mi_keeps_its_acute_code(run: Run, text: str, mention: str) -> None:
     assert icd(run(text), mention)[0].startswith("I21")
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("PMH: stroke 2004, HTN, DM2.", "stroke"),
+        ("PMH: remote stroke, HTN.", "stroke"),
+    ],
+)
+def test_an_old_stroke_is_z86_73(run: Run, text: str, mention: str) -> None:
+    assert icd(run(text), mention) == ["Z86.73"]
+
+
+def test_an_old_stroke_with_its_deficits_selects_neither_code(run: Run) -> None:
+    """Z86.73 says "without residual deficits", which the note contradicts; I63.9 (acute)
+    is wrong too, so both stay for coders."""
+    doc = run("PMH: stroke 2004 with residual left hemiparesis.")
+    cva = next(e for e in doc.entities if e.text == "stroke")
+    assert icd(doc, "stroke") == []
+    assert {"I63.9", "Z86.73"} <= {c.code for c in cva.codes}
+
+
+def test_an_acute_stroke_keeps_its_code(run: Run) -> None:
+    assert icd(run("Acute stroke today, tPA given."), "stroke") == ["I63.9"]

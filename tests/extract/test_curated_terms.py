@@ -26,6 +26,9 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("HEPARIN STARTED FOR RUE DVT.", "RUE DVT", "I82.621"),
         ("+CDIFF COLITIS.", "CDIFF COLITIS", "A04.72"),
         ("EKG-CHB W JUNCTIONAL ESCAPE RHYTHM.", "CHB", "I44.2"),
+        ("Problems: severe anxiety (panic) (finding), stress (finding).",
+         "severe anxiety (panic)", "F41.0"),
+        ("Episode of flash pulmonary edema overnight.", "flash pulmonary edema", "J81.0"),
     ],
 )  # fmt: skip
 def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:
@@ -35,3 +38,8 @@ def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:
 def test_chb_in_a_hepatitis_context_is_no_heart_block(read: Read) -> None:
     doc = read("Entecavir 0.5 mg was started for chemoprophylaxis of CHB.")
     assert "CHB" not in icd(doc)
+
+
+def test_pica_the_artery_is_no_eating_disorder(read: Read) -> None:
+    doc = read("Angiography showed a dissecting aneurysm of the left PICA.")
+    assert "PICA" not in [e.text for e in doc.entities if e.type.value == "problem"]

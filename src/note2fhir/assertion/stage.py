@@ -131,10 +131,18 @@ class AssertionStage(Stage):
             ]
             types = [entity.type.value for entity, _, _ in members]
             context = self._context(norms, spans, types)
-            for (entity, _, _), found, span in zip(members, context.hits, spans, strict=True):
+            texts = [entity.text.lower() for entity, _, _ in members]
+            for n, ((entity, _, _), found, span) in enumerate(
+                zip(members, context.hits, spans, strict=True)
+            ):
                 hits = found
                 if _measured(doc.text, entity):
                     hits = [h for h in found if not _denies_other_item(h, span, tokens)]
+                repeats = [
+                    spans[m] for m in range(n) if texts[m] == texts[n] and spans[m][1] <= span[0]
+                ]
+                if repeats:
+                    hits = [h for h in hits if not _repeated_item(h, span, repeats, tokens)]
                 self._apply(entity, hits, tokens)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
@@ -226,6 +234,23 @@ def _denies_other_item(hit: Hit, span: tuple[int, int], tokens: Sequence[Token])
     if hit.category != "negated" or hit.direction != "forward":
         return False
     return any(t.norm in {",", ";"} for t in tokens[hit.match.end : span[0]])
+
+
+def _repeated_item(
+    hit: Hit,
+    span: tuple[int, int],
+    earlier: list[tuple[int, int]],
+    tokens: Sequence[Token],
+) -> bool:
+    """Whether a forward cue reaches a mention only across an earlier mention of the same
+    words and a list separator after it: in "suspected covid-19, covid-19" the second item is
+    the confirmed one, since nobody lists one suspicion twice."""
+    if hit.direction != "forward":
+        return False
+    return any(
+        hit.match.end <= first and any(t.norm in {",", ";"} for t in tokens[last : span[0]])
+        for first, last in earlier
+    )
 
 
 def _cue(

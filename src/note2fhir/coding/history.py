@@ -22,8 +22,9 @@ _NOT_OLD = re.compile(r"\b(?:acute|new|evolving|recent|ongoing)\b", re.IGNORECAS
 _OLD_CUE = re.compile(r"\b(?:history|hx|prior|previous|previously|old|remote|past)\b", re.I)
 """Words of a historical trigger that make the event old, not just over."""
 _GAP = re.compile(r"[ \t]{0,2}(?:in[ \t]{1,2})?")
-_YEAR = re.compile(r"(?:19|20)\d\d\b|['’]\d\d\b")
-"""A year: "1992", "'92"."""
+_YEAR = re.compile(r"(?:\d{1,2}/)?(?:19|20)\d\d\b|['’]\d\d\b|\d{1,2}/(?:3[2-9]|[4-9]\d)\b")
+"""A year: "1992", "'92", "7/1992"; or a month and a two-digit year no day can be: "7/81"
+("2/21" may be a day, so it is not read as a year)."""
 
 
 def _year_after(doc: ClinicalDocument, end: int) -> bool:
@@ -41,6 +42,13 @@ def _year_after(doc: ClinicalDocument, end: int) -> bool:
     return False
 
 
+def _rest_of_line(doc: ClinicalDocument, end: int) -> str:
+    """The text after working offset ``end`` up to the end of its line (at most 80 chars)."""
+    rest = doc.text[end : end + 80]
+    cut = rest.find("\n")
+    return rest if cut < 0 else rest[:cut]
+
+
 class HistoryRule(BaseModel):
     """Acute categories (code prefixes) and the code of their history."""
 
@@ -49,6 +57,7 @@ class HistoryRule(BaseModel):
     acute: list[str]
     history: str
     excludes_note: str
+    not_with: list[str] = []
 
 
 class HistoryRules(BaseModel):
@@ -70,12 +79,16 @@ class HistoryCodes:
 
     def __init__(self, rules: HistoryRules, store: TerminologyStore) -> None:
         self.by_prefix: dict[str, tuple[str, str, str]] = {}
+        self.not_with: dict[str, re.Pattern[str]] = {}
         for rule in rules.rules:
             concept = store.concept(f"icd10cm:{rule.history}")
             if concept is None:
                 continue  # an artifact without it: the acute code stays
             for prefix in rule.acute:
                 self.by_prefix[prefix] = (rule.history, concept.preferred, rule.excludes_note)
+                if rule.not_with:
+                    words = "|".join(re.escape(w) for w in rule.not_with)
+                    self.not_with[prefix] = re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
 
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with the history code selected in place of a selected acute code,
@@ -105,6 +118,11 @@ class HistoryCodes:
                 out.append(cand)
                 continue
             code, display, note = found
+            contradicted = self.not_with.get(cand.code[:3])
+            # old, but with its sequelae: neither the history code nor the acute one holds
+            sequelae = contradicted is not None and bool(
+                contradicted.search(_rest_of_line(doc, entity.end))
+            )
             out.append(
                 CodeCandidate(
                     system=ICD10CM,
@@ -112,8 +130,9 @@ class HistoryCodes:
                     display=display,
                     score=cand.score,
                     reason=f"history of {cand.code}: the note speaks of it in the past, and "
-                    f"{cand.code[:3]} excludes {note} [icd10cm:{code}]",
-                    selected=True,
+                    f"{cand.code[:3]} excludes {note} [icd10cm:{code}]"
+                    + ("; not selected: the note names its sequelae" if sequelae else ""),
+                    selected=not sequelae,
                 )
             )
             out.append(replace(cand, selected=False))

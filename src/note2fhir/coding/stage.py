@@ -17,6 +17,7 @@ from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.select import SelectionRules, select_codes
+from note2fhir.coding.sites import SiteCodes, load_site_rules
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
@@ -65,6 +66,11 @@ class CodingOptions(BaseModel):
         description="Select the code of an event's history for a historical mention (S/P MI "
         "1992 is I25.2, not I21.9); rules in history_codes.yaml.",
     )
+    site_codes: bool = Field(
+        True,
+        description="Replace a generic code whose category excludes the site the note names "
+        "(edema of the brain is G93.6, not R60.9); rules in site_codes.yaml.",
+    )
 
 
 @register_stage
@@ -90,6 +96,7 @@ class CodingStage(Stage):
         self.history = (
             HistoryCodes(load_history_rules(), self.store) if self.opts.history_codes else None
         )
+        self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -115,6 +122,8 @@ class CodingStage(Stage):
                 entity.codes = self._look_up(entity)
             if entity.codes:
                 entity.codes = self._select(entity.codes)
+                if self.sites is not None:
+                    entity.codes = self.sites.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
 

@@ -685,6 +685,7 @@ class _Scan:
         # one source calling an abbreviation ambiguous ("PDA" is also the posterior descending
         # artery) makes every source's abbreviation of it want context
         ambiguous_text = any(c.ambiguous for c in found)
+        listed = norm in lexicon.ambiguous.rules  # "PICA": the artery as often as pica
         for cand in found:
             if cand.entity_type is None:
                 continue
@@ -696,6 +697,7 @@ class _Scan:
                 continue
             needs_support = (
                 cand.ambiguous
+                or listed
                 or (ambiguous_text and cand.term_type.startswith("abbreviation"))
                 or (
                     short
