@@ -70,6 +70,7 @@ def test_an_excluded_site_gets_its_own_code(run: Run, text: str, name: str, code
     [
         ("Funduscopic examination revealed left optic nerve edema.", "edema"),
         ("Biopsy showed edema of the superficial dermis.", "edema"),
+        ("CT showed subcortical and white matter cortical hemorrhage.", "hemorrhage"),
     ],
 )
 def test_a_site_without_a_code_here_keeps_none(run: Run, text: str, name: str) -> None:

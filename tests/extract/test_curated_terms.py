@@ -29,6 +29,9 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("Problems: severe anxiety (panic) (finding), stress (finding).",
          "severe anxiety (panic)", "F41.0"),
         ("Episode of flash pulmonary edema overnight.", "flash pulmonary edema", "J81.0"),
+        ("Influenza B positive.", "Influenza B", "J10.1"),
+        ("PMH: steroid-induced diabetes, ESRD.", "steroid-induced diabetes", "E09.9"),
+        ("PMH: type II diabetes mellitus.", "type II diabetes mellitus", "E11.9"),
     ],
 )  # fmt: skip
 def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:

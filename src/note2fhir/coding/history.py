@@ -19,7 +19,9 @@ from note2fhir.terminology.store import TerminologyStore
 HISTORY_FILE = "history_codes.yaml"
 _NOT_OLD = re.compile(r"\b(?:acute|new|evolving|recent|ongoing)\b", re.IGNORECASE)
 """Words of the mention itself that say the event is not old."""
-_OLD_CUE = re.compile(r"\b(?:history|hx|prior|previous|previously|old|remote|past)\b", re.I)
+_OLD_CUE = re.compile(
+    r"\b(?:history|hx|prior|previous|previously|old|remote|past|former|formerly|ex)\b", re.I
+)
 """Words of a historical trigger that make the event old, not just over."""
 _GAP = re.compile(r"[ \t]{0,2}(?:in[ \t]{1,2})?")
 _YEAR = re.compile(r"(?:\d{1,2}/)?(?:19|20)\d\d\b|['’]\d\d\b|\d{1,2}/(?:3[2-9]|[4-9]\d)\b")
