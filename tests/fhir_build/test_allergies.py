@@ -79,7 +79,7 @@ def test_the_allergy_list_ends_at_a_blank_line(helpers: Any) -> None:
         ("Allergies: NKDA\nRx: lisinopril 10 mg daily", [], "lisinopril"),
         ("ALLERGIES: NKDA  MEDS: ASA 81MG DAILY, LASIX 40MG", [], "LASIX"),
         ("Allergies: Codeine (nausea), takes tramadol instead", ["Codeine"], "tramadol"),
-        ("Allergies: penicillin; sulfa", ["penicillin"], "sulfa"),
+        ("Allergies: penicillin; sulfa started", ["penicillin"], "sulfa"),  # no ";"-item
         ("Allergies: penicillin\nStarted sulfa", ["penicillin"], "sulfa"),  # no item line
         ("Allergies: penicillin Home: sulfa", ["penicillin"], "sulfa"),
     ],

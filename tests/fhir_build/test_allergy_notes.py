@@ -173,13 +173,13 @@ def test_a_named_allergy_drops_no_known_allergies(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # an allergen class the drug lexicon does not know, after ";" (out of the list)
-        ("Allergies: NKDA; PCN", []),
-        ("Allergies: NKA; latex", []),
-        ("Allergies: NKA; shellfish", []),
-        ("Allergies: NKDA; contrast dye - hives", []),
+        # an allergen after ";" is an item of the list, as after "," or a line break
+        ("Allergies: NKDA; PCN", ["PCN"]),
+        ("Allergies: NKA; latex", ["latex"]),
+        ("Allergies: NKA; shellfish", ["shellfish"]),
+        ("Allergies: NKDA; contrast dye - hives", ["contrast dye: hives"]),
         # a non-drug allergen leaves "no known drug allergies" standing
-        ("Allergies: NKDA; latex", [NKDA]),
+        ("Allergies: NKDA; latex", ["latex", NKDA]),
         # answers of a checklist deny them
         ("Pre-op checklist:\nAllergies: NKDA\nLatex - No\nIodine - No\nConsent signed", [NKDA]),
         ("Allergies: NKA\nDiet: no shellfish", [NKA]),
@@ -455,13 +455,13 @@ def test_a_checklist_answer_is_no_allergy(process: Process, text: str, expected:
 @pytest.mark.parametrize(
     ("text", "expected", "meds"),
     [
-        # an order on a drug line: the drug is taken, no allergen
-        ("Allergies: Sulfa\nMetoprolol - continue", ["Sulfa"], ["Metoprolol"]),
-        (
-            "Allergies:\nPenicillin - rash\nLisinopril - continue",
-            ["Penicillin: rash"],
-            ["Lisinopril"],
-        ),
+        # an order on a drug line: no allergen; a drug taken only where the note names no
+        # drug allergen (the terminology holds no drug classes: "Sulfa\nBactrim - continue"
+        # cannot be told from this)
+        ("Allergies: Latex\nMetoprolol - continue", ["Latex"], ["Metoprolol"]),
+        ("Allergies: NKDA\nMetoprolol - continue", [NKDA], ["Metoprolol"]),
+        ("Allergies: Sulfa\nMetoprolol - continue", ["Sulfa"], []),
+        ("Allergies:\nPenicillin - rash\nLisinopril - continue", ["Penicillin: rash"], []),
         # any other clause on a drug line: neither an allergen nor a drug taken
         ("Allergies: Sulfa\nMetoprolol - hold for low BP", ["Sulfa"], []),
         ("Allergies: Sulfa\nMetoprolol po", ["Sulfa"], []),
@@ -712,7 +712,7 @@ def test_what_is_no_allergen_and_what_the_list_keeps(
         ),
         (
             "Allergies: Morphine - nausea, resolved with zofran; Codeine - hives",
-            ["Morphine: nausea"],
+            ["Morphine: nausea", "Codeine: hives"],
         ),
         # "N/V", "not sure of reaction" and "unknown" are no checklist answers
         ("ALLERGIES: CODEINE-N/V", ["CODEINE: N/V"]),
@@ -754,3 +754,104 @@ def test_what_main_reads_right_stays_read(process: Process, text: str, expected:
 )
 def test_a_dosed_line_of_an_allergies_section_is_no_medication(process: Process, text: str) -> None:
     assert medications(process(text)) == []
+
+
+# --- 13. items after ";", orders beside an allergen, a spouse's allergy, "NA" (allergy4) -------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ";" separates items as "," and a line break do
+        ("Allergies: ASA- GI BLEED; CODEINE- N/V", ["CODEINE: N/V", "ASA: GI BLEED"]),
+        ("Allergies: ASA- GI BLEED, CODEINE- N/V", ["CODEINE: N/V", "ASA: GI BLEED"]),
+        ("Allergies: penicillin (rash); sulfa (hives)", ["penicillin: rash", "sulfa: hives"]),
+        ("Allergies: penicillin (rash)\nsulfa (hives)", ["penicillin: rash", "sulfa: hives"]),
+        (
+            "Allergies:\nPenicillin - rash; codeine - nausea\nSulfa - hives",
+            ["Penicillin: rash", "codeine: nausea", "Sulfa: hives"],
+        ),
+        ("Allergies: latex; shellfish (anaphylaxis)", ["latex", "shellfish: anaphylaxis"]),
+        # every window of an item stops at ";": answers, denial, resolved, doubt, relatives,
+        # intolerance
+        ("Allergies: penicillin (rash); sulfa - denies", ["penicillin: rash"]),
+        ("Allergies: sulfa - denies; penicillin (rash)", ["penicillin: rash"]),
+        ("Allergies: PCN (resolved); codeine - nausea", ["codeine: nausea"]),
+        ("Allergies: codeine - nausea; PCN (resolved)", ["codeine: nausea"]),
+        ("Allergies: codeine - nausea; ? PCN", ["codeine: nausea", "PCN unconfirmed"]),
+        ("Allergies: penicillin - rash; husband also allergic to sulfa", ["penicillin: rash"]),
+        ("Allergies: penicillin; wife allergic to sulfa", ["penicillin"]),
+        ("Allergies: sulfa (mother); penicillin - hives", ["penicillin: hives"]),
+        # a ";"-item that is no item ends the list
+        ("Allergies: PCN - hives; tolerated cephalexin 2020", ["PCN: hives"]),
+        ("Allergies: penicillin (rash); takes bactrim", ["penicillin: rash"]),
+    ],
+)
+def test_items_after_a_semicolon(process: Process, text: str, expected: list[str]) -> None:
+    bundle = process(text)
+    assert sorted(allergies(bundle)) == sorted(expected)
+    assert medications(bundle) == []
+    assert conditions(bundle) == []
+
+
+def test_an_intolerance_after_a_semicolon_is_its_own_items(process: Process) -> None:
+    """ "lactose intolerance" after the ";" says nothing of PCN: PCN keeps its ``type``."""
+    bundle = process("Allergies: PCN - hives; lactose intolerance")
+    (pcn,) = _resources(bundle, "AllergyIntolerance")
+    assert pcn["type"] == "allergy"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "X - continue" beside an allergen of X's class: no drug taken, and no allergen
+        ("Allergies: Sulfa - rash\nBactrim - continue", ["Sulfa: rash"]),
+        ("Allergies: Penicillin - hives\nAmoxicillin - continue", ["Penicillin: hives"]),
+        ("Allergies: PCN - hives\nAmoxicillin - continue", ["PCN: hives"]),
+        ("Allergies: Bactrim - rash\nBactrim - continue", ["Bactrim: rash"]),
+    ],
+)
+def test_an_order_beside_a_drug_allergen_makes_no_active_medication(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    bundle = process(text)
+    assert allergies(bundle) == expected
+    assert medications(bundle) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Her husband, who has a penicillin allergy, is at the bedside.",
+        "Her husband, who has a peanut allergy, accompanies her.",
+        "Her mother, who has a penicillin allergy, is at the bedside.",
+        "Wife has a latex allergy.",
+    ],
+)
+def test_another_persons_allergy_is_no_allergy_nor_condition_of_the_patient(
+    process: Process, text: str
+) -> None:
+    bundle = process(text)
+    assert allergies(bundle) == []
+    assert conditions(bundle) == []
+
+
+def test_the_patients_allergy_beside_a_spouse_stays(process: Process) -> None:
+    assert conditions(process("Husband at bedside. Pt has a penicillin allergy.")) == [
+        "penicillin allergy"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "NA" in a reaction's place: the reaction is not known, the allergy stands
+        ("Allergies: Codeine - NA", ["Codeine"]),
+        ("Allergies:\nCodeine - NA\nMorphine - hives", ["Codeine", "Morphine: hives"]),
+        ("Allergies: Codeine - NA, Morphine - hives", ["Codeine", "Morphine: hives"]),
+    ],
+)
+def test_na_after_an_allergen_is_no_denial(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    assert allergies(process(text)) == expected

@@ -7,7 +7,9 @@ stated when the note names an allergy.
 * **Allergy list**: in an allergies section, from the heading to the end of the first line of
   the body, a ";", a heading-like word ("MEDS:", "Rx:") or a word that starts another clause
   ("NKDA. On aspirin", "Codeine (nausea), takes tramadol instead"); then over each following
-  line that is an item: it starts (after a bullet or "1.") with an allergen, holds at most 12
+  ";"-item and line that is an item ("Allergies: penicillin (rash); sulfa (hives)": a ";"
+  separates items as a line break does): it starts (after a bullet, "1." or "?") with an
+  allergen, holds at most 12
   words, is no heading, and says nothing but an allergy: allergens, their reactions,
   separators and words of ``item_words`` such as "severe" ("Allergies:\nPenicillin -
   rash\nSulfa - hives").  An answer ("Latex - No"), an order ("Metoprolol - continue"), a
@@ -34,8 +36,10 @@ stated when the note names an allergy.
 * **Drug taken**: a drug of an allergies section that is no allergen, that causes no problem
   of the block and that the text says is taken: after a word on its line that says so ("NKDA.
   On aspirin 81 mg daily", "MEDS: LASIX"), with a sig outside the list, or answered with an
-  order ("Metoprolol - continue").  The other drugs of the section make nothing: not a
-  tolerated one ("tolerates the hydrocodone"), nor a bare one after the block
+  order ("Metoprolol - continue") in a note that names no drug allergen (beside one it may be
+  of the allergen's class, "Sulfa - rash\nBactrim - continue", which the terminology cannot
+  tell).  The other drugs of the section make nothing: not a tolerated one ("tolerates the
+  hydrocodone"), nor a bare one after the block
   ("Allergies:\nPenicillin - rash\n\nCodeine" is neither an allergy nor a drug taken).
 * **Reaction**: a problem that an allergen (not refuted) ``causes`` by a relation of the
   relations stage ("Penicillin (rash)", "codeine -> hives"); outside an allergy list only one
@@ -56,7 +60,8 @@ that a drug of the block causes when the rules give that drug no allergen (a rea
 current problem); a bare "allergies" used as a topic ("Medications and allergies reviewed");
 or a negated bare "allergy"/"allergies" where the note names an allergy, inside a phrase that a
 stop word blocked ("no known allergies except penicillin"), or after a word that names the
-allergen ("Tape allergy: none": no tape allergy is no "no allergies").
+allergen ("Tape allergy: none": no tape allergy is no "no allergies"); nor an allergy that
+its clause gives to another person ("Her husband, who has a penicillin allergy").
 
 Phrases are matched over the document's tokens, each look is bounded, spans are searched by
 bisection, and the one regular expression (a blank line) has a single quantifier over one
@@ -471,7 +476,7 @@ def find_allergies(
     found = _other_candidates(note, rules, blocks, mentions, assertions)
     phrases = _no_known_phrases(note, rules, blocks)
     stated = _Spans(p.span for p in phrases if not p.blocked)
-    taken = _taken(note, rules, blocks, lists, allergens, dropped)
+    taken = _taken(note, rules, blocks, allergens, found, dropped)
     contradicted = _contradicted(note, rules, blocks, allergens, phrases, found, taken)
     own = [(note.seq[f.first].start, note.seq[f.end - 1].end) for f in found]
     cues = _Spans([*cue_spans, *product, *own, *(f.cue for f in found if f.cue is not None)])
@@ -485,6 +490,7 @@ def find_allergies(
     absorbed |= {target for targets in other_reactions for target in targets}
     absorbed |= _block_reactions(doc, blocks)
     absorbed |= _answered_allergies(note, rules, problems)
+    absorbed |= _relatives_allergies(note, rules, problems)
     absorbed |= dropped
     return AllergyFacts(
         allergens=allergens,
@@ -676,8 +682,12 @@ def _block_of(note: _Note, rules: AllergyRules, section: Section) -> _Block:
     stop = _item_stop(note, body, last)
     list_end = seq[stop - 1].end if stop > body else first
     items, spans = [(body, stop)], [(start, list_end)]
-    # the list goes on over item lines, unless a ";" or another clause cut its first line
-    k = stop if stop > body and not note.same_line(body, stop) else last
+    # the list goes on over the items after a ";" and over item lines, unless another clause
+    # cut its first line
+    if stop > body and note.norm(stop) == ";":
+        k = stop + 1  # "Allergies: penicillin (rash); sulfa (hives)"
+    else:
+        k = stop if stop > body and not note.same_line(body, stop) else last
     anchor = _skip_marks(note, rules, body, stop)
     none_known = any(
         _phrase_at(note, rules, j, anchored=j == anchor) is not None for j in range(body, stop)
@@ -689,8 +699,11 @@ def _block_of(note: _Note, rules: AllergyRules, section: Section) -> _Block:
         items.append(item)
         spans.append((seq[item[0]].start, seq[item[1] - 1].end))
         k = item[1]
-        if note.same_line(item[0], k):  # cut by a stop word: what follows is another clause
-            break
+        if note.same_line(item[0], k):
+            if note.norm(k) == ";":
+                k += 1  # "Penicillin - rash; codeine - nausea": the next item is tried
+                continue
+            break  # cut by a stop word: what follows is another clause
     counted: list[tuple[int, int]] = []
     run: tuple[int, int] | None = None
     stopped = False
@@ -740,26 +753,29 @@ def _item_stop(note: _Note, k: int, last: int) -> int:
 def _item_line(
     note: _Note, rules: AllergyRules, k: int, last: int, none_known: bool
 ) -> tuple[int, int] | None:
-    """The list part ``[first, stop)`` of the line that starts at word ``k`` when the line is
-    an item of an allergy list: it starts (after a bullet or number) with an allergen, a
+    """The list part ``[first, stop)`` of the line or ";"-item that starts at word ``k`` when
+    it is an item of an allergy list: it starts (after a bullet or number) with an allergen, a
     medication mention or one of ``other_allergens``, holds at most ``max_item_words`` words,
     is no heading ("Plan:"), and holds nothing but allergens, their reactions, punctuation,
     list words and ``item_words`` ("Penicillin - rash", "Latex (severe hives)"); None
-    otherwise.  A checklist's answer ("Latex - No", "Codeine - denies", "Morphine -
-    tolerated"), an order ("Metoprolol - continue"), a number or a sig ("Aspirin 81 mg daily")
-    or any other clause ("latex gloves used in OR") makes the line no item.  After "no known
-    allergies" a drug starts an item only with its reaction ("Allergies: NKDA\nPenicillin -
-    rash", not "Allergies: NKDA\nLisinopril")."""
-    if k > 0 and note.same_line(k - 1, k):
+    otherwise.  A ";" separates items as a line break does ("Penicillin (rash); sulfa
+    (hives)"): a ";"-item is read up to the next ";" or the end of its line.  A checklist's
+    answer ("Latex - No", "Codeine - denies", "Morphine - tolerated"), an order ("Metoprolol -
+    continue"), a number or a sig ("Aspirin 81 mg daily") or any other clause ("latex gloves
+    used in OR") makes it no item.  After "no known allergies" a drug starts an item only with
+    its reaction ("Allergies: NKDA\nPenicillin - rash", not "Allergies: NKDA\nLisinopril")."""
+    if k > 0 and note.same_line(k - 1, k) and note.norm(k - 1) != ";":
         return None
     first = _skip_bullet(note, rules, k, last)
+    if note.norm(first) == "?" and note.same_line(first, first + 1):
+        first += 1  # "? shellfish": an item in doubt (its item cues read the "?")
     drug = first in note.drug_starts
     if (not drug and first not in note.others) or first in note.dosed:
         return None
     if note.norm(first + 1) == ":" or note.starts_clause(first):
         return None
     count, reaction, j = 0, False, first
-    while j < last and note.same_line(k, j):
+    while j < last and note.same_line(k, j) and note.norm(j) != ";":
         if j in note.dosed or not _item_word(note, rules, j):
             return None
         count += not _is_punctuation(note.norm(j))
@@ -952,6 +968,7 @@ def _called_intolerance(note: _Note, rules: AllergyRules, start: int, first: int
         and note.same_line(first, k)
         and k not in note.drug_words
         and k not in note.others
+        and note.norm(k) not in _ITEM_BREAKS
     ):
         if rules.intolerance.match_at(note.seq, k) is not None:
             return True
@@ -1580,19 +1597,26 @@ def _taken(
     note: _Note,
     rules: AllergyRules,
     blocks: Sequence[_Block],
-    lists: _Spans,
     allergens: Mapping[str, Verification],
+    others: Sequence[_Found],
     dropped: set[str],
 ) -> frozenset[str]:
     """The drugs of an allergies section the note says the patient takes: a line that starts
-    with the drug and orders it continued ("Metoprolol - continue").  A dosed line makes
-    none: it may be of an allergen's class ("Sulfa - rash\nBactrim DS 1 tab bid").  Nothing
+    with the drug and orders it continued ("Allergies: Latex\nMetoprolol - continue"), in a
+    note that names no drug allergen.  Beside one, the drug may be of the allergen's class
+    ("Sulfa - rash\nBactrim - continue", "Penicillin - hives\nAmoxicillin - continue"), which
+    the terminology cannot tell (it holds no drug classes): no drug taken then, nor an
+    allergen.  A dosed line makes none either ("Sulfa - rash\nBactrim DS 1 tab bid").  Nothing
     else makes one, and no word such as "on", "taking" or "using" does: the narrative
     of an allergies section tells of reactions ("Aspirin - GI bleed on aspirin 325 mg",
     "developed SJS while taking Bactrim", "takes amoxicillin without problems"), so its
     drugs are lost rather than made active.  Never a drug named like an allergen, a tolerated
     one, one named as no allergen ("premedicate with prednisone") or one that causes a
     problem of the block."""
+    if any(status != "refuted" for status in allergens.values()) or any(
+        f.category == "medication" for f in others
+    ):
+        return frozenset()
     doc = note.doc
     inside = _Spans((block.section.start, block.section.end) for block in blocks)
     block_spans = _Spans((block.start, block.end) for block in blocks)
@@ -2183,6 +2207,30 @@ def _answered_allergies(note: _Note, rules: AllergyRules, problems: Iterable[Ent
             continue
         answer = _answer(note, rules, after)
         if answer is not None and answer not in rules.taking:
+            out.add(entity.id)
+    return out
+
+
+def _relatives_allergies(note: _Note, rules: AllergyRules, problems: Iterable[Entity]) -> set[str]:
+    """Problem mentions that name an allergy ("penicillin allergy") in a clause that gives it to
+    another person, by the narrow patterns of an allergen's own item ("Her husband, who has a
+    penicillin allergy, is at the bedside", "Wife has a latex allergy"): no Condition of the
+    patient's.  The assertion stage reads no spouse as a relative, and "who" ends its scopes;
+    one it reads as a relative's is left to it (a FamilyMemberHistory)."""
+    out = set()
+    for entity in problems:
+        assertion = entity.assertion
+        if assertion.negated or assertion.family or assertion.hypothetical:
+            continue
+        first, after = note.first(entity.start), note.first(entity.end)
+        if not any(note.norm(k) in rules.heading_words for k in range(first, after)):
+            continue
+        if first - 1 in note.other_ends and note.same_line(first - 1, first):
+            first = note.other_ends[first - 1]  # "a peanut [allergy]": from the allergen on
+        elif first - 1 in note.drug_words and note.same_line(first - 1, first):
+            first = _first_of(note, first - 1)
+        before = _before_words(note, rules, first, commas=False)
+        if _relatives_own(note, rules, before, _after_words(note, rules, after)):
             out.add(entity.id)
     return out
 
