@@ -160,6 +160,13 @@ def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -
             "No family history of [[colon cancer]].",
             {"colon cancer": {"negated", "family", "relative=FAMMEMB"}},
         ),
+        # A spouse's condition, but not a spouse who is just there.
+        (
+            "Social: pt's wife has a form of [[dementia]].",
+            {"dementia": {"family", "relative=SPS"}},
+        ),
+        ("Wife at bedside, pt [[anxious]].", {"anxious": NONE}),
+        ("Husband in and updated. [[Edema]] unchanged.", {"Edema": NONE}),
         # Someone else speaking about the patient.
         ("Mother reports patient has had [[fever]] for 3 days.", {"fever": NONE}),
         ("The child presented with [[fever]].", {"fever": NONE}),

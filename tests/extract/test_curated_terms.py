@@ -32,6 +32,13 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("Influenza B positive.", "Influenza B", "J10.1"),
         ("PMH: steroid-induced diabetes, ESRD.", "steroid-induced diabetes", "E09.9"),
         ("PMH: type II diabetes mellitus.", "type II diabetes mellitus", "E11.9"),
+        ("EKG showing only sinus brady.", "sinus brady", "R00.1"),
+        ("HR 70 AV paced with occ PVC's.", "PVC", "I49.3"),
+        ("Exam: acromegaly.", "acromegaly", "E22.0"),
+        ("MRI: pituitary macroadenoma.", "pituitary macroadenoma", "D35.2"),
+        ("Complains of polyarthralgia.", "polyarthralgia", "M25.50"),
+        ("Minimal wheeze noted.", "wheeze", "R06.2"),
+        ("Incontinent of stool x2.", "Incontinent of stool", "R15.9"),
     ],
 )  # fmt: skip
 def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:

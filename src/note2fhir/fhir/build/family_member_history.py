@@ -42,6 +42,9 @@ RELATIVES = {
     "AUNT": "aunt",
     "UNCLE": "uncle",
     "COUSN": "cousin",
+    "SPS": "spouse",
+    "HUSB": "husband",
+    "WIFE": "wife",
     "FAMMEMB": "family member",
 }
 """v3-RoleCode codes we emit, with their official displays; any other becomes FAMMEMB."""
