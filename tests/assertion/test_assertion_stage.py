@@ -166,6 +166,11 @@ def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -
             {"dementia": {"family", "relative=SPS"}},
         ),
         ("Wife at bedside, pt [[anxious]].", {"anxious": NONE}),
+        (
+            "Her mother, who has [[diabetes]], died at 60. Pt has [[HTN]].",
+            {"diabetes": {"family", "relative=MTH"}, "HTN": NONE},
+        ),
+        ("Daughter, who is a nurse, says pt has [[fever]].", {"fever": NONE}),
         ("Husband in and updated. [[Edema]] unchanged.", {"Edema": NONE}),
         # Someone else speaking about the patient.
         ("Mother reports patient has had [[fever]] for 3 days.", {"fever": NONE}),
