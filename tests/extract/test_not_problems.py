@@ -38,6 +38,14 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "EKG SHOWING NEW LBBB WITH ST DEPRESSION.",
         "Death occurred in the hospital.",
         "MAE, strong grips. obeys commands.",
+        "The patient was placed on a careplan: - diabetes self management plan",
+        "- infectious disease care plan (record artifact)",
+        "- fracture care",
+        "- head injury rehabilitation",
+        "- injection of tetanus antitoxin",
+        "- lifestyle education regarding hypertension",
+        "- measurement of varicella-zoster virus antibody",
+        "- human immunodeficiency virus antigen test",
     ],
 )
 def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
@@ -54,6 +62,7 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("Stool sample sent for c-diff today.", "c-diff"),
         ("SEND STOOL C DIFF.", "C DIFF"),
         ("Tested for HIV at the clinic.", "HIV"),
+        ("- sleep apnea monitoring with alarm", "sleep apnea monitoring"),
     ],
 )
 def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
@@ -75,6 +84,8 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Pt has depression.", "depression"),
         ("Pt with c diff colitis on vanco.", "c diff colitis"),
         ("Immunizations up to date. Influenza since Monday.", "Influenza"),
+        ("PMH: HIV, HTN.", "HIV"),
+        ("Needs diabetes education. Pt with diabetes.", "diabetes"),
     ],
 )
 def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:

@@ -800,12 +800,22 @@ class _Scan:
             and _HEAD_GAP.fullmatch(text, m.end, words[nxt].start)
             else None
         )
+        if (
+            m.type is EntityType.PROBLEM
+            and after in rules.head_skip
+            and self._head_further(nxt, sentence) is not None
+        ):
+            # "varicella-zoster virus antibody", "human immunodeficiency virus antigen test":
+            # the head stands a word or two further on, and the name is part of it
+            return _DROP
         if m.type is EntityType.MEDICATION:
             # "cytochrome c oxidase", "glutamic acid decarboxylase", "estrogen receptor"
             return _DROP if after in rules.drug_heads else None
         prev = m.first - 1
         before = texts[prev] if prev >= 0 and words[prev].sentence == sentence else None
-        if self._test_cue_before(m.first, sentence):
+        if self._cue_before(rules.other_cues, m.first, sentence):
+            return _DROP  # "lifestyle education regarding hypertension": a topic
+        if self._cue_before(rules.test_cues, m.first, sentence):
             # "stool sent for c diff", "send stool cdiff": the test of it
             return replace(m, type=EntityType.TEST, source=f"{m.source}; sent for", codes=[])
         if after in rules.test_heads:
@@ -860,11 +870,29 @@ class _Scan:
             return _DROP
         return None
 
-    def _test_cue_before(self, first: int, sentence: int) -> bool:
-        """Whether one of the lexicon's ``test_cues`` ends right before word ``first`` in its
-        sentence ("sent for", "stool for", "send stool")."""
+    def _head_further(self, k: int, sentence: int) -> str | None:
+        """The test or other head word after words ``k``, ``k + 1`` of ``head_skip``
+        ("virus antibody", "zoster virus antibody"), or None."""
+        rules = self.lexicon.not_problems
+        words, texts, text = self.words, self.texts, self.doc.text
+        for _ in range(3):
+            if k >= len(words) or words[k].sentence != sentence:
+                return None
+            word = texts[k]
+            if word in rules.test_heads or word in rules.other_heads:
+                return word
+            if word not in rules.head_skip or k + 1 >= len(words):
+                return None
+            if not _HEAD_GAP.fullmatch(text, words[k].end, words[k + 1].start):
+                return None
+            k += 1
+        return None
+
+    def _cue_before(self, cues: tuple[tuple[str, ...], ...], first: int, sentence: int) -> bool:
+        """Whether one of ``cues`` ends right before word ``first`` in its sentence ("sent
+        for", "stool for", "education regarding")."""
         words, texts = self.words, self.texts
-        for cue in self.lexicon.not_problems.test_cues:
+        for cue in cues:
             n = len(cue)
             at = first - n
             if at >= 0 and words[at].sentence == sentence and tuple(texts[at:first]) == cue:

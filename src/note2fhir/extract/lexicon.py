@@ -132,7 +132,7 @@ class WordContext(_Strict):
 class NotProblems(_Strict):
     """Contexts in which a problem name names a test, a vaccine, a team or an idiom."""
 
-    @field_validator("test_cues", mode="before")
+    @field_validator("test_cues", "other_cues", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         """Phrases are written as text ("sent for"); they are kept as word tuples."""
@@ -146,6 +146,11 @@ class NotProblems(_Strict):
     list_cues: frozenset[str] = frozenset()
     test_cues: tuple[tuple[str, ...], ...] = ()
     """Words right before a name that make it the name of a test sent ("sent for c diff")."""
+    other_cues: tuple[tuple[str, ...], ...] = ()
+    """Words right before a name that make it a topic, no problem stated ("education
+    regarding hypertension")."""
+    head_skip: frozenset[str] = frozenset()
+    """Words that may stand between a name and its head ("zoster virus antibody")."""
     drug_heads: frozenset[str] = frozenset()
     """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
     sections: frozenset[str] = frozenset()
