@@ -71,6 +71,9 @@ def test_an_excluded_site_gets_its_own_code(run: Run, text: str, name: str, code
         ("Funduscopic examination revealed left optic nerve edema.", "edema"),
         ("Biopsy showed edema of the superficial dermis.", "edema"),
         ("CT showed subcortical and white matter cortical hemorrhage.", "hemorrhage"),
+        ("Recurrence of his periampullary cancer.", "cancer"),
+        ("Diagnosis: primary advanced esophago-gastric melanoma.", "melanoma"),
+        ("The presence of gastric choriocarcinoma was confirmed.", "choriocarcinoma"),
     ],
 )
 def test_a_site_without_a_code_here_keeps_none(run: Run, text: str, name: str) -> None:
@@ -87,3 +90,14 @@ def test_a_site_without_a_code_here_keeps_none(run: Run, text: str, name: str) -
 )
 def test_body_edema_keeps_the_generic_code(run: Run, text: str, name: str) -> None:
     assert selected_icd(mention(run(text), name))[0].startswith("R60")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "code"),
+    [
+        ("Concern that a cancer may have been missed.", "cancer", "C80.1"),
+        ("Consistent with metastatic malignant melanoma.", "malignant melanoma", "C43.9"),
+    ],
+)
+def test_no_site_keeps_the_unspecified_code(run: Run, text: str, name: str, code: str) -> None:
+    assert selected_icd(mention(run(text), name)) == [code]

@@ -39,6 +39,11 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("Complains of polyarthralgia.", "polyarthralgia", "M25.50"),
         ("Minimal wheeze noted.", "wheeze", "R06.2"),
         ("Incontinent of stool x2.", "Incontinent of stool", "R15.9"),
+        ("A recurrence of his pancreatic cancer.", "pancreatic cancer", "C25.9"),
+        ("Revealed a 3.8-cm anaplastic thyroid cancer.", "thyroid cancer", "C73"),
+        ("PMH: ESRD and testicular cancer.", "testicular cancer", "C62.90"),
+        ("Consistent with a T2 rectal carcinoma.", "rectal carcinoma", "C20"),
+        ("He was diagnosed with right lung carcinoma.", "lung carcinoma", "C34.90"),
     ],
 )  # fmt: skip
 def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:
