@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import simple_icd_10_cm as cm
 
 from note2fhir.coding.history import load_history_rules
-from note2fhir.document import ClinicalDocument, Entity, SourceRef
-from note2fhir.pipeline import Pipeline
-from note2fhir.settings import load_settings
+from note2fhir.document import ClinicalDocument, Entity
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
-SOURCE = SourceRef(
-    "DocumentReference", "n1", "DocumentReference/n1", "DocumentReference.content[0].attachment"
-)
 Run = Callable[[str], ClinicalDocument]
-
-
-@pytest.fixture(scope="module")
-def run(terminology_dir: Path) -> Run:
-    """The default pipeline (assertion included) over a plain-text note."""
-    settings = load_settings(terminology_dir=terminology_dir, terminology_artifact="default")
-    pipeline = Pipeline.from_settings(settings)
-    return lambda text: pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
 
 
 def icd(doc: ClinicalDocument, text: str) -> list[str]:
