@@ -166,6 +166,8 @@ def test_context(annotate: Annotate, text: str, expected: dict[str, set[str]]) -
             {"dementia": {"family", "relative=SPS"}},
         ),
         ("Wife at bedside, pt [[anxious]].", {"anxious": NONE}),
+        ("Her husband has been supportive during her [[depression]].", {"depression": NONE}),
+        ("Wife has been giving him insulin for his [[diabetes]].", {"diabetes": NONE}),
         (
             "Her mother, who has [[diabetes]], died at 60. Pt has [[HTN]].",
             {"diabetes": {"family", "relative=MTH"}, "HTN": NONE},

@@ -64,7 +64,21 @@ def test_a_list_s_second_item_of_the_same_words_is_not_the_first_s_suspicion(
     first, second = [e for e in doc.entities if e.text == "covid-19"]
     assert first.assertion.uncertain
     assert not second.assertion.uncertain
+    assert not mention(pipeline, doc.original_text, "fever").assertion.uncertain
+
+
+def test_a_repeat_that_is_no_whole_item_keeps_the_suspicion(pipeline: Pipeline) -> None:
+    doc = pipeline.run(
+        ClinicalDocument(id="n1", source=SOURCE, original_text="Suspected PE, PE protocol CT.")
+    )
+    assert all(e.assertion.uncertain for e in doc.entities if e.text == "PE")
 
 
 def test_a_test_not_checked_is_negated(pipeline: Pipeline) -> None:
     assert mention(pipeline, "Glucose not checked this shift.", "Glucose").assertion.negated
+
+
+def test_a_test_not_drawn_leaves_the_problem_before_it(pipeline: Pipeline) -> None:
+    text = "Patient febrile to 102, blood cultures were not drawn."
+    assert not mention(pipeline, text, "febrile").assertion.negated
+    assert mention(pipeline, text, "blood cultures").assertion.negated

@@ -87,12 +87,24 @@ def test_an_old_stroke_with_its_deficits_selects_neither_code(run: Run) -> None:
     assert {"I63.9", "Z86.73"} <= {c.code for c in cva.codes}
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["PMH: stroke 2010 without residual deficits.", "PMH: stroke 2004. Admitted with weakness."],
+)
+def test_denied_or_later_deficits_keep_z86_73(run: Run, text: str) -> None:
+    assert icd(run(text), "stroke") == ["Z86.73"]
+
+
 def test_an_acute_stroke_keeps_its_code(run: Run) -> None:
     assert icd(run("Acute stroke today, tPA given."), "stroke") == ["I63.9"]
 
 
 def test_a_former_smoker_is_z87_891(run: Run) -> None:
     assert icd(run("She was a former cigarette smoker."), "smoker") == ["Z87.891"]
+
+
+def test_a_prior_smoker_who_smokes_now_is_f17(run: Run) -> None:
+    assert icd(run("Prior smoker, now smokes 3 cigarettes a day."), "smoker") == ["F17.200"]
 
 
 def test_a_smoker_is_f17(run: Run) -> None:

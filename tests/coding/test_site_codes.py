@@ -72,10 +72,19 @@ def test_a_site_without_a_code_here_keeps_none(run: Run, text: str, name: str) -
         ("3+ edema noted in left arm.", "edema"),
         ("Lungs clear, edema in feet bilaterally.", "edema"),
         ("PT HAS SEVERE GENERALIZED PITTING EDEMA.", "EDEMA"),
+        # a site word of another phrase: all capitals without punctuation, or after "in"
+        ("LUNGS CLEAR 2+ PEDAL EDEMA", "PEDAL EDEMA"),
+        ("RESP/PULM LUNGS CLEAR BILAT EDEMA", "EDEMA"),
+        ("LE edema in setting of pulmonary hypertension.", "edema"),
     ],
 )
 def test_body_edema_keeps_the_generic_code(run: Run, text: str, name: str) -> None:
     assert selected_icd(mention(run(text), name))[0].startswith("R60")
+
+
+def test_a_carcinoma_in_situ_keeps_no_malignant_code(run: Run) -> None:
+    entity = mention(run("History of cervical carcinoma in situ, s/p LEEP."), "cervical carcinoma")
+    assert selected_icd(entity) == []
 
 
 @pytest.mark.parametrize(

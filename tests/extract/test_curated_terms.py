@@ -44,6 +44,8 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("PMH: ESRD and testicular cancer.", "testicular cancer", "C62.90"),
         ("Consistent with a T2 rectal carcinoma.", "rectal carcinoma", "C20"),
         ("He was diagnosed with right lung carcinoma.", "lung carcinoma", "C34.90"),
+        ("History of gall bladder cancer.", "gall bladder cancer", "C23"),
+        ("Papillary thyroid carcinoma, s/p thyroidectomy.", "Papillary thyroid carcinoma", "C73"),
     ],
 )  # fmt: skip
 def test_curated_terms(read: Read, text: str, mention: str, code: str) -> None:

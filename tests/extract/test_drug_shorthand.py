@@ -1,4 +1,5 @@
-"""ICU nursing notes' drug short forms (``drug_shorthand`` in the lexicon)."""
+"""ICU nursing notes' drug short forms (``drug_shorthand`` in the lexicon) and combination brands
+(``combination_drugs``)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,21 @@ def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) ->
 def test_short_forms_of_two_drugs_stay_uncoded(read: Read, word: str) -> None:
     doc = read(f"On {word} gtt overnight.")
     assert all(e.text.lower() != word for e in doc.entities)
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Percocet 1-2 tabs q4h prn pain.", "Percocet"),
+        ("Gave Tylenol #3 1 tab po.", "Tylenol #3"),
+        ("Tylenol with codeine at night.", "Tylenol with codeine"),
+        ("Augmentin 875 mg bid x 7 days.", "Augmentin"),
+        ("Home meds: Sinemet, Vicodin.", "Vicodin"),
+    ],
+)
+def test_combination_brands_are_uncoded_medications(read: Read, text: str, mention: str) -> None:
+    """A brand of two drugs is one medication with no code: one ingredient's code would name
+    only part of it (Tylenol #3 is no plain acetaminophen)."""
+    entity = next(e for e in read(text).entities if e.text == mention)
+    assert entity.type is EntityType.MEDICATION
+    assert entity.selected_codes == []

@@ -40,12 +40,12 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "MAE, strong grips. obeys commands.",
         "The patient was placed on a careplan: - diabetes self management plan",
         "- infectious disease care plan (record artifact)",
-        "- fracture care",
-        "- head injury rehabilitation",
         "- injection of tetanus antitoxin",
         "- lifestyle education regarding hypertension",
         "- measurement of varicella-zoster virus antibody",
         "- human immunodeficiency virus antigen test",
+        "Rapid flu: Influenza A negative.",
+        "Influenza A/B PCR negative.",
     ],
 )
 def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
@@ -86,6 +86,9 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Immunizations up to date. Influenza since Monday.", "Influenza"),
         ("PMH: HIV, HTN.", "HIV"),
         ("Needs diabetes education. Pt with diabetes.", "diabetes"),
+        ("Sacral decubitus ulcer care provided per protocol.", "decubitus ulcer"),
+        ("Admitted to rehab unit for stroke rehabilitation.", "stroke"),
+        ("Left wrist laceration self-inflicted.", "laceration"),
     ],
 )
 def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:

@@ -132,17 +132,21 @@ class AssertionStage(Stage):
             types = [entity.type.value for entity, _, _ in members]
             context = self._context(norms, spans, types)
             texts = [entity.text.lower() for entity, _, _ in members]
+            ended: set[tuple[int, int]] = set()  # cues a repeated list item ended
             for n, ((entity, _, _), found, span) in enumerate(
                 zip(members, context.hits, spans, strict=True)
             ):
-                hits = found
+                hits = [h for h in found if (h.match.start, h.match.end) not in ended]
                 if _measured(doc.text, entity):
-                    hits = [h for h in found if not _denies_other_item(h, span, tokens)]
+                    hits = [h for h in hits if not _denies_other_item(h, span, tokens)]
                 repeats = [
                     spans[m] for m in range(n) if texts[m] == texts[n] and spans[m][1] <= span[0]
                 ]
                 if repeats:
-                    hits = [h for h in hits if not _repeated_item(h, span, repeats, tokens)]
+                    for h in hits:
+                        if _repeated_item(h, span, repeats, tokens):
+                            ended.add((h.match.start, h.match.end))
+                    hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
                 self._apply(entity, hits, tokens)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
@@ -242,13 +246,19 @@ def _repeated_item(
     earlier: list[tuple[int, int]],
     tokens: Sequence[Token],
 ) -> bool:
-    """Whether a forward cue reaches a mention only across an earlier mention of the same
-    words and a list separator after it: in "suspected covid-19, covid-19" the second item is
-    the confirmed one, since nobody lists one suspicion twice."""
-    if hit.direction != "forward":
+    """Whether a forward suspicion reaches a list item only across an earlier item of the same
+    words: in "suspected covid-19, covid-19" the second item is the confirmed one, since
+    nobody lists one suspicion twice.  Both must be whole items next to each other ("Suspected
+    PE, PE protocol CT ordered" names the protocol of the suspicion)."""
+    if hit.direction != "forward" or hit.category != "uncertain":
+        return False
+    after = tokens[span[1]].norm if span[1] < len(tokens) else None
+    if after is not None and after not in {",", ";", "."}:
         return False
     return any(
-        hit.match.end <= first and any(t.norm in {",", ";"} for t in tokens[last : span[0]])
+        hit.match.end <= first
+        and last < span[0]
+        and all(t.norm in {",", ";"} for t in tokens[last : span[0]])
         for first, last in earlier
     )
 

@@ -44,11 +44,30 @@ def _year_after(doc: ClinicalDocument, end: int) -> bool:
     return False
 
 
-def _rest_of_line(doc: ClinicalDocument, end: int) -> str:
-    """The text after working offset ``end`` up to the end of its line (at most 80 chars)."""
+_CLAUSE_END = re.compile(r"\n|[.;](?:\s|$)")
+_DENIED = re.compile(r"\b(?:without|w/o|no|not|denies|free of)\s+(?:\w+\s+){0,2}$", re.I)
+
+
+def _rest_of_sentence(doc: ClinicalDocument, end: int) -> str:
+    """The text after working offset ``end`` up to the end of its sentence or line (at most
+    80 characters)."""
     rest = doc.text[end : end + 80]
-    cut = rest.find("\n")
-    return rest if cut < 0 else rest[:cut]
+    cut = _CLAUSE_END.search(rest)
+    return rest if cut is None else rest[: cut.start()]
+
+
+def _says(pattern: re.Pattern[str] | None, text: str) -> bool:
+    """Whether ``pattern`` finds a word in ``text`` that no denial stands before ("with
+    residual hemiparesis" says so; "without residual deficits" does not)."""
+    if pattern is None:
+        return False
+    return any(not _DENIED.search(text, 0, m.start()) for m in pattern.finditer(text))
+
+
+def _words(words: list[str]) -> re.Pattern[str]:
+    """A pattern of any of ``words`` (or phrases), as whole words."""
+    alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in words)
+    return re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
 
 
 class HistoryRule(BaseModel):
@@ -60,6 +79,7 @@ class HistoryRule(BaseModel):
     history: str
     excludes_note: str
     not_with: list[str] = []
+    still_with: list[str] = []
 
 
 class HistoryRules(BaseModel):
@@ -82,6 +102,7 @@ class HistoryCodes:
     def __init__(self, rules: HistoryRules, store: TerminologyStore) -> None:
         self.by_prefix: dict[str, tuple[str, str, str]] = {}
         self.not_with: dict[str, re.Pattern[str]] = {}
+        self.still_with: dict[str, re.Pattern[str]] = {}
         for rule in rules.rules:
             concept = store.concept(f"icd10cm:{rule.history}")
             if concept is None:
@@ -89,8 +110,9 @@ class HistoryCodes:
             for prefix in rule.acute:
                 self.by_prefix[prefix] = (rule.history, concept.preferred, rule.excludes_note)
                 if rule.not_with:
-                    words = "|".join(re.escape(w) for w in rule.not_with)
-                    self.not_with[prefix] = re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
+                    self.not_with[prefix] = _words(rule.not_with)
+                if rule.still_with:
+                    self.still_with[prefix] = _words(rule.still_with)
 
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with the history code selected in place of a selected acute code,
@@ -120,11 +142,12 @@ class HistoryCodes:
                 out.append(cand)
                 continue
             code, display, note = found
-            contradicted = self.not_with.get(cand.code[:3])
+            rest = _rest_of_sentence(doc, entity.end)
+            if _says(self.still_with.get(cand.code[:3]), rest):
+                out.append(cand)  # "prior smoker, now smokes 3 a day": still going on
+                continue
             # old, but with its sequelae: neither the history code nor the acute one holds
-            sequelae = contradicted is not None and bool(
-                contradicted.search(_rest_of_line(doc, entity.end))
-            )
+            sequelae = _says(self.not_with.get(cand.code[:3]), rest)
             out.append(
                 CodeCandidate(
                     system=ICD10CM,

@@ -19,17 +19,28 @@ from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
 SITE_FILE = "site_codes.yaml"
-_WORD = re.compile(r"[A-Za-z]+")
-_BEFORE_WORDS = 3
-"""Words before the mention that may name its site ("left optic nerve edema")."""
-_BEFORE_STOP = re.compile(r"[,;:.()\n]|\b(?:and|or|with|without|no|not|but)\b", re.I)
-"""What ends the mention's noun phrase on its left: "lungs clear, no edema" names no site."""
+_BEFORE = re.compile(r"([A-Za-z]+)([ \t/-]{1,3})$")
+"""The word right before a position, joined to it by spaces, "/" or "-" only ("CP/pul
+edema", "esophago-gastric melanoma"); other punctuation ends the noun phrase."""
+_BEFORE_WORDS = 4
 _AFTER = re.compile(
     r"[ \t]{1,2}(?:in|of|within|involving)[ \t]{1,2}((?:[A-Za-z]+[ \t]{1,2}){0,2}[A-Za-z]+)",
     re.IGNORECASE,
 )
 """Up to three words after the mention's "in/of": "edema in cerebellum", "oedema of the
 brain", "edema of the superficial dermis"."""
+_MODIFIERS = frozenset(
+    {"the", "a", "both", "his", "her", "left", "right", "l", "r", "lt", "rt", "bilateral",
+     "bilat", "b", "mild", "moderate", "severe", "diffuse", "focal", "marked", "significant",
+     "trace", "minimal", "slight", "acute", "chronic", "new", "worsening", "persistent",
+     "extensive", "small", "large", "superficial", "deep", "interstitial", "primary",
+     "advanced", "nerve", "matter", "white", "gray", "grey", "fiber", "layer", "margin"}
+)  # fmt: skip
+"""Words that may stand between a head and its site word ("left optic nerve edema",
+"pulmonary interstitial edema"); any other word ends the search ("LUNGS CLEAR BILAT EDEMA"
+names no site of the edema, "edema in setting of pulmonary hypertension" neither)."""
+_IN_SITU = re.compile(r"[ \t]{1,2}in[ \t-]{1,2}situ\b", re.IGNORECASE)
+"""A carcinoma "in situ" right after the mention: no malignant (C) code holds (D00-D09)."""
 
 
 class SiteRule(BaseModel):
@@ -87,6 +98,10 @@ class SiteCodes:
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with a selected generic code replaced by the code of the site the
         note names next to the mention, or unselected when that site has no code here."""
+        if _IN_SITU.match(doc.text, entity.end) and any(
+            c.system == ICD10CM and c.selected and c.code.startswith("C") for c in entity.codes
+        ):  # "cervical carcinoma in situ" is D06.9, which no word here picks: none
+            return [replace(c, selected=False) if c.system == ICD10CM else c for c in entity.codes]
         generic = next(
             (
                 c
@@ -128,21 +143,32 @@ class SiteCodes:
 def _site_word(
     text: str, start: int, end: int, sites: dict[str, tuple[str, str, str] | None]
 ) -> str | None:
-    """The site word nearest the mention: in the mention itself ("pulmonary interstitial
-    edema"), in its noun phrase before it, or after "in/of" right after it."""
-    before = text[max(0, start - 60) : start]
-    stops = [m.end() for m in _BEFORE_STOP.finditer(before)]
-    if stops:
-        before = before[stops[-1] :]
-    words: list[str] = [w.lower() for w in _WORD.findall(before)][-_BEFORE_WORDS:]
-    words += [w.lower() for w in _WORD.findall(text[start:end])][:-1]
-    for word in reversed(words):
+    """The site word of the mention ``text[start:end]``: a word of the mention itself
+    ("pulmonary interstitial edema"); for a bare head, the nearest one before it in its noun
+    phrase ("CP/pul edema", "left optic nerve edema") or after "in/of" ("edema of the
+    brain"), with only modifiers between."""
+    inside: list[str] = [w.lower() for w in re.findall(r"[A-Za-z]+", text[start:end])]
+    for word in reversed(inside[:-1]):
         if word in sites:
             return word
+    if len(inside) != 1:
+        return None  # "PEDAL EDEMA", "leg edema": the mention names its own site
+    at = start
+    for _ in range(_BEFORE_WORDS):
+        found = _BEFORE.search(text, max(0, at - 40), at)
+        if found is None:
+            break
+        word = found.group(1).lower()
+        if word in sites:
+            return word
+        if word not in _MODIFIERS:
+            break
+        at = found.start()
     after = _AFTER.match(text, end)
     if after is not None:
-        following: list[str] = after.group(1).lower().split()
-        for word in following:
+        for word in after.group(1).lower().split():
             if word in sites:
                 return word
+            if word not in _MODIFIERS:
+                break
     return None

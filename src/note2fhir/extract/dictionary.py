@@ -88,7 +88,10 @@ _DROP = object()
 """The verdict of a problem match that names no problem in its context."""
 _HEAD_GAP = re.compile(r"[ \t)\-]{1,4}")
 """What may stand between a name and its head word: "covid-19) vaccine", "HIV-antibody"."""
+_SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
+"""What may stand between the words before a head: "influenza A/B PCR"."""
 _NEGATIVE_RESULT = re.compile(
+    r"(?:[ \t]{1,2}(?:type[ \t])?(?:a|b|a/b|a[ \t]and[ \t]b)\b)?"  # "Influenza A negative"
     r"[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned|tested)[ \t]{1,2})?"
     r"(?:negative|neg\b|non-?reactive|\([ \t]?-[ \t]?\))(?![ \t]{0,2}(?:for|to)\b)",
     re.IGNORECASE,
@@ -836,7 +839,7 @@ class _Scan:
                 [],
                 self._value_after(m.first, end),
             )
-        if after in rules.other_heads:
+        if after in rules.other_heads or self._head_phrase(nxt, sentence, rules.other_heads):
             return _DROP
         if _NEGATIVE_RESULT.match(text, m.end):
             # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
@@ -870,6 +873,25 @@ class _Scan:
             return _DROP
         return None
 
+    def _head_phrase(self, k: int, sentence: int, heads: frozenset[str]) -> bool:
+        """Whether a head of two or more words ("self management", "care plan") starts at
+        word ``k`` in its sentence."""
+        words, texts = self.words, self.texts
+        if k >= len(words) or words[k].sentence != sentence:
+            return False
+        first = texts[k] + " "
+        for head in heads:
+            if head.startswith(first):
+                parts = head.split()
+                stop = k + len(parts)
+                if (
+                    stop <= len(words)
+                    and words[stop - 1].sentence == sentence
+                    and texts[k:stop] == parts
+                ):
+                    return True
+        return False
+
     def _head_further(self, k: int, sentence: int) -> str | None:
         """The test or other head word after words ``k``, ``k + 1`` of ``head_skip``
         ("virus antibody", "zoster virus antibody"), or None."""
@@ -883,7 +905,7 @@ class _Scan:
                 return word
             if word not in rules.head_skip or k + 1 >= len(words):
                 return None
-            if not _HEAD_GAP.fullmatch(text, words[k].end, words[k + 1].start):
+            if not _SKIP_GAP.fullmatch(text, words[k].end, words[k + 1].start):
                 return None
             k += 1
         return None
