@@ -22,6 +22,8 @@ DRUGBANK = "https://go.drugbank.com/drugs"
         ("K REPLETED WITH 80 MEQ KCL.", "KCL", "DB00761"),
         ("Pt received 2mg MSO4 for severe R foot pain.", "MSO4", "DB00295"),
         ("MEDICATED W MS04 2-4MG PRN.", "MS04", "DB00295"),
+        ("NGT placed to give meds.. ASA and Cozaar.", "ASA", "DB00945"),
+        ("also on asa and lipitor.", "asa", "DB00945"),
     ],
 )
 def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) -> None:
@@ -29,6 +31,10 @@ def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) ->
     entity = next(e for e in doc.entities if e.text.lower() == mention.lower())
     assert entity.type is EntityType.MEDICATION
     assert [c.code for c in entity.selected_codes if c.system == DRUGBANK] == [code]
+
+
+def test_asa_class_is_no_drug(read: Read) -> None:
+    assert all(e.text != "ASA" for e in read("ASA class II, airway Mallampati 2.").entities)
 
 
 @pytest.mark.parametrize("word", ["dopa", "levo", "neo"])
