@@ -88,6 +88,12 @@ _DROP = object()
 """The verdict of a problem match that names no problem in its context."""
 _HEAD_GAP = re.compile(r"[ \t)\-]{1,4}")
 """What may stand between a name and its head word: "covid-19) vaccine", "HIV-antibody"."""
+_POSITIVE_RESULT = re.compile(
+    r"[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned|tested)[ \t]{1,2})?"
+    r"(?:positive|pos\b|reactive|detected|\([ \t]?\+[ \t]?\))",
+    re.IGNORECASE,
+)
+"""A positive result right after a test's head word."""
 _SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
 """What may stand between the words before a head: "influenza A/B PCR"."""
 _NEGATIVE_RESULT = re.compile(
@@ -894,7 +900,8 @@ class _Scan:
 
     def _head_further(self, k: int, sentence: int) -> str | None:
         """The test or other head word after words ``k``, ``k + 1`` of ``head_skip``
-        ("virus antibody", "zoster virus antibody"), or None."""
+        ("virus antibody", "zoster virus antibody"), or None; None too when a positive result
+        follows the head ("hepatitis B surface antigen positive" states the infection)."""
         rules = self.lexicon.not_problems
         words, texts, text = self.words, self.texts, self.doc.text
         for _ in range(3):
@@ -902,7 +909,7 @@ class _Scan:
                 return None
             word = texts[k]
             if word in rules.test_heads or word in rules.other_heads:
-                return word
+                return None if _POSITIVE_RESULT.match(text, words[k].end) else word
             if word not in rules.head_skip or k + 1 >= len(words):
                 return None
             if not _SKIP_GAP.fullmatch(text, words[k].end, words[k + 1].start):
