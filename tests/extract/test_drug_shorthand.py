@@ -59,3 +59,12 @@ def test_combination_brands_are_uncoded_medications(read: Read, text: str, menti
     entity = next(e for e in read(text).entities if e.text == mention)
     assert entity.type is EntityType.MEDICATION
     assert entity.selected_codes == []
+
+
+def test_a_chemoradiation_procedure_is_no_medication(read: Read) -> None:
+    """A problem list's procedure title holds a drug class: "combined chemotherapy and
+    radiation therapy (procedure)" is one procedure, no MedicationStatement of chemotherapy."""
+    doc = read("- combined chemotherapy and radiation therapy (procedure)")
+    assert [(e.text, e.type) for e in doc.entities] == [
+        ("combined chemotherapy and radiation therapy", EntityType.PROCEDURE)
+    ]
