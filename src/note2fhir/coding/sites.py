@@ -4,7 +4,8 @@ excludes ("edema in cerebellum" is G93.6 Cerebral edema, not R60.9 Edema, unspec
 The mention's span often holds only the head word: the site stands before it ("pul edema",
 "left optic nerve edema") or after it ("edema of the brain and lungs").  The rules are data
 (``resources/site_codes.yaml``); each replacement must be in the terminology store, whose
-display is used, so no code or title is written here."""
+display is used, so no code or title is written here.  A carcinoma "in situ" right after the
+mention loses its malignant code the same way: its own code (D00-D09) is not in the words."""
 
 from __future__ import annotations
 
