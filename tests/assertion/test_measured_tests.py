@@ -74,6 +74,15 @@ def test_a_repeat_that_is_no_whole_item_keeps_the_suspicion(pipeline: Pipeline) 
     assert all(e.assertion.uncertain for e in doc.entities if e.text == "PE")
 
 
+def test_ruled_out_in_short_form_negates(pipeline: Pipeline) -> None:
+    assert mention(pipeline, "ADMITTED WITH CHEST PAIN. R/O'D MI.", "MI").assertion.negated
+
+
+def test_a_doubt_inside_the_mention_is_uncertain(pipeline: Pipeline) -> None:
+    text = "Patient is presenting with suspected lung cancer (situation)."
+    assert mention(pipeline, text, "suspected lung cancer").assertion.uncertain
+
+
 def test_a_test_not_checked_is_negated(pipeline: Pipeline) -> None:
     assert mention(pipeline, "Glucose not checked this shift.", "Glucose").assertion.negated
 

@@ -23,10 +23,16 @@ def icd(doc: ClinicalDocument, text: str) -> list[str]:
 
 def test_every_rule_is_the_release_s_own_excludes_note(store: TerminologyStore) -> None:
     """Each rule's history code exists, in the store and in the release, and is named by an
-    Excludes note of each acute category (never a code from memory)."""
+    Excludes note of each acute category or names the acute condition in its own title or
+    inclusion terms (never a code from memory)."""
     for rule in load_history_rules().rules:
         assert cm.is_valid_item(rule.history)
         assert store.concept(f"icd10cm:{rule.history}") is not None
+        assert (rule.excludes_note is None) != (rule.history_names is None)
+        if rule.history_names is not None:
+            own = [cm.get_description(rule.history), *cm.get_inclusion_term(rule.history)]
+            assert any(rule.history_names in words for words in own)
+            continue
         for category in rule.acute:
             notes = cm.get_excludes1(category) + cm.get_excludes2(category)
             assert rule.excludes_note in notes, category
@@ -109,3 +115,14 @@ def test_a_prior_smoker_who_smokes_now_is_f17(run: Run) -> None:
 
 def test_a_smoker_is_f17(run: Run) -> None:
     assert icd(run("Smoker, 1 ppd."), "Smoker") == ["F17.200"]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("PMH: HTN, CVA/TIA 2004.", "TIA", "Z86.73"),
+        ("She had a history of viral meningitis eight years prior.", "viral meningitis", "Z86.61"),
+    ],
+)
+def test_old_tia_and_meningitis(run: Run, text: str, mention: str, code: str) -> None:
+    assert icd(run(text), mention) == [code]

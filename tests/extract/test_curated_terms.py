@@ -45,6 +45,9 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("Consistent with a T2 rectal carcinoma.", "rectal carcinoma", "C20"),
         ("He was diagnosed with right lung carcinoma.", "lung carcinoma", "C34.90"),
         ("History of gall bladder cancer.", "gall bladder cancer", "C23"),
+        ("psoriasis. psoriatic arthritis.", "psoriatic arthritis", "L40.50"),
+        ("presenting with disorder of kidney due to diabetes mellitus (disorder).",
+         "disorder of kidney due to diabetes mellitus", "E11.29"),
         ("Papillary thyroid carcinoma, s/p thyroidectomy.", "Papillary thyroid carcinoma", "C73"),
     ],
 )  # fmt: skip

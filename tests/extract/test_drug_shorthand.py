@@ -24,6 +24,7 @@ DRUGBANK = "https://go.drugbank.com/drugs"
         ("MEDICATED W MS04 2-4MG PRN.", "MS04", "DB00295"),
         ("NGT placed to give meds.. ASA and Cozaar.", "ASA", "DB00945"),
         ("also on asa and lipitor.", "asa", "DB00945"),
+        ("1 ml epoetin alfa 4000 unt/ml injection [epogen]", "epoetin alfa", "DB00016"),
     ],
 )
 def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) -> None:
@@ -68,3 +69,31 @@ def test_a_chemoradiation_procedure_is_no_medication(read: Read) -> None:
     assert [(e.text, e.type) for e in doc.entities] == [
         ("combined chemotherapy and radiation therapy", EntityType.PROCEDURE)
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [
+        ("Total carnitine of 41.3 μmol/L.", "carnitine"),
+        ("The isolate was sensitive to penicillin and vancomycin but resistant to clindamycin.",
+         "vancomycin"),
+    ],
+)  # fmt: skip
+def test_an_analyte_or_a_susceptibility_is_no_medication(read: Read, text: str, drug: str) -> None:
+    assert all(
+        e.type is not EntityType.MEDICATION for e in read(text).entities if drug in e.text.lower()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [
+        ("Hypertension resistant to amlodipine and lisinopril.", "amlodipine"),
+        ("Blood cultures grew MRSA; started vancomycin.", "vancomycin"),
+        ("budesonide 0.25 mg/ml inhalation suspension", "budesonide"),
+    ],
+)
+def test_a_drug_given_beside_such_words_stays(read: Read, text: str, drug: str) -> None:
+    assert any(
+        e.type is EntityType.MEDICATION for e in read(text).entities if e.text.lower() == drug
+    )

@@ -46,6 +46,11 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "- human immunodeficiency virus antigen test",
         "Rapid flu: Influenza A negative.",
         "Influenza A/B PCR negative.",
+        "TO HAVE FLU SHOT, CONSENT IN CHART.",
+        "EKG SHOWED NEW ST DEPRESSIONS IN LAT LEADS.",
+        "Converted to sinus rhythm with two direct current electric shocks.",
+        "Presented to the R Adams Cowley Shock Trauma Center.",
+        "REQUIRES FREQ HAND FLUSHING TO MAINT WAVE FORM.",
     ],
 )
 def test_no_problem_in_these_contexts(read: Read, text: str) -> None:

@@ -148,6 +148,7 @@ class AssertionStage(Stage):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
                 self._apply(entity, hits, tokens)
+                self._doubt_in_mention(entity)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
 
@@ -185,6 +186,25 @@ class AssertionStage(Stage):
                 assertion.differential = True
             assertion.cues.append(_cue(category, match, tokens, hit.direction, relative))
 
+    def _doubt_in_mention(self, entity: Entity) -> None:
+        """A mention whose own first word is a doubt ("suspected lung cancer (situation)", a
+        problem list's name) is uncertain: no trigger outside the span says so."""
+        if "uncertain" not in self.categories or entity.assertion.uncertain:
+            return
+        first = _FIRST_WORD.match(entity.text)
+        if first is None or first.group(0).lower() not in _DOUBT_WORDS:
+            return
+        entity.assertion.uncertain = True
+        entity.assertion.cues.append(
+            Cue(
+                category="uncertain",
+                rule="uncertain.in_mention",
+                start=entity.start,
+                end=entity.start + first.end(),
+                detail=f"mention '{first.group(0)}'",
+            )
+        )
+
     def _section_default(
         self,
         doc: ClinicalDocument,
@@ -219,6 +239,10 @@ class AssertionStage(Stage):
         )
 
 
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+_DOUBT_WORDS = frozenset(
+    {"suspected", "possible", "probable", "presumed", "presumptive", "questionable"}
+)
 _NUMBER_AFTER = re.compile(r"[ \t]{0,2}(?:[:=<>~]{1,2}[ \t]{0,2})?\d")
 
 

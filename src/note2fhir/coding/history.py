@@ -77,7 +77,11 @@ class HistoryRule(BaseModel):
 
     acute: list[str]
     history: str
-    excludes_note: str
+    excludes_note: str | None = None
+    """The acute category's Excludes note that names the history code."""
+    history_names: str | None = None
+    """Or: words of the history code's own title or inclusion terms that name the acute
+    condition (Z86.73 "Personal history of transient ischemic attack (TIA) ...")."""
     not_with: list[str] = []
     still_with: list[str] = []
 
@@ -108,7 +112,12 @@ class HistoryCodes:
             if concept is None:
                 continue  # an artifact without it: the acute code stays
             for prefix in rule.acute:
-                self.by_prefix[prefix] = (rule.history, concept.preferred, rule.excludes_note)
+                why = (
+                    f"{prefix} excludes {rule.excludes_note}"
+                    if rule.excludes_note
+                    else f"{rule.history} names {rule.history_names}"
+                )
+                self.by_prefix[prefix] = (rule.history, concept.preferred, why)
                 if rule.not_with:
                     self.not_with[prefix] = _words(rule.not_with)
                 if rule.still_with:
@@ -155,7 +164,7 @@ class HistoryCodes:
                     display=display,
                     score=cand.score,
                     reason=f"history of {cand.code}: the note speaks of it in the past, and "
-                    f"{cand.code[:3]} excludes {note} [icd10cm:{code}]"
+                    f"{note} [icd10cm:{code}]"
                     + ("; not selected: the note names its sequelae" if sequelae else ""),
                     selected=not sequelae,
                 )

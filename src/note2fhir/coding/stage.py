@@ -204,5 +204,9 @@ def _with_defaults(codes: list[CodeCandidate], billable: BillableCheck) -> list[
 
 
 def _may_look_up(entity: Entity) -> bool:
-    """Lexicon matches are uncoded on purpose (no open code system names lab tests)."""
-    return not entity.source.startswith("lexicon:") and len(entity.text) <= 200
+    """Lexicon matches are uncoded on purpose (no open code system names lab tests), and so
+    is a drug the dictionary knows by this exact name without a code: a name that looks like
+    it is another molecule ("epoetin alfa" is not "efepoetin alfa")."""
+    if entity.source.startswith("lexicon:") or len(entity.text) > 200:
+        return False
+    return not (entity.type is EntityType.MEDICATION and entity.source.endswith(" exact"))

@@ -94,6 +94,20 @@ _POSITIVE_RESULT = re.compile(
     re.IGNORECASE,
 )
 """A positive result right after a test's head word."""
+_LAB_VALUE = re.compile(
+    r"[ \t]{0,2}(?:(?:of|was|were|is|at|:|=)[ \t]{0,2})?[<>≤≥]?[ \t]?\d+(?:[.,]\d+)?[ \t]{0,2}"
+    r"(?:(?:[µμu]|m|n|p)?mol[ \t]?/[ \t]?(?:d?l|ml)"
+    r"|(?:ng|pg)[ \t]?/[ \t]?(?:d?l|ml)"
+    r"|(?:[µμu]g|mcg|mg)[ \t]?/[ \t]?d?l"
+    r"|(?:m|[µμu])?i?u[ \t]?/[ \t]?(?:l|ml))\b",
+    re.IGNORECASE,
+)
+"""A measured concentration right after a drug name, in a laboratory unit ("total carnitine of
+41.3 μmol/L", "GH 0.50 ng/ml", "zinc 90 ug/dL"): the drug is the analyte.  A product's
+strength is mass per millilitre ("budesonide 0.25 mg/ml") and a dose mass per day or per
+24 hours ("aspirin 100 mg/day", a patch's "21 mg/24 hr"), so those are left out."""
+_ANTIBIOGRAM_WORDS = 16
+"""Words looked back from a drug for "resistant to" and its kind."""
 _SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
 """What may stand between the words before a head: "influenza A/B PCR"."""
 _NEGATIVE_RESULT = re.compile(
@@ -818,8 +832,11 @@ class _Scan:
             # the head stands a word or two further on, and the name is part of it
             return _DROP
         if m.type is EntityType.MEDICATION:
-            # "cytochrome c oxidase", "glutamic acid decarboxylase", "estrogen receptor"
-            return _DROP if after in rules.drug_heads else None
+            # "cytochrome c oxidase", "glutamic acid decarboxylase", "estrogen receptor"; an
+            # isolate's susceptibilities name drugs it was tested against, not drugs given
+            if after in rules.drug_heads or self._antibiogram(m.first, sentence):
+                return _DROP
+            return None
         prev = m.first - 1
         before = texts[prev] if prev >= 0 and words[prev].sentence == sentence else None
         if self._cue_before(rules.other_cues, m.first, sentence):
@@ -878,6 +895,32 @@ class _Scan:
         if section is not None and section.name in rules.sections:
             return _DROP
         return None
+
+    def _antibiogram(self, first: int, sentence: int) -> bool:
+        """Whether word ``first`` is in the list after "resistant/sensitive/susceptible to" in
+        a sentence about a culture or an isolate ("the isolate was sensitive to penicillin
+        and vancomycin but resistant to clindamycin"); "hypertension resistant to amlodipine"
+        names no isolate, so its drug stays."""
+        rules = self.lexicon.not_problems
+        if not rules.susceptibility_cues:
+            return False
+        words, texts = self.words, self.texts
+        k = first - 1
+        cue = False
+        while k > 0 and words[k].sentence == sentence and first - k <= _ANTIBIOGRAM_WORDS:
+            if texts[k] == "to" and texts[k - 1] in rules.susceptibility_cues:
+                cue = True
+                break
+            k -= 1
+        if not cue:
+            return False
+        k = first
+        while k > 0 and words[k - 1].sentence == sentence:
+            k -= 1
+        stop = first
+        while stop < len(words) and words[stop].sentence == sentence:
+            stop += 1
+        return any(texts[j] in rules.microbe_words for j in range(k, stop))
 
     def _head_phrase(self, k: int, sentence: int, heads: frozenset[str]) -> bool:
         """Whether a head of two or more words ("self management", "care plan") starts at
@@ -972,8 +1015,9 @@ class _Scan:
             and texts[last] in lexicon.analyte_heads
         ):
             last += 1
-        if (first, last) == (m.first, m.last):
-            return m
+        measured = bool(m.codes) and _LAB_VALUE.match(self.doc.text, m.end) is not None
+        if (first, last) == (m.first, m.last) and not measured:
+            return m  # a drug class ("supplementation") names no analyte
         start, end = self.words[first].start, self.words[last - 1].end
         return _Match(
             first,
