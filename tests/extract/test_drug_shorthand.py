@@ -34,8 +34,9 @@ def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) ->
     assert [c.code for c in entity.selected_codes if c.system == DRUGBANK] == [code]
 
 
-def test_asa_class_is_no_drug(read: Read) -> None:
-    assert all(e.text != "ASA" for e in read("ASA class II, airway Mallampati 2.").entities)
+@pytest.mark.parametrize("text", ["ASA class II, airway Mallampati 2.", "ASA 1  ASA 2", "ASA 3+"])
+def test_asa_physical_status_is_no_drug(read: Read, text: str) -> None:
+    assert all(e.text != "ASA" for e in read(text).entities)
 
 
 @pytest.mark.parametrize("word", ["dopa", "levo", "neo"])

@@ -118,6 +118,8 @@ def ambiguous_verdict(
         return False, f"word '{against[0]}' nearby"
     if not capitals_mean_nothing and is_upper_written(doc.text[start:end]):
         return True, "written in capitals"
+    if rule.keep_by_default:
+        return True, "no opposing context"
     return False, "no supporting context"
 
 

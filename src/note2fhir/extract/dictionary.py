@@ -660,6 +660,22 @@ class _Scan:
             and _STRENGTH.match(doc.text, end)
         ):
             forms = []  # "vitamin B12 5 MG/ML": a drug with its strength, not a lab
+        if (
+            forms
+            and forms[0].type is EntityType.MEDICATION
+            and norm in self.lexicon.ambiguous.rules
+            and not ambiguous_verdict(
+                doc,
+                words,
+                first,
+                last,
+                norm,
+                self.lexicon,
+                self.sections,
+                capitals_mean_nothing=caps,
+            )[0]
+        ):
+            forms = []  # "ASA 2": the physical status, not aspirin
         penalty = self.opts.variant_penalty if note else 0.0
         if forms:
             kind = forms[0].type
