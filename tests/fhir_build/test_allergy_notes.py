@@ -855,3 +855,105 @@ def test_na_after_an_allergen_is_no_denial(
     process: Process, text: str, expected: list[str]
 ) -> None:
     assert allergies(process(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "NA" answering a "<kind> allergy/allergies:" heading denies that kind
+        ("Allergies: PCN\nFood allergies: NA", ["PCN"]),
+        ("Allergies: PCN\nFood allergies: n/a", ["PCN"]),
+        ("Allergies: NKDA\nLatex allergy: N/A", []),
+        ("Latex allergy: NA", []),
+        ("Food allergies: N/A", []),
+        ("Allergies: Codeine allergy: NA", []),
+        # after an allergen alone it is the reaction that is not known, also after a ";"
+        ("Allergies: Codeine - N/A", ["Codeine"]),
+        ("Allergies: CODEINE - NA; MORPHINE - N/A", ["CODEINE", "MORPHINE"]),
+        ("Allergies: PCN - hives\nSulfa - N/A", ["PCN: hives", "Sulfa"]),
+    ],
+)
+def test_na_answering_an_allergy_heading_is_a_denial(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    bundle = process(text)
+    assert sorted(allergies(bundle)) == sorted(expected)
+    assert conditions(bundle) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "allergen", "taken"),
+    [
+        # a specific drug, contrast, iodine, a food or an allergen in doubt blocks no order
+        ("Allergies: shellfish; iodine\nMetoprolol - continue", "iodine", ["Metoprolol"]),
+        ("Allergies: contrast\nLisinopril - continue", "contrast", ["Lisinopril"]),
+        ("Allergies: ? PCN\nLisinopril - continue", "PCN unconfirmed", ["Lisinopril"]),
+        ("Allergies: Codeine - nausea\nMetoprolol - continue", "Codeine: nausea", ["Metoprolol"]),
+        (
+            "Allergies: PCN - tolerated amoxicillin, not true allergy\nLisinopril - continue",
+            "PCN",
+            ["Lisinopril"],
+        ),
+        # a drug class may hold the drug ordered: no drug taken
+        ("Allergies: Sulfa - rash\nBactrim - continue", "Sulfa: rash", []),
+        ("Allergies: Penicillin - hives\nAmoxicillin - continue", "Penicillin: hives", []),
+        (
+            "Allergies: ACE inhibitors - angioedema\nLisinopril - continue",
+            "ACE inhibitors: angioedema",
+            [],
+        ),
+    ],
+)
+def test_only_a_drug_class_allergen_blocks_an_order_continued(
+    process: Process, text: str, allergen: str, taken: list[str]
+) -> None:
+    bundle = process(text)
+    assert allergen in allergies(bundle)
+    assert medications(bundle) == taken
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a "." ends the last ";"-item when another clause follows it
+        ("Allergies: PCN; sulfa. Takes metoprolol.", ["PCN", "sulfa"]),
+        ("Allergies: PCN; sulfa; codeine. Meds: ASA 81 mg", ["PCN", "sulfa", "codeine"]),
+        ("ALLERGIES: SULFA; LATEX. PT A&O X3.", ["SULFA", "LATEX"]),
+        # a ";" inside brackets belongs to the item
+        ("Allergies: codeine (nausea; vomiting)", ["codeine: nausea, vomiting"]),
+        ("ALLERGIES: CODEINE (N; V)", ["CODEINE"]),
+    ],
+)
+def test_semicolon_items_end_at_a_sentence_and_stay_in_brackets(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    bundle = process(text)
+    assert sorted(allergies(bundle)) == sorted(expected)
+    assert conditions(bundle) == []
+    assert "codeine" not in [m.lower() for m in medications(bundle)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "per <relative>" names who tells the patient's allergy
+        ("Allergies: sulfa per daughter", ["sulfa"]),
+        ("Allergies: sulfa per daughter, reaction unknown", ["sulfa"]),
+        ("Allergies: sulfa (per daughter)", ["sulfa"]),
+        # without "per" the bracket gives it to the relative
+        ("Allergies: latex (wife)", []),
+    ],
+)
+def test_an_informant_after_an_allergen_keeps_the_patients_allergy(
+    process: Process, text: str, expected: list[str]
+) -> None:
+    bundle = process(text)
+    assert allergies(bundle) == expected
+    assert conditions(bundle) == []
+
+
+@pytest.mark.parametrize("text", ["ALLERGY BAND ON", "Pt A&O x3, allergy band on."])
+def test_an_allergy_band_names_no_allergy(process: Process, text: str) -> None:
+    bundle = process(text)
+    assert allergies(bundle) == []
+    assert conditions(bundle) == []

@@ -8,11 +8,12 @@ stated when the note names an allergy.
   the body, a ";", a heading-like word ("MEDS:", "Rx:") or a word that starts another clause
   ("NKDA. On aspirin", "Codeine (nausea), takes tramadol instead"); then over each following
   ";"-item and line that is an item ("Allergies: penicillin (rash); sulfa (hives)": a ";"
-  separates items as a line break does): it starts (after a bullet, "1." or "?") with an
-  allergen, holds at most 12
-  words, is no heading, and says nothing but an allergy: allergens, their reactions,
-  separators and words of ``item_words`` such as "severe" ("Allergies:\nPenicillin -
-  rash\nSulfa - hives").  An answer ("Latex - No"), an order ("Metoprolol - continue"), a
+  outside brackets separates items as a line break does, and a "." ends the last one when
+  another clause follows: "PCN; sulfa. Takes metoprolol"): it starts (after a bullet, "1."
+  or "?") with an allergen, holds at most 12 words, is no heading, and says nothing but an
+  allergy: allergens, their reactions, separators and words of ``item_words`` such as
+  "severe" ("Allergies:\nPenicillin - rash\nSulfa - hives").  An answer ("Latex - No"; "NA"
+  only after a heading word: "Food allergies: NA"), an order ("Metoprolol - continue"), a
   number, a sig or any other clause ("latex gloves used in OR") makes the line no item, and
   the list ends there, as it does at a blank line or a heading.  After "no known allergies" a
   drug line is an item only with its reaction ("Allergies: NKDA\nPenicillin - rash", not
@@ -36,11 +37,13 @@ stated when the note names an allergy.
 * **Drug taken**: a drug of an allergies section that is no allergen, that causes no problem
   of the block and that the text says is taken: after a word on its line that says so ("NKDA.
   On aspirin 81 mg daily", "MEDS: LASIX"), with a sig outside the list, or answered with an
-  order ("Metoprolol - continue") in a note that names no drug allergen (beside one it may be
-  of the allergen's class, "Sulfa - rash\nBactrim - continue", which the terminology cannot
-  tell).  The other drugs of the section make nothing: not a tolerated one ("tolerates the
-  hydrocodone"), nor a bare one after the block
-  ("Allergies:\nPenicillin - rash\n\nCodeine" is neither an allergy nor a drug taken).
+  order ("Metoprolol - continue") in a note that names no confirmed drug class allergen of
+  ``lists.class_allergens`` (beside one it may be of the allergen's class, "Sulfa -
+  rash\nBactrim - continue", which the terminology cannot tell; a specific drug, contrast,
+  iodine or "? PCN" blocks nothing: "Codeine - nausea\nMetoprolol - continue").  The other
+  drugs of the section make nothing: not a tolerated one ("tolerates the hydrocodone"), nor
+  a bare one after the block ("Allergies:\nPenicillin - rash\n\nCodeine" is neither an
+  allergy nor a drug taken).
 * **Reaction**: a problem that an allergen (not refuted) ``causes`` by a relation of the
   relations stage ("Penicillin (rash)", "codeine -> hives"); outside an allergy list only one
   after the allergen.  A negated, hypothetical or family problem is none.
@@ -57,11 +60,12 @@ Problem mentions that are reactions, that are the "allergy" word of an allergen'
 of a product's name ("Claritin Allergy"), or that lie inside a "no known allergies" phrase make
 no Condition: the AllergyIntolerance says what they say.  Nor does a problem of an allergy block
 that a drug of the block causes when the rules give that drug no allergen (a reaction, not a
-current problem); a bare "allergies" used as a topic ("Medications and allergies reviewed");
-or a negated bare "allergy"/"allergies" where the note names an allergy, inside a phrase that a
-stop word blocked ("no known allergies except penicillin"), or after a word that names the
-allergen ("Tape allergy: none": no tape allergy is no "no allergies"); nor an allergy that
-its clause gives to another person ("Her husband, who has a penicillin allergy").
+current problem); a bare "allergies" used as a topic ("Medications and allergies reviewed",
+"allergy band on"); or a negated bare "allergy"/"allergies" where the note names an
+allergy, inside a phrase that a stop word blocked ("no known allergies except
+penicillin"), or after a word that names the allergen ("Tape allergy: none": no tape
+allergy is no "no allergies"); nor an allergy that its clause gives to another person ("Her
+husband, who has a penicillin allergy").
 
 Phrases are matched over the document's tokens, each look is bounded, spans are searched by
 bisection, and the one regular expression (a blank line) has a single quantifier over one
@@ -149,6 +153,8 @@ class Lists(_Strict):
     item_words: list[str]
     answers: list[str]
     taking: list[str]
+    not_applicable: list[str]
+    class_allergens: list[str]
 
 
 class OtherAllergens(_Strict):
@@ -257,6 +263,8 @@ class AllergyRules:
         self.max_item_words = table.lists.max_item_words
         self.taking = frozenset(single_words(table.lists.taking))
         self.answers = frozenset(single_words(table.lists.answers)) | self.taking
+        self.not_applicable: PhraseSet[None] = _phrase_set(table.lists.not_applicable)
+        self.class_allergens = frozenset(phrase_elements(p) for p in table.lists.class_allergens)
         others = table.other_allergens
         self.other: PhraseSet[Category] = PhraseSet()
         categories: tuple[tuple[Category, list[str]], ...] = (
@@ -742,12 +750,24 @@ def _skip_bullet(note: _Note, rules: AllergyRules, k: int, stop: int) -> int:
 def _item_stop(note: _Note, k: int, last: int) -> int:
     """Where the list part of word ``k``'s line ends: its end, a ";" or a word that starts
     another clause."""
-    first = k
-    while k < last and note.same_line(first, k) and note.norm(k) != ";":
-        if note.starts_clause(k):
+    first, depth = k, 0
+    while k < last and note.same_line(first, k):
+        norm = note.norm(k)
+        if (norm == ";" and depth == 0) or note.starts_clause(k):
             break
+        depth = _depth(depth, norm)
         k += 1
     return k
+
+
+def _depth(depth: int, norm: str) -> int:
+    """The bracket depth after word ``norm``: a ";" inside brackets is part of its item
+    ("codeine (nausea; vomiting)"), no separator."""
+    if norm in _OPEN:
+        return depth + 1
+    if norm in _CLOSE:
+        return max(depth - 1, 0)
+    return depth
 
 
 def _item_line(
@@ -774,16 +794,39 @@ def _item_line(
         return None
     if note.norm(first + 1) == ":" or note.starts_clause(first):
         return None
-    count, reaction, j = 0, False, first
-    while j < last and note.same_line(k, j) and note.norm(j) != ";":
+    count, reaction, j, depth = 0, False, first, 0
+    while j < last and note.same_line(k, j) and not (note.norm(j) == ";" and depth == 0):
+        na = rules.not_applicable.match_at(note.seq, j)
+        if na is not None and note.same_line(j, na.end - 1):
+            count += 1  # "Morphine - N/A": its reaction is not known
+            j = na.end
+            continue
+        if note.norm(j) == "." and depth == 0 and j > first and _ends_items(note, rules, j + 1):
+            # "Allergies: PCN; sulfa. Takes metoprolol.": the sentence ends the item and list
+            if count > rules.max_item_words or (drug and none_known and not reaction):
+                return None
+            return first, min(j, _item_stop(note, first, last))
         if j in note.dosed or not _item_word(note, rules, j):
             return None
         count += not _is_punctuation(note.norm(j))
         reaction = reaction or j in note.reaction_words
+        depth = _depth(depth, note.norm(j))
         j += 1
     if count > rules.max_item_words or (drug and none_known and not reaction):
         return None
     return first, _item_stop(note, first, last)
+
+
+def _ends_items(note: _Note, rules: AllergyRules, k: int) -> bool:
+    """Whether the words from ``k`` to the end of its line (or a ";") hold a word no item
+    may hold: a "." before them then ends the item ("sulfa. Takes metoprolol"), where an
+    item's words after it go on with it ("Penicillin - rash. Sulfa - hives")."""
+    j = k
+    while note.same_line(k - 1, j) and note.norm(j) != ";":
+        if j in note.dosed or not _item_word(note, rules, j):
+            return True
+        j += 1
+    return False
 
 
 def _item_word(note: _Note, rules: AllergyRules, k: int) -> bool:
@@ -807,17 +850,32 @@ def _answer(note: _Note, rules: AllergyRules, k: int) -> str | None:
     """The checklist answer word ``k`` gives the allergen that ends right before it, past
     marks, brackets, "?" and the word "allergy" on its line: "Latex - No", "Codeine -
     denies", "Iodine: OK", "Morphine - tolerated", "Metoprolol - continue", "Latex allergy?
-    no" (None: no answer).  A tolerance word with a drug or an allergen after it is none:
-    "penicillin (tolerated amoxicillin)" says nothing against penicillin."""
+    no", "Food allergies: NA" (None: no answer; "Codeine - NA" is none).  A tolerance word
+    with a drug or an allergen after it is none: "penicillin (tolerated amoxicillin)" says
+    nothing against penicillin; nor is an answer word inside a bracket that goes on ("CODEINE
+    (N; V)")."""
     line = k - 1
     j, steps = k, 0
     while note.same_line(line, j) and steps < rules.window and _skippable(rules, note.norm(j)):
         j += 1
         steps += 1
     norm = note.norm(j)
-    if not note.same_line(line, j) or norm not in rules.answers:
+    if not note.same_line(line, j):
+        return None
+    na = rules.not_applicable.match_at(note.seq, j)
+    if na is not None and note.same_line(line, na.end - 1):
+        # "Food allergies: NA", "Latex allergy: N/A": the heading's kind is denied; after an
+        # allergen alone ("Codeine - NA") it is the reaction that is not known
+        if not any(note.norm(i) in rules.heading_words for i in range(k - 1, j)):
+            return None
+        following = note.norm(na.end) if note.same_line(j, na.end) else ""
+        return "na" if not following or following in _ANSWER_ENDS else None
+    if norm not in rules.answers:
         return None
     following = note.norm(j + 1) if note.same_line(j, j + 1) else ""
+    opened = [note.norm(i) for i in range(k, j) if note.norm(i) in _OPEN]
+    if opened and following not in _CLOSE:
+        return None  # "CODEINE (N; V)": nausea and vomiting, no answer
     if following in _SLASHES or (
         following and following not in _ANSWER_ENDS and norm not in rules.tolerance
     ):
@@ -1386,8 +1444,32 @@ def _list_allergens(note: _Note, rules: AllergyRules, first: int, stop: int) -> 
             or following in rules.list_words
             or rules.after.match_at(note.seq, end) is not None
             or rules.intolerance.match_at(note.seq, end) is not None
+            or _informant(note, rules, end, stop)
         ):
             yield k
+
+
+# who may tell an allergy after "per" besides a relative ("sulfa per pt", "PCN per chart")
+_INFORMANTS = frozenset({"pt", "patient", "chart", "records", "record"})
+
+
+def _informant(note: _Note, rules: AllergyRules, k: int, stop: int) -> bool:
+    """Whether words ``k``... up to ``stop``, a punctuation mark or a list word name only who
+    tells the allergy: "sulfa per daughter", "latex per pt" (the item still ends with the
+    allergen; "Latex (wife)" is the relative's own, "per" makes her the informant)."""
+    if note.norm(k) not in rules.informant_before:
+        return False
+    j, named = k + 1, False
+    while j < stop and note.same_line(k, j):
+        norm = note.norm(j)
+        if _is_punctuation(norm) or norm in rules.list_words:
+            break
+        if _relative_word(note, rules, j) or norm in _INFORMANTS:
+            named = True
+        elif norm not in rules.possessives:
+            return False
+        j += 1
+    return named
 
 
 def _named_after(note: _Note, rules: AllergyRules, k: int) -> Iterator[int]:
@@ -1472,8 +1554,10 @@ def _other_status(
         if not (named <= own or named & rules.cue_words):
             return None  # "Cat scratch fever", "dog bite": the word names no allergen there
         assertions.append(entity.assertion)
+    # "sulfa per daughter": the relative tells the patient's allergy, it is not hers
+    told = _informant(note, rules, end, len(seq))
     if _negated_before(note, rules, min(first, at)) or any(
-        a.negated or a.family or a.hypothetical for a in assertions
+        a.negated or (a.family and not told) or a.hypothetical for a in assertions
     ):
         return None
     if any(a.uncertain for a in assertions):
@@ -1602,20 +1686,27 @@ def _taken(
     dropped: set[str],
 ) -> frozenset[str]:
     """The drugs of an allergies section the note says the patient takes: a line that starts
-    with the drug and orders it continued ("Allergies: Latex\nMetoprolol - continue"), in a
-    note that names no drug allergen.  Beside one, the drug may be of the allergen's class
-    ("Sulfa - rash\nBactrim - continue", "Penicillin - hives\nAmoxicillin - continue"), which
-    the terminology cannot tell (it holds no drug classes): no drug taken then, nor an
-    allergen.  A dosed line makes none either ("Sulfa - rash\nBactrim DS 1 tab bid").  Nothing
+    with the drug and orders it continued ("Allergies: Latex\nMetoprolol - continue"), unless
+    the note names a drug class as a confirmed allergen (``lists.class_allergens``): the drug
+    may then be of that class ("Sulfa - rash\nBactrim - continue", "Penicillin - hives\n
+    Amoxicillin - continue"), which the terminology cannot tell (it holds no drug classes), so
+    it is neither taken nor an allergen.  A specific drug ("Codeine - nausea\nMetoprolol -
+    continue"), contrast, iodine, a food, latex, an allergen in doubt ("? PCN") or one its
+    line takes back ("PCN - tolerated amoxicillin, not true allergy") blocks nothing.  A dosed
+    line makes none either ("Sulfa - rash\nBactrim DS 1 tab bid").  Nothing
     else makes one, and no word such as "on", "taking" or "using" does: the narrative
     of an allergies section tells of reactions ("Aspirin - GI bleed on aspirin 325 mg",
     "developed SJS while taking Bactrim", "takes amoxicillin without problems"), so its
     drugs are lost rather than made active.  Never a drug named like an allergen, a tolerated
     one, one named as no allergen ("premedicate with prednisone") or one that causes a
     problem of the block."""
-    if any(status != "refuted" for status in allergens.values()) or any(
-        f.category == "medication" for f in others
-    ):
+    spans = [
+        (note.first(e.start), note.first(e.end))
+        for e in note.medications
+        if allergens.get(e.id) == "confirmed"
+    ]
+    spans += [(f.first, f.end) for f in others if f.status == "confirmed"]
+    if any(_class_allergen(note, rules, first, end) for first, end in spans):
         return frozenset()
     doc = note.doc
     inside = _Spans((block.section.start, block.section.end) for block in blocks)
@@ -1650,6 +1741,24 @@ def _taken(
         if answer in rules.taking and _starts_line(note, rules, first):
             out.add(entity.id)  # "Metoprolol - continue"
     return frozenset(out)
+
+
+def _class_allergen(note: _Note, rules: AllergyRules, first: int, end: int) -> bool:
+    """Whether the allergen ``[first, end)`` is a drug class of ``lists.class_allergens``
+    ("sulfa", "PCN", "ACE inhibitors") that nothing after it on its line or ";"-item takes
+    back: no tolerance word and no "none" cue ("PCN - tolerated amoxicillin, not true
+    allergy")."""
+    if _words_of(note, first, end) not in rules.class_allergens:
+        return False
+    k = end
+    while note.same_line(first, k) and note.norm(k) != ";":
+        if note.norm(k) in rules.tolerance:
+            return False
+        found = rules.item_cues.match_at(note.seq, k)
+        if found is not None and found.payload == "none":
+            return False
+        k = found.end if found is not None else k + 1
+    return True
 
 
 def _starts_line(note: _Note, rules: AllergyRules, k: int) -> bool:
@@ -1710,6 +1819,20 @@ def _reactions(
             )
         if source.end <= target.start < ends[source.id]:
             found.setdefault(source.id, {})[target.id] = target
+    for source_id, targets in found.items():
+        # "codeine (nausea; vomiting)": the bracket right after the allergen holds its
+        # reactions, where the relations stage linked only the first of them
+        k = note.first(sources[source_id].end)
+        if note.norm(k) not in _OPEN or not note.same_line(k - 1, k):
+            continue
+        close = k + 1
+        while note.same_line(k, close) and note.norm(close) not in _CLOSE:
+            close += 1
+        if not note.same_line(k, close):
+            continue
+        for problem in problems.values():
+            if note.seq[k].end <= problem.start and problem.end <= note.seq[close].start:
+                targets[problem.id] = problem
     return {
         source: tuple(e.id for e in sorted(targets.values(), key=_position))
         for source, targets in found.items()
@@ -1730,8 +1853,8 @@ def _item_end(
     depth = 0
     while note.same_line(first, k) and k not in note.drug_words and k not in note.others:
         norm = seq[k].norm
-        if norm in _ITEM_BREAKS:
-            break
+        if norm == "." or (norm == ";" and depth == 0):
+            break  # "codeine (nausea; vomiting)": both are its reactions
         if norm == "(":
             depth += 1
         elif norm == ")":
