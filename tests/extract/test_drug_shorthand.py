@@ -25,6 +25,11 @@ DRUGBANK = "https://go.drugbank.com/drugs"
         ("NGT placed to give meds.. ASA and Cozaar.", "ASA", "DB00945"),
         ("also on asa and lipitor.", "asa", "DB00945"),
         ("1 ml epoetin alfa 4000 unt/ml injection [epogen]", "epoetin alfa", "DB00016"),
+        (
+            "She received pegylated granulocyte colony-stimulating factor.",
+            "pegylated granulocyte colony-stimulating factor",
+            "DB00019",
+        ),
     ],
 )
 def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) -> None:
