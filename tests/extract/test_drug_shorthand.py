@@ -1,5 +1,5 @@
-"""ICU nursing notes' drug short forms (``drug_shorthand`` in the lexicon) and combination brands
-(``combination_drugs``)."""
+"""ICU nursing notes' drug short forms (``drug_shorthand`` in the lexicon), brands the drug
+dictionary lacks (``drug_brands``) and combination brands (``combination_drugs``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ DRUGBANK = "https://go.drugbank.com/drugs"
         ("NGT placed to give meds.. ASA and Cozaar.", "ASA", "DB00945"),
         ("also on asa and lipitor.", "asa", "DB00945"),
         ("1 ml epoetin alfa 4000 unt/ml injection [epogen]", "epoetin alfa", "DB00016"),
+        ("held at 12 pm to give synthroid 2 hours later.", "synthroid", "DB00451"),
+        ("on dilantin qhs. neuro on consult.", "dilantin", "DB00252"),
+        ("Keflex 500 mg qid x 7 days.", "Keflex", "DB00567"),
+        ("colace 100 mg bid", "colace", "DB11089"),
         (
             "She received pegylated granulocyte colony-stimulating factor.",
             "pegylated granulocyte colony-stimulating factor",
