@@ -122,6 +122,8 @@ def test_a_smoker_is_f17(run: Run) -> None:
     [
         ("PMH: HTN, CVA/TIA 2004.", "TIA", "Z86.73"),
         ("She had a history of viral meningitis eight years prior.", "viral meningitis", "Z86.61"),
+        ("PMH: h/o TIA on plavix.", "TIA", "Z86.73"),
+        ("History of transient global amnesia 2015.", "transient global amnesia", "G45.4"),
     ],
 )
 def test_old_tia_and_meningitis(run: Run, text: str, mention: str, code: str) -> None:

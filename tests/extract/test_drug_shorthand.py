@@ -43,7 +43,9 @@ def test_icu_drug_short_forms(read: Read, text: str, mention: str, code: str) ->
     assert [c.code for c in entity.selected_codes if c.system == DRUGBANK] == [code]
 
 
-@pytest.mark.parametrize("text", ["ASA class II, airway Mallampati 2.", "ASA 1  ASA 2", "ASA 3+"])
+@pytest.mark.parametrize(
+    "text", ["ASA class II, airway Mallampati 2.", "ASA 1  ASA 2", "ASA 3+", "ASA III patient."]
+)
 def test_asa_physical_status_is_no_drug(read: Read, text: str) -> None:
     assert all(e.text != "ASA" for e in read(text).entities)
 
@@ -101,6 +103,17 @@ def test_an_analyte_or_a_susceptibility_is_no_medication(read: Read, text: str, 
         ("Hypertension resistant to amlodipine and lisinopril.", "amlodipine"),
         ("Blood cultures grew MRSA; started vancomycin.", "vancomycin"),
         ("budesonide 0.25 mg/ml inhalation suspension", "budesonide"),
+        ("Heparin 100 u/ml flush.", "heparin"),
+        ("Potassium chloride 2 mmol/ml.", "potassium chloride"),
+        ("Isolated systolic hypertension resistant to amlodipine.", "amlodipine"),
+        (
+            "Cultures grew E. coli sensitive to ciprofloxacin, switched to ciprofloxacin.",
+            "ciprofloxacin",
+        ),
+        ("BCX GREW MSSA SENSITIVE TO CEFAZOLIN, ON CEFAZOLIN 2 GM Q8H", "cefazolin"),
+        ("HOME MEDS: ASA 81, ATENOLOL 50", "asa"),
+        ("PT REFUSED ASA, I WILL TRY AGAIN LATER", "asa"),
+        ("ASA stopped for grade 2 GI bleed.", "asa"),
     ],
 )
 def test_a_drug_given_beside_such_words_stays(read: Read, text: str, drug: str) -> None:

@@ -95,6 +95,7 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Admitted to rehab unit for stroke rehabilitation.", "stroke"),
         ("Left wrist laceration self-inflicted.", "laceration"),
         ("Hepatitis C virus antibody positive, HCV RNA high.", "Hepatitis C"),
+        ("Current shock state likely septic.", "shock"),
     ],
 )
 def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:

@@ -20,7 +20,8 @@ HISTORY_FILE = "history_codes.yaml"
 _NOT_OLD = re.compile(r"\b(?:acute|new|evolving|recent|ongoing)\b", re.IGNORECASE)
 """Words of the mention itself that say the event is not old."""
 _OLD_CUE = re.compile(
-    r"\b(?:history|hx|prior|previous|previously|old|remote|past|former|formerly|ex)\b", re.I
+    r"\b(?:history|hx|h\s*/\s*o|prior|previous|previously|old|remote|past|former|formerly|ex)\b",
+    re.I,
 )
 """Words of a historical trigger that make the event old, not just over."""
 _GAP = re.compile(r"[ \t]{0,2}(?:in[ \t]{1,2})?")
@@ -123,6 +124,18 @@ class HistoryCodes:
                 if rule.still_with:
                     self.still_with[prefix] = _words(rule.still_with)
 
+    def _prefix_of(self, code: str) -> str | None:
+        """The longest rule prefix of ``code``: a category ("I21") or a code ("G45.9", so
+        that G45.4 transient global amnesia is no TIA)."""
+        for n in range(len(code), 2, -1):
+            if code[:n] in self.by_prefix:
+                return code[:n]
+        return None
+
+    def _rule_of(self, code: str) -> tuple[str, str, str] | None:
+        prefix = self._prefix_of(code)
+        return None if prefix is None else self.by_prefix[prefix]
+
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with the history code selected in place of a selected acute code,
         when the mention is affirmed, historical and old by the note's own words: a year
@@ -143,7 +156,7 @@ class HistoryCodes:
         changed = False
         for cand in entity.codes:
             found = (
-                self.by_prefix.get(cand.code[:3])
+                self._rule_of(cand.code)
                 if cand.system == ICD10CM and cand.selected and not changed
                 else None
             )
@@ -152,11 +165,11 @@ class HistoryCodes:
                 continue
             code, display, note = found
             rest = _rest_of_sentence(doc, entity.end)
-            if _says(self.still_with.get(cand.code[:3]), rest):
+            if _says(self.still_with.get(self._prefix_of(cand.code) or ""), rest):
                 out.append(cand)  # "prior smoker, now smokes 3 a day": still going on
                 continue
             # old, but with its sequelae: neither the history code nor the acute one holds
-            sequelae = _says(self.not_with.get(cand.code[:3]), rest)
+            sequelae = _says(self.not_with.get(self._prefix_of(cand.code) or ""), rest)
             out.append(
                 CodeCandidate(
                     system=ICD10CM,

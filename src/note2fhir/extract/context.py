@@ -46,6 +46,11 @@ _MEASURED = re.compile(
 )
 
 
+_GRADE = re.compile(r"[ \t]{1,2}([0-9]+|[ivx]+)\b(?![ \t]{0,2}(?:mg|mcg|g|tab|tabs)\b)", re.I)
+"""The token right after a mention when it may be a grade: "ASA 2", "ASA III" (not "ASA 1
+tab")."""
+
+
 def followed_by_number(doc: ClinicalDocument, end: int) -> bool:
     """Whether a number follows the mention: a measurement, not a disease ("VT 360" tidal
     volume, "PAD 22-26" pulmonary artery diastolic pressure, "RA's 10-14", "VT >350",
@@ -113,6 +118,10 @@ def ambiguous_verdict(
         return False, "written as a label"
     if rule.against_number and followed_by_number(doc, end):
         return False, "a number follows"
+    if rule.against_grades:
+        grade = _GRADE.match(doc.text, end)
+        if grade is not None and grade.group(1).lower() in rule.against_grades:
+            return False, "a grade follows"
     against = sorted(nearby.intersection(rule.against))
     if against:
         return False, f"word '{against[0]}' nearby"

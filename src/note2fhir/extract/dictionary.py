@@ -96,16 +96,21 @@ _POSITIVE_RESULT = re.compile(
 """A positive result right after a test's head word."""
 _LAB_VALUE = re.compile(
     r"[ \t]{0,2}(?:(?:of|was|were|is|at|:|=)[ \t]{0,2})?[<>≤≥]?[ \t]?\d+(?:[.,]\d+)?[ \t]{0,2}"
-    r"(?:(?:[µμu]|m|n|p)?mol[ \t]?/[ \t]?(?:d?l|ml)"
+    r"(?:(?:[µμu]|m|n|p)?mol[ \t]?/[ \t]?d?l"
     r"|(?:ng|pg)[ \t]?/[ \t]?(?:d?l|ml)"
     r"|(?:[µμu]g|mcg|mg)[ \t]?/[ \t]?d?l"
-    r"|(?:m|[µμu])?i?u[ \t]?/[ \t]?(?:l|ml))\b",
+    r"|(?:m|[µμu])iu[ \t]?/[ \t]?(?:l|ml)|i?u[ \t]?/[ \t]?l)\b",
     re.IGNORECASE,
 )
 """A measured concentration right after a drug name, in a laboratory unit ("total carnitine of
 41.3 μmol/L", "GH 0.50 ng/ml", "zinc 90 ug/dL"): the drug is the analyte.  A product's
-strength is mass per millilitre ("budesonide 0.25 mg/ml") and a dose mass per day or per
-24 hours ("aspirin 100 mg/day", a patch's "21 mg/24 hr"), so those are left out."""
+strength is an amount per millilitre ("budesonide 0.25 mg/ml", "heparin 100 u/ml",
+"potassium chloride 2 mmol/ml") and a dose mass per day or per 24 hours ("aspirin 100
+mg/day", a patch's "21 mg/24 hr"), so those are left out."""
+_LIST_WORDS = frozenset(
+    {"and", "or", "but", "mic", "resistant", "sensitive", "susceptible", "intermediate", "to"}
+)
+"""Words of a susceptibility list besides its drugs and numbers."""
 _ANTIBIOGRAM_WORDS = 16
 """Words looked back from a drug for "resistant to" and its kind."""
 _SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
@@ -850,7 +855,7 @@ class _Scan:
         if m.type is EntityType.MEDICATION:
             # "cytochrome c oxidase", "glutamic acid decarboxylase", "estrogen receptor"; an
             # isolate's susceptibilities name drugs it was tested against, not drugs given
-            if after in rules.drug_heads or self._antibiogram(m.first, sentence):
+            if after in rules.drug_heads or self._antibiogram(m.first, sentence, taken):
                 return _DROP
             return None
         prev = m.first - 1
@@ -912,7 +917,7 @@ class _Scan:
             return _DROP
         return None
 
-    def _antibiogram(self, first: int, sentence: int) -> bool:
+    def _antibiogram(self, first: int, sentence: int, taken: list[bool]) -> bool:
         """Whether word ``first`` is in the list after "resistant/sensitive/susceptible to" in
         a sentence about a culture or an isolate ("the isolate was sensitive to penicillin
         and vancomycin but resistant to clindamycin"); "hypertension resistant to amlodipine"
@@ -923,10 +928,14 @@ class _Scan:
         words, texts = self.words, self.texts
         k = first - 1
         cue = False
+        # back over the list only: other drugs, "and"/"or", MIC values; "...sensitive to
+        # ciprofloxacin, so she was switched to ciprofloxacin" gives the second one
         while k > 0 and words[k].sentence == sentence and first - k <= _ANTIBIOGRAM_WORDS:
             if texts[k] == "to" and texts[k - 1] in rules.susceptibility_cues:
                 cue = True
                 break
+            if not (taken[k] or texts[k] in _LIST_WORDS or texts[k][:1].isdigit()):
+                return False
             k -= 1
         if not cue:
             return False

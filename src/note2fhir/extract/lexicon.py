@@ -56,6 +56,9 @@ class AmbiguityRule(_Strict):
     needs_support: bool = False
     """Keep the store's meaning only with a supporting word: capitals alone do not say which
     meaning ("PCP" is far more often the primary care provider than pneumocystis)."""
+    against_grades: list[str] = Field(default_factory=list)
+    """Numbers that, right after it, make it a grade or class ("ASA 2", "ASA III"), where a
+    larger number is a dose ("ASA 81")."""
     keep_by_default: bool = False
     """Keep the meaning when no word speaks for or against it ("also on asa and lipitor"):
     for a lexicon drug whose other meaning has words of its own ("ASA class II")."""
