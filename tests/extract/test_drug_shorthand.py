@@ -87,6 +87,7 @@ def test_a_chemoradiation_procedure_is_no_medication(read: Read) -> None:
     ("text", "drug"),
     [
         ("Total carnitine of 41.3 μmol/L.", "carnitine"),
+        ("Vanco trough 15 this am.", "vanco"),
         ("The isolate was sensitive to penicillin and vancomycin but resistant to clindamycin.",
          "vancomycin"),
     ],
