@@ -50,10 +50,31 @@ def test_asa_physical_status_is_no_drug(read: Read, text: str) -> None:
     assert all(e.text != "ASA" for e in read(text).entities)
 
 
-@pytest.mark.parametrize("word", ["dopa", "levo", "neo"])
-def test_short_forms_of_two_drugs_stay_uncoded(read: Read, word: str) -> None:
-    doc = read(f"On {word} gtt overnight.")
-    assert all(e.text.lower() != word for e in doc.entities)
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("BP REMAINS LABILE, ATTEMPTED TO WEAN DOPA, DOPA AT 12MCG/KG.", "DOPA", "DB00988"),
+        ("CV: Remains on neo gtt, able to slowly titrate it.", "neo", "DB00388"),
+        ("CONTINUES TO NEED LEVO FOR BP.", "LEVO", "DB00368"),
+        ("Remains on Amio, Levo, Neo, Vasopressin.", "Levo", "DB00368"),
+    ],
+)
+def test_icu_pressor_short_forms(read: Read, text: str, mention: str, code: str) -> None:
+    entity = next(e for e in read(text).entities if e.text == mention)
+    assert [c.code for c in entity.selected_codes if c.system == DRUGBANK] == [code]
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("AFEBRILE-PO LEVO/IV VANCO CONTINUE.", "levo"),  # levofloxacin
+        ("On IV Levo, Vanco and flagyl.", "levo"),
+        ("Started on L-dopa for parkinsonism.", "dopa"),
+        ("Neo-adjuvant chemotherapy was given.", "neo"),
+    ],
+)
+def test_the_other_drug_of_a_short_form_makes_no_pressor(read: Read, text: str, word: str) -> None:
+    assert all(e.text.lower() != word for e in read(text).entities)
 
 
 @pytest.mark.parametrize(
