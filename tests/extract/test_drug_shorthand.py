@@ -56,6 +56,8 @@ def test_asa_physical_status_is_no_drug(read: Read, text: str) -> None:
         ("BP REMAINS LABILE, ATTEMPTED TO WEAN DOPA, DOPA AT 12MCG/KG.", "DOPA", "DB00988"),
         ("CV: Remains on neo gtt, able to slowly titrate it.", "neo", "DB00388"),
         ("CONTINUES TO NEED LEVO FOR BP.", "LEVO", "DB00368"),
+        ("Given 500cc NS bolus with good effect.", "NS", "DB09153"),
+        ("Versed 2 mg iv prn agitation.", "Versed", "DB00683"),
         ("Remains on Amio, Levo, Neo, Vasopressin.", "Levo", "DB00368"),
     ],
 )
@@ -71,6 +73,7 @@ def test_icu_pressor_short_forms(read: Read, text: str, mention: str, code: str)
         ("On IV Levo, Vanco and flagyl.", "levo"),
         ("Started on L-dopa for parkinsonism.", "dopa"),
         ("Neo-adjuvant chemotherapy was given.", "neo"),
+        ('nS: "I want to go home."', "ns"),
     ],
 )
 def test_the_other_drug_of_a_short_form_makes_no_pressor(read: Read, text: str, word: str) -> None:
