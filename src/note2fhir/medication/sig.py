@@ -303,7 +303,11 @@ class SigReader:
         for item in reversed(before):
             if item.kind == "status":
                 break
-            if not all(self._is_filler(seq[k].norm) for k in range(item.end, edge)):
+            gap = range(item.end, edge)
+            # "neo gtt at 40 mcg/min, dopa at 5": a comma ends the earlier drug's sig
+            if not all(self._is_filler(seq[k].norm) for k in gap) or any(
+                seq[k].norm == "," for k in gap
+            ):
                 break
             out.append(item)
             edge = item.start
