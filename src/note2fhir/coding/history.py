@@ -132,10 +132,6 @@ class HistoryCodes:
                 return code[:n]
         return None
 
-    def _rule_of(self, code: str) -> tuple[str, str, str] | None:
-        prefix = self._prefix_of(code)
-        return None if prefix is None else self.by_prefix[prefix]
-
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with the history code selected in place of a selected acute code,
         when the mention is affirmed, historical and old by the note's own words: a year
@@ -155,21 +151,21 @@ class HistoryCodes:
         out: list[CodeCandidate] = []
         changed = False
         for cand in entity.codes:
-            found = (
-                self._rule_of(cand.code)
+            prefix = (
+                self._prefix_of(cand.code)
                 if cand.system == ICD10CM and cand.selected and not changed
                 else None
             )
-            if found is None:
+            if prefix is None:
                 out.append(cand)
                 continue
-            code, display, note = found
+            code, display, note = self.by_prefix[prefix]
             rest = _rest_of_sentence(doc, entity.end)
-            if _says(self.still_with.get(self._prefix_of(cand.code) or ""), rest):
+            if _says(self.still_with.get(prefix), rest):
                 out.append(cand)  # "prior smoker, now smokes 3 a day": still going on
                 continue
             # old, but with its sequelae: neither the history code nor the acute one holds
-            sequelae = _says(self.not_with.get(self._prefix_of(cand.code) or ""), rest)
+            sequelae = _says(self.not_with.get(prefix), rest)
             out.append(
                 CodeCandidate(
                     system=ICD10CM,
