@@ -168,6 +168,11 @@ class MedicationAttributes:
         return out
 
 
+NORMAL_STATE_SOURCE = "lexicon:normal_states"
+"""``Entity.source`` of a normal state ("afebrile", "asymptomatic"): a sign the corpora
+annotate, which names no problem: it makes no Condition and takes part in no relation."""
+
+
 @dataclass(slots=True)
 class Entity:
     """A mention of a problem, medication, test or procedure in the working text."""

@@ -127,6 +127,16 @@ def make_doc() -> MakeDoc:
             {"asthma": {"historical"}, "stress": {"historical"}, "CKD": {"historical"}},
         ),
         ("A 45-year-old man with [[pneumonia]].", {"pneumonia": NONE}),
+        # how long the presenting complaint has lasted is no past history
+        ("Presented with a 1 month history of [[epistaxis]].", {"epistaxis": NONE}),
+        ("A three-month history of [[weight loss]].", {"weight loss": NONE}),
+        ("A 10-year history of [[diabetes]].", {"diabetes": NONE}),
+        ("He has a history of [[asthma]].", {"asthma": {"historical"}}),
+        # nursing shorthand: MOM is milk of magnesia, VS vital signs, wo without
+        ("MOM given for [[constipation]].", {"constipation": NONE}),
+        ("Colace and MOM, may need [[dulcolax]].", {"dulcolax": {"uncertain"}}),
+        ("VS remain stable on 6 mcg [[dopamine]].", {"dopamine": NONE}),
+        ("SR wo [[ectopy]].", {"ectopy": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),
         # Test results are results, not negation.
@@ -395,3 +405,22 @@ def test_an_adherence_note_negates_its_medication(
     )
     flags = {e.text: e.assertion.negated for e in doc.entities}
     assert flags == {"Furosemide": True, "Aspirin": False}
+
+
+def test_a_masked_year_still_dates_a_test_or_procedure() -> None:
+    """De-identification masks "2007" as a date; the year trigger still reads it (so a note
+    gets the same statuses with and without de-identification), and no cue shows the year.
+    A problem with a year is left as it is: "diagnosed with ADHD in 2005" is its onset."""
+    pipeline = Pipeline.from_settings(load_settings())
+    text = (
+        "Surveillance MRI in 2007 revealed a recurrence. CABG in 1998. "
+        "He was diagnosed with ADHD in 2005."
+    )
+    doc = pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
+    assert "2007" not in doc.text and "1998" not in doc.text
+    found = {entity.text: entity for entity in doc.entities}
+    assert "historical" in flags(found["MRI"])
+    assert "historical" in flags(found["CABG"])
+    assert "historical" not in flags(found["ADHD"])
+    details = [cue.detail or "" for e in doc.entities for cue in e.assertion.cues]
+    assert not any(year in d for d in details for year in ("2007", "1998", "2005"))

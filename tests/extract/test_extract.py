@@ -153,6 +153,33 @@ def test_combination_title_reaches_the_specific_code(read: Read) -> None:
     assert ents["metformin"].type is EntityType.MEDICATION
 
 
+def test_combination_title_keeps_the_type_of_diabetes(read: Read) -> None:
+    """A title longer than the exact index is still found exactly, and an approximate title
+    never changes the type: E10.22 (type 1) and E13.22 (other specified) read almost like
+    E11.22 letter by letter."""
+    long = "type 2 diabetes mellitus with diabetic chronic kidney disease"
+    entity = found(read(f"Assessment: {long}."))[long]
+    assert codes(entity)[0] == "E11.22"
+    assert "E10.22" not in codes(entity)
+    untyped = "diabetes mellitus with diabetic chronic kidney disease"
+    entity = found(read(f"Assessment: {untyped}."))[untyped]
+    assert codes(entity)[0] == "E11.22"  # diabetes of no stated type is E11 (as E11.9)
+    assert not {"E10.22", "E13.22"} & set(codes(entity))
+
+
+def test_a_dose_is_not_part_of_a_name_in_another_order(read: Read) -> None:
+    """ "5-nitrofurantoin" is a synonym; "nitrofurantoin 5 mg/ml" is the drug and its
+    strength."""
+    ents = found(read("Medications: nitrofurantoin 5 mg/ml oral suspension."))
+    assert "nitrofurantoin" in ents
+    assert "nitrofurantoin 5" not in ents
+
+
+def test_a_rate_denominator_is_no_heart_rate(read: Read) -> None:
+    doc = read("DILTIAZEM AT 10MG/HR, heparin 500U/HR. HR 80 SR. HR/BP stable.")
+    assert [e.text for e in doc.entities if e.type is EntityType.TEST] == ["HR", "HR", "BP"]
+
+
 def test_word_order_variant(read: Read) -> None:
     ents = found(read("Heart failure congestive, NYHA II."))
     entity = ents["heart failure congestive"]

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from note2fhir.document import DocumentContext, EntityType, MedicationAttributes
+from note2fhir.document import (
+    NORMAL_STATE_SOURCE,
+    DocumentContext,
+    EntityType,
+    MedicationAttributes,
+)
 
 VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -124,6 +129,16 @@ def test_negated_family_and_hypothetical_mentions_make_nothing(
     text = str(clinic_bundle)
     for absent in ("colon cancer", "fever", "chest x-ray", "CT chest"):
         assert absent not in text
+
+
+def test_a_normal_state_makes_no_condition(build: Any, helpers: Any) -> None:
+    """ "afebrile" is a sign the corpora annotate, not a problem of the patient."""
+    note = helpers.make_note("<p>ID: afebrile. HTN.</p>")
+    state = note.mention("afebrile", EntityType.PROBLEM)
+    state.source = NORMAL_STATE_SOURCE
+    note.mention("HTN", EntityType.PROBLEM, codes=(helpers.HTN,))
+    conditions = helpers.resources(build(note.doc), "Condition")
+    assert [c["code"]["text"] for c in conditions] == ["HTN"]
 
 
 def test_unknown_relative_is_family_member(build: Any, helpers: Any) -> None:

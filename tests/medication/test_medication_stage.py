@@ -307,6 +307,27 @@ def test_each_drug_keeps_its_own_status(read: Read) -> None:
     assert attrs_of(doc, "losartan")["status"] == "started"
 
 
+def test_a_switch_stops_the_old_drug_and_starts_the_new(read: Read) -> None:
+    doc = read("After 3 days, [[M:captopril]] was changed to [[M:amlodipine]].")
+    assert attrs_of(doc, "captopril")["status"] == "stopped"
+    assert attrs_of(doc, "amlodipine")["status"] == "started"
+    assert attrs_of(read("He was switched to [[M:insulin]]."), "insulin")["status"] == "started"
+
+
+def test_a_whole_sig_closed_by_a_comma_keeps_its_drug_going(read: Read) -> None:
+    doc = read(
+        "Treated with intravenous [[M:acyclovir]], 10 mg/kg q8h for 14 days, and "
+        "[[M:steroids]] were discontinued."
+    )
+    assert "status" not in attrs_of(doc, "acyclovir")
+    assert attrs_of(doc, "steroids")["status"] == "stopped"
+    # list items with only a strength or a route share the status said after the list
+    doc = read("[[M:Lisinopril]] 10 mg, [[M:metoprolol]] 25 mg and [[M:aspirin]] were held.")
+    assert attrs_of(doc, "Lisinopril")["status"] == "held"
+    doc = read("IV [[M:HEPARIN]], [[M:NTG]], AND [[M:INTEGRELLIN]] DC'D.")
+    assert attrs_of(doc, "HEPARIN")["status"] == "stopped"
+
+
 def test_hold_parameters_are_not_a_held_drug(read: Read) -> None:
     doc = read("[[M:metoprolol]] 25 mg PO BID, hold for SBP < 100 or HR < 60")
     attrs = attrs_of(doc, "metoprolol")

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from note2fhir.document import ClinicalDocument, Entity, EntityType, Relation
+from note2fhir.document import (
+    NORMAL_STATE_SOURCE,
+    ClinicalDocument,
+    Entity,
+    EntityType,
+    Relation,
+)
 from note2fhir.fhir.build import build_bundle
 from note2fhir.pipeline import Pipeline
 from note2fhir.relations.rules import RELATION_TYPES, RULES_FILE, RelationRules, RuleTable
@@ -172,6 +178,16 @@ def test_a_drug_inside_its_adverse_effect(mark: Mark) -> None:
     doc.entities.sort(key=lambda e: (e.start, -e.end))
     RelationsStage(RelationsStage.Options(), load_settings()).process(doc)
     assert doc.relations == [Relation("causes", "M1", "T1", "causes.induced")]
+
+
+def test_a_normal_state_is_no_reason_for_a_drug(mark: Mark) -> None:
+    """ "afebrile, started on cipro": afebrile names no problem cipro could treat."""
+    doc = mark("ID: afebrile, started on cipro for [[P:UTI]].")
+    Pipeline.from_settings(load_settings(pipeline=["sections", "sentences", "extract"])).run(doc)
+    state = next(e for e in doc.entities if e.text == "afebrile")
+    assert state.source == NORMAL_STATE_SOURCE
+    RelationsStage(RelationsStage.Options(), load_settings()).process(doc)
+    assert all(state.id not in (r.source, r.target) for r in doc.relations)
 
 
 def test_a_drug_with_its_own_sig_keeps_its_own_indication(relate: Relate) -> None:

@@ -114,6 +114,7 @@ class AssertionStage(Stage):
         """Replace the assertion of each of ``entities``, mentions of ``doc`` (whose
         ``entities`` need not hold them)."""
         by_unit: dict[int, list[tuple[Entity, int, int]]] = {}
+        years = _masked_years(doc)
         for entity, located in _locate(doc, entities):
             entity.assertion = Assertion()
             if located is not None:
@@ -124,7 +125,7 @@ class AssertionStage(Stage):
         for unit_index, members in by_unit.items():
             unit = doc.sentences[unit_index]
             tokens = doc.tokens[unit.first_token : unit.last_token]
-            norms = [t.norm for t in tokens]
+            norms = [years.get(t.start, t.norm) for t in tokens]
             spans = [
                 (first - unit.first_token, min(last, unit.last_token) - unit.first_token)
                 for _, first, last in members
@@ -237,6 +238,24 @@ class AssertionStage(Stage):
                 detail=f"section {name} implies {implied}",
             )
         )
+
+
+_PLAIN_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _masked_years(doc: ClinicalDocument) -> dict[int, str]:
+    """Working start offset → year of each masked date that was a year alone ("MI in 2002"
+    reads "MI in [DATE]"), so year triggers ("in <year>") still see it.  A year alone is no
+    Safe Harbor identifier, and it only feeds the trigger match: cues name the rule's phrase,
+    never the year."""
+    years: dict[int, str] = {}
+    for phi in doc.phi:
+        if phi.type == "DATE":
+            start, stop = doc.original_span(phi.start, phi.end)
+            value = doc.original_text[start:stop].strip()
+            if _PLAIN_YEAR.fullmatch(value):
+                years[phi.start] = value
+    return years
 
 
 _FIRST_WORD = re.compile(r"[A-Za-z]+")

@@ -64,6 +64,7 @@ from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
 from note2fhir.terminology.candidates import Candidate, resolve_system
 from note2fhir.terminology.normalize import BAG_STOPWORDS, normalize
+from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore, default_store
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,14 @@ _LIST_WORDS = frozenset(
 """Words of a susceptibility list besides its drugs and numbers."""
 _ANTIBIOGRAM_WORDS = 16
 """Words looked back from a drug for "resistant to" and its kind."""
+_RATE_BEFORE = re.compile(r"\d[ \t]*[a-zA-Zµμ]{1,6}(?:/[a-zA-Z]{1,3})?/$")
+"""An amount with its unit and a slash right before a word ("10MG/", "2 mcg/kg/")."""
+_DENOMINATORS = frozenset({"hr", "hrs", "h", "min", "hour", "day", "d", "kg"})
+"""Words that are the denominator of a rate after such an amount ("DILTIAZEM 10MG/HR" names
+no heart rate)."""
+_DOSE_UNIT = re.compile(
+    r"[ \t]*(?:(?:mg|mcg|µg|μg|ug|g|ml|unt|units?|iu|meq|mmol)\b|%|/)", re.IGNORECASE
+)
 _SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
 """What may stand between the words before a head: "influenza A/B PCR"."""
 _NEGATIVE_RESULT = re.compile(
@@ -289,6 +298,20 @@ class ExtractStage(Stage):
                 key,
                 threshold=threshold,
                 entity_types=None if kind is None else [kind],
+                limit=self.opts.max_candidates,
+            ),
+        )
+
+    def title_candidates(self, key: str, threshold: float) -> tuple[Candidate, ...]:
+        """The store's problem candidates of a combination title ``key``, exact ones too
+        (a title of more words than the exact index holds: "type 2 diabetes mellitus with
+        diabetic chronic kidney disease") (memoised)."""
+        return self._memo(
+            ("title", key, threshold),
+            lambda: self.store.candidates(
+                key,
+                threshold=threshold,
+                entity_types=[EntityType.PROBLEM],
                 limit=self.opts.max_candidates,
             ),
         )
@@ -590,7 +613,12 @@ class _Scan:
                 seen.add(word)
                 sizes &= bag_sizes[j]
                 # a bag of this window holds exactly its distinct words, each in that bag
-                if not keys and sizes >> len(seen) & 1 and " ".join(sorted(seen)) in bags:
+                if (
+                    not keys
+                    and sizes >> len(seen) & 1
+                    and " ".join(sorted(seen)) in bags
+                    and not self._ends_in_dose(j)
+                ):
                     keys.append((" ".join(texts[i : j + 1]), ""))
             if keys:
                 out[length] = keys
@@ -634,9 +662,16 @@ class _Scan:
             and self.bag_run[i] >= length
             # bag_run: no word of the window is a bag stop word, so its bag is its word set
             and " ".join(sorted(set(window))) in index.bags
+            and not self._ends_in_dose(i + length - 1)
         ):
             keys.append((key, ""))
         return keys
+
+    def _ends_in_dose(self, j: int) -> bool:
+        """Whether word ``j`` is a number with a unit after it: "nitrofurantoin 5 mg/ml" is a
+        dose, which no other order of a name's words ("5-nitrofurantoin") may take in."""
+        word = self.words[j]
+        return self.texts[j].isdigit() and _DOSE_UNIT.match(self.doc.text, word.end) is not None
 
     def _accept(self, first: int, last: int, norm: str, note: str) -> _Match | None:
         """Candidates and lexicon forms of one window, after the context checks."""
@@ -645,6 +680,10 @@ class _Scan:
         if self.sections.in_heading(start):
             return None
         written = doc.text[start:end]
+        if written.lower() in _DENOMINATORS and _RATE_BEFORE.search(
+            doc.text, max(0, start - 16), start
+        ):
+            return None  # the denominator of a rate: "DILTIAZEM 10MG/HR" names no heart rate
         caps = self.caps(words[first].sentence)
         limit = self.sentence_end(words[first])
         value = None
@@ -1092,16 +1131,23 @@ class _Scan:
         if after < len(words) and not self.joined[after]:
             room = 0
         best: tuple[float, int, list[Candidate]] | None = None
+        # a combination refines the base's code: "diabetes mellitus with diabetic chronic
+        # kidney disease" (E11 by default) is E11.22, never the look-alike titles of E10.22
+        # (type 1) or E13.22 ("Other specified diabetes mellitus with ...")
+        category = _icd_category(base.codes)
         for k in range(1, room + 1):
             if self.texts[after + k - 1] in self.lexicon.function_words:
                 continue
             key = " ".join([*head, *self.texts[after : after + k]])
             found = [
                 c
-                for c in self.stage.approximate_candidates(
-                    key, self.opts.combination_min_similarity, EntityType.PROBLEM
+                for c in self.stage.title_candidates(key, self.opts.combination_min_similarity)
+                if (
+                    _in_category(c, category)  # the category implies the type it names
+                    and not _flipped(key, _normal_term(c.term))
+                    if category is not None
+                    else not _changes_meaning(key, _normal_term(c.term))
                 )
-                if not _flipped(key, _normal_term(c.term))
             ]
             if found and (best is None or found[0].score >= best[0]):
                 best = (found[0].score, k, found)
@@ -1157,7 +1203,8 @@ class _Scan:
                     found = [
                         c
                         for c in self.stage.approximate_candidates(key, self.stage.threshold)
-                        if c.entity_type is not None and not _flipped(key, _normal_term(c.term))
+                        if c.entity_type is not None
+                        and not _changes_meaning(key, _normal_term(c.term))
                     ]
                     if found and (best is None or found[0].score > best[0]):
                         best = (found[0].score, a, b, found)
@@ -1405,6 +1452,40 @@ def _normal_term(term: str) -> str:
     """``normalize`` of a candidate's term, memoised: approximate lookups return the same
     terms again and again."""
     return normalize(term)
+
+
+def _icd_category(codes: Sequence[CodeCandidate]) -> str | None:
+    """The ICD-10-CM category (3 characters) of the best-ranked ICD-10-CM code, if any."""
+    for code in codes:
+        if code.system == ICD10CM:
+            return code.code[:3]
+    return None
+
+
+def _in_category(candidate: Candidate, category: str) -> bool:
+    """Whether a candidate has no ICD-10-CM code or one of ``category``."""
+    icd = [c.code for c in candidate.codes if c.system == ICD10CM]
+    return not icd or any(code[:3] == category for code in icd)
+
+
+_ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi"})
+
+
+def _changes_meaning(key: str, term: str) -> bool:
+    """Whether an approximate match says something the words do not: a flipped prefix, or
+    other numbers ("type 2 diabetes ... with diabetic chronic kidney disease" is close in
+    letters to the title of E10.22, type 1; "diabetis" is no "type 2 diabetes").
+
+    >>> _changes_meaning("type 2 diabetes", "type 1 diabetes")
+    True
+    >>> _changes_meaning("diabetis mellitus", "diabetes mellitus")
+    False
+    """
+    return _flipped(key, term) or _numbers(key) != _numbers(term)
+
+
+def _numbers(text: str) -> list[str]:
+    return sorted(w for w in text.split(" ") if w.isdigit() or w in _ROMAN)
 
 
 def _flipped(key: str, term: str) -> bool:

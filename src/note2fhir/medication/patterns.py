@@ -153,12 +153,22 @@ class Status(_Model):
     status: str | None
     positions: list[Position] = Field(default_factory=lambda: list(POSITIONS))
     phrases: list[str] = Field(min_length=1)
+    status_after: str | None = None
+    """The status when the phrase stands after the drug, when it differs: "changed to
+    amlodipine" starts amlodipine, "captopril was changed to" stops captopril."""
 
     @model_validator(mode="after")
     def _check_status(self) -> Status:
-        if self.status is not None and self.status not in STATUS_WORDS:
-            raise ValueError(f"status {self.status!r} is not in STATUS_WORDS")
+        for word in (self.status, self.status_after):
+            if word is not None and word not in STATUS_WORDS:
+                raise ValueError(f"status {word!r} is not in STATUS_WORDS")
         return self
+
+    def at(self, position: Position) -> str | None:
+        """The status the phrase gives a drug it stands ``position`` of."""
+        if position == "after" and self.status_after is not None:
+            return self.status_after
+        return self.status
 
 
 class PatternTable(_Model):
@@ -167,6 +177,7 @@ class PatternTable(_Model):
     version: int
     window: Window
     fillers: list[str]
+    name_words: list[str] = Field(default_factory=list)
     stop_words: list[str]
     number_words: dict[str, float]
     time_units: list[TimeUnit]
@@ -217,7 +228,7 @@ class MedicationPatterns:
         self.number_words = dict(table.number_words)
         self.time_codes = {w: unit.code for unit in table.time_units for w in unit.words}
         self.time_display: dict[str, str] = {u.code: u.display for u in table.time_units}
-        self.fillers = frozenset(single_words(table.fillers))
+        self.fillers = frozenset(single_words([*table.fillers, *table.name_words]))
         self.stop_words = frozenset(single_words(table.stop_words))
         self.reason_stops = frozenset(single_words(table.as_needed.reason_stops))
         self.routes = {route.route: route for route in table.routes}

@@ -33,6 +33,10 @@ _MAX_SUFFIX: dict[str, str] = {
 }
 
 
+_SWITCH_GAP = 2
+"""Words ("IV", "oral") that may stand between a switch phrase and the drug switched to."""
+
+
 @dataclass(frozen=True, slots=True)
 class Quantity:
     """An amount read from text: "500 mg", "2 tabs", "5 mg/mL"."""
@@ -111,6 +115,8 @@ class Reading:
     """Working offset where the mention's sig ends (the next mention's window starts after)."""
     joined_before: bool = False
     """Only fillers ("and", ",") lie between the previous mention and this one."""
+    comma_before: bool = False
+    """A comma is among those fillers ("acyclovir 10 mg/kg q8h, and steroids")."""
 
 
 def format_number(number: Number | None) -> str:
@@ -264,10 +270,11 @@ class SigReader:
         window: tuple[int, int],
         join_from: int | None,
         problems: dict[int, int],
+        drug_next: bool = False,
     ) -> Reading:
         """Read the sig of the mention over ``seq[mention[0]:mention[1]]``; ``window`` bounds
         the words that may belong to it; from ``join_from`` on lie the words after the
-        previous drug of the unit."""
+        previous drug of the unit; ``drug_next``: the window ends where the next drug starts."""
         first, last = mention
         low, high = window
         before_start = max(low, first - self.patterns.table.window.before_words)
@@ -281,8 +288,9 @@ class SigReader:
             reading.joined_before = all(self._is_filler(seq[k].norm) for k in between) and not any(
                 seq[k].norm in self.patterns.stop_words for k in between
             )
+            reading.comma_before = any(seq[k].norm == "," for k in between)
 
-        status, reading.status_from = self._status(before, after)
+        status, reading.status_from = self._status(before, after, high if drug_next else None)
         outside = [i for i in (*contiguous, *after) if i.kind != "status"]
         attrs = self._attributes(text, seq, contiguous, inside, after)
         if status is not None:
@@ -304,9 +312,10 @@ class SigReader:
             if item.kind == "status":
                 break
             gap = range(item.end, edge)
-            # "neo gtt at 40 mcg/min, dopa at 5": a comma ends the earlier drug's sig
+            # "neo gtt at 40 mcg/min, dopa at 5": a comma ends the earlier drug's sig, as a
+            # slash between two products does ("isophane 70 unt/ml / insulin, regular")
             if not all(self._is_filler(seq[k].norm) for k in gap) or any(
-                seq[k].norm == "," for k in gap
+                seq[k].norm in (",", "/") for k in gap
             ):
                 break
             out.append(item)
@@ -315,19 +324,29 @@ class SigReader:
 
     @staticmethod
     def _status(
-        before: list[Item], after: list[Item]
+        before: list[Item], after: list[Item], drug_at: int | None = None
     ) -> tuple[str | None, Literal["before", "after"] | None]:
-        """The nearest status word before the mention, else the first after it."""
+        """The nearest status word before the mention, else the first after it.  A phrase
+        with a status of its own after the drug ("captopril was changed to amlodipine") gives
+        it only when the next drug (at word ``drug_at``) follows within two words; else it
+        changed the drug's own dose or route ("lasix changed to 40 mg BID") and says nothing
+        of whether it goes on."""
         for item in reversed(before):
             entry = item.phrase.payload.status if item.phrase else None
             if item.kind == "status" and entry is not None and "before" in entry.positions:
-                return entry.status, "before" if entry.status else None
+                word = entry.at("before")
+                return word, "before" if word else None
         for item in after:
             entry = item.phrase.payload.status if item.phrase else None
             if item.kind == "status" and entry is not None and "after" in entry.positions:
-                if entry.status is None:
+                word = entry.at("after")
+                if entry.status_after is not None and (
+                    drug_at is None or drug_at - item.end > _SWITCH_GAP
+                ):
+                    word = None
+                if word is None:
                     continue
-                return entry.status, "after"
+                return word, "after"
         return None, None
 
     def _attributes(

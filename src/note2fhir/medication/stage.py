@@ -65,9 +65,12 @@ class MedicationStage(Stage):
             if before >= 0:
                 low = max(low, ends[before])
             following = meds[index + 1] if index + 1 < len(meds) else None
-            if following is not None and following.start >= ent.end:
-                high = min(high, following.start)
-            reading = self._read(doc, token_starts, ent, (low, high), join_from, problems)
+            next_drug = None
+            if following is not None and following.start >= ent.end and following.start <= high:
+                high = next_drug = following.start
+            reading = self._read(
+                doc, token_starts, ent, (low, high), join_from, problems, next_drug
+            )
             readings.append((ent, reading, unit))
             previous_end = max(ent.end, reading.consumed_end)
             previous_unit = unit
@@ -84,9 +87,11 @@ class MedicationStage(Stage):
         bounds: tuple[int, int],
         join_from: int | None,
         problems: dict[int, int],
+        next_drug: int | None = None,
     ) -> Reading:
         """Read one mention over the tokens of ``bounds`` (working offsets) near it;
-        ``join_from`` is where the previous drug's sig ended, in the same unit."""
+        ``join_from`` is where the previous drug's sig ended, in the same unit; ``next_drug``
+        where the next drug of the unit starts, when it ends ``bounds``."""
         window = self.reader.patterns.table.window
         low, high = bounds
         first_token = bisect_left(token_starts, ent.start)
@@ -111,8 +116,15 @@ class MedicationStage(Stage):
         # the window's edges in words: what lies before ``low`` belongs to an earlier mention
         low_word = bisect_left(word_starts, low)
         join_word = 0 if join_token is not None else None
+        drug_next = next_drug is not None and hi_token == bisect_left(token_starts, next_drug)
         reading = self.reader.read(
-            doc.text, seq, (first, last), (min(low_word, first), len(seq)), join_word, problems
+            doc.text,
+            seq,
+            (first, last),
+            (min(low_word, first), len(seq)),
+            join_word,
+            problems,
+            drug_next,
         )
         if not reading.consumed_end:
             reading.consumed_end = ent.end
@@ -128,15 +140,27 @@ def _unit_of(units: list[Sentence], starts: list[int], offset: int) -> Sentence 
 
 def _share_statuses(readings: list[tuple[Entity, Reading, Sentence | None]]) -> None:
     """A status said once for a list of drugs holds for each of them: "started lisinopril and
-    metoprolol", "lisinopril and metoprolol were held"."""
+    metoprolol", "lisinopril and metoprolol were held".  A drug whose own schedule a comma
+    closes keeps its status ("acyclovir, 10 mg/kg q8h for 14 days, and steroids were
+    discontinued": the acyclovir goes on)."""
     for (_, prev, _), (_, cur, _) in pairwise(readings):
         if cur.joined_before and prev.status_from == "before" and _status(cur) is None:
             _set_status(cur, _status(prev), "before")
     for (_, cur, _), (_, nxt, _) in zip(
         reversed(readings[:-1]), reversed(readings[1:]), strict=False
     ):
+        if nxt.comma_before and _has_schedule(cur):
+            continue
         if nxt.joined_before and nxt.status_from == "after" and _status(cur) is None:
             _set_status(cur, _status(nxt), "after")
+
+
+def _has_schedule(reading: Reading) -> bool:
+    """Whether the reading has a schedule of its own, a whole sig ("10 mg/kg q8h for 14
+    days"), unlike a list item's strength ("lisinopril 10 mg, metoprolol 25 mg and aspirin
+    were held") or route ("IV heparin, NTG, and integrilin d/c'd")."""
+    a = reading.attributes
+    return a is not None and bool(a.timing or a.duration)
 
 
 def _status(reading: Reading) -> str | None:

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from note2fhir.document import ClinicalDocument, Entity, EntityType, Relation, Sentence
+from note2fhir.document import (
+    NORMAL_STATE_SOURCE,
+    ClinicalDocument,
+    Entity,
+    EntityType,
+    Relation,
+    Sentence,
+)
 from note2fhir.medication.phrases import Word, words
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.relations.rules import CompiledRule, RelationRules, default_rules
@@ -63,7 +70,10 @@ class RelationsStage(Stage):
         """Add the relations found to ``doc.relations``."""
         if len(doc.entities) < 2 or not doc.sentences:
             return
-        entities = sorted(doc.entities, key=lambda e: (e.start, -e.end))
+        entities = sorted(
+            (e for e in doc.entities if e.source != NORMAL_STATE_SOURCE),
+            key=lambda e: (e.start, -e.end),
+        )
         starts = [s.start for s in doc.sentences]
         groups: dict[int, list[Entity]] = {}
         for ent in entities:

@@ -9,7 +9,8 @@ Assertion → status:
 * uncertain → ``unconfirmed``, or ``differential`` when the note weighs it against others;
 * historical → clinicalStatus ``inactive``; otherwise ``active``;
 * affirmed, certain → no verificationStatus: a note mention is not a clinician's confirmation;
-* family and hypothetical mentions make no Condition (family ones make FamilyMemberHistory).
+* family and hypothetical mentions make no Condition (family ones make FamilyMemberHistory),
+  nor does a normal state ("afebrile", "asymptomatic").
 
 An adverse effect (relation ``causes``: medication → problem) adds the MedicationStatement to
 ``evidence.detail``; the causal claim itself is an AdverseEvent (see ``adverse_event``).
@@ -17,7 +18,7 @@ An adverse effect (relation ``causes``: medication → problem) adds the Medicat
 
 from __future__ import annotations
 
-from note2fhir.document import Entity, JSONDict
+from note2fhir.document import NORMAL_STATE_SOURCE, Entity, JSONDict
 from note2fhir.fhir.build.common import (
     base_resource,
     coding,
@@ -79,7 +80,7 @@ def condition_status(entity: Entity) -> str | None:
     'inactive|refuted'
     """
     assertion = entity.assertion
-    if assertion.hypothetical or assertion.family:
+    if assertion.hypothetical or assertion.family or entity.source == NORMAL_STATE_SOURCE:
         return None
     clinical = "inactive" if assertion.negated or assertion.historical else "active"
     if assertion.negated:
