@@ -137,6 +137,15 @@ def make_doc() -> MakeDoc:
         ("Colace and MOM, may need [[dulcolax]].", {"dulcolax": {"uncertain"}}),
         ("VS remain stable on 6 mcg [[dopamine]].", {"dopamine": NONE}),
         ("SR wo [[ectopy]].", {"ectopy": {"negated"}}),
+        ("NO STOOL, REC'D [[COLACE]].", {"COLACE": NONE}),
+        (
+            "Mom 45 with history of [[breast cancer]].",
+            {"breast cancer": {"family", "historical", "relative=MTH"}},
+        ),
+        ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
+        ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
+        ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
+        ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),
         # Test results are results, not negation.
@@ -414,7 +423,8 @@ def test_a_masked_year_still_dates_a_test_or_procedure() -> None:
     pipeline = Pipeline.from_settings(load_settings())
     text = (
         "Surveillance MRI in 2007 revealed a recurrence. CABG in 1998. "
-        "He was diagnosed with ADHD in 2005."
+        "He was diagnosed with ADHD in 2005. Colonoscopy due in 2027.\n"
+        "Plan: repeat endoscopy in 2029."
     )
     doc = pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
     assert "2007" not in doc.text and "1998" not in doc.text
@@ -422,5 +432,7 @@ def test_a_masked_year_still_dates_a_test_or_procedure() -> None:
     assert "historical" in flags(found["MRI"])
     assert "historical" in flags(found["CABG"])
     assert "historical" not in flags(found["ADHD"])
+    assert "historical" not in flags(found["Colonoscopy"])  # a year to come
+    assert "historical" not in flags(found["endoscopy"])  # a plan
     details = [cue.detail or "" for e in doc.entities for cue in e.assertion.cues]
     assert not any(year in d for d in details for year in ("2007", "1998", "2005"))

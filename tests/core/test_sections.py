@@ -36,6 +36,9 @@ def sections_of(text: str) -> list[tuple[str, str]]:
         ("Plan to discharge tomorrow", []),
         ("The history of HTN is long", []),
         ("HPI:pt c/o SOB", [("history_present_illness", "HPI")]),
+        # a case report titles its parts with a full stop, alone on the line
+        ("Medical History.\nHe had a pneumothorax.", [("past_medical_history", "Medical History")]),
+        ("Medical history. He had a pneumothorax.", []),
     ],
 )
 def test_headings(text: str, expected: list[tuple[str, str]]) -> None:

@@ -167,6 +167,12 @@ def test_combination_title_keeps_the_type_of_diabetes(read: Read) -> None:
     assert not {"E10.22", "E13.22"} & set(codes(entity))
 
 
+def test_a_combination_title_of_another_category(read: Read) -> None:
+    """A combination may leave the base's category when its title adds no qualifier."""
+    ents = found(read("Anemia with chronic kidney disease."))
+    assert codes(ents["anemia with chronic kidney disease"])[0] == "D63.1"
+
+
 def test_a_dose_is_not_part_of_a_name_in_another_order(read: Read) -> None:
     """ "5-nitrofurantoin" is a synonym; "nitrofurantoin 5 mg/ml" is the drug and its
     strength."""
@@ -178,6 +184,14 @@ def test_a_dose_is_not_part_of_a_name_in_another_order(read: Read) -> None:
 def test_a_rate_denominator_is_no_heart_rate(read: Read) -> None:
     doc = read("DILTIAZEM AT 10MG/HR, heparin 500U/HR. HR 80 SR. HR/BP stable.")
     assert [e.text for e in doc.entities if e.type is EntityType.TEST] == ["HR", "HR", "BP"]
+    doc = read("T 98.6F/HR 78, BP 118/76 mmHg/HR 64")  # a vital sign's value is no dose
+    assert [e.text for e in doc.entities if e.text == "HR"] == ["HR", "HR"]
+
+
+def test_dm_in_a_history_list_is_diabetes(read: Read) -> None:
+    ents = found(read("PMH: HTN, DM, MI"))
+    assert codes(ents["dm"])[0] == "E11.9"  # guideline I.C.4.a.2: no stated type is E11
+    assert "mi" in ents
 
 
 def test_word_order_variant(read: Read) -> None:

@@ -312,6 +312,10 @@ def test_a_switch_stops_the_old_drug_and_starts_the_new(read: Read) -> None:
     assert attrs_of(doc, "captopril")["status"] == "stopped"
     assert attrs_of(doc, "amlodipine")["status"] == "started"
     assert attrs_of(read("He was switched to [[M:insulin]]."), "insulin")["status"] == "started"
+    doc = read("Meds: [[M:aspirin]], [[M:lisinopril]] changed to [[M:losartan]]")
+    assert "status" not in attrs_of(doc, "aspirin")  # the switch is lisinopril's alone
+    doc = read("[[M:lasix]] changed to 40 mg BID.")  # a new dose, not a stop
+    assert "status" not in attrs_of(doc, "lasix")
 
 
 def test_a_whole_sig_closed_by_a_comma_keeps_its_drug_going(read: Read) -> None:
@@ -323,6 +327,11 @@ def test_a_whole_sig_closed_by_a_comma_keeps_its_drug_going(read: Read) -> None:
     assert attrs_of(doc, "steroids")["status"] == "stopped"
     # list items with only a strength or a route share the status said after the list
     doc = read("[[M:Lisinopril]] 10 mg, [[M:metoprolol]] 25 mg and [[M:aspirin]] were held.")
+    assert attrs_of(doc, "Lisinopril")["status"] == "held"
+    doc = read(
+        "[[M:Lisinopril]] 10 mg daily, [[M:metoprolol]] 25 mg BID and [[M:furosemide]] 40 mg "
+        "daily were held."
+    )
     assert attrs_of(doc, "Lisinopril")["status"] == "held"
     doc = read("IV [[M:HEPARIN]], [[M:NTG]], AND [[M:INTEGRELLIN]] DC'D.")
     assert attrs_of(doc, "HEPARIN")["status"] == "stopped"

@@ -149,6 +149,7 @@ class AssertionStage(Stage):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
                 self._apply(entity, hits, tokens)
+                _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
@@ -240,6 +241,21 @@ class AssertionStage(Stage):
         )
 
 
+def _no_year_for_a_plan(entity: Entity) -> None:
+    """A planned test is not dated in the past by its year ("Plan: repeat colonoscopy in
+    2029"): a historical reading that only a year gives is dropped from a hypothetical
+    mention and from one of a plan's section."""
+    assertion = entity.assertion
+    if not assertion.historical or not (assertion.hypothetical or entity.section in _PLAN_SECTIONS):
+        return
+    historical = [c for c in assertion.cues if c.category == "historical"]
+    if historical and all(c.rule == _YEAR_RULE for c in historical):
+        assertion.historical = False
+        assertion.cues = [c for c in assertion.cues if c.rule != _YEAR_RULE]
+
+
+_YEAR_RULE = "historical.year"
+_PLAN_SECTIONS = frozenset({"plan", "assessment_plan", "discharge_instructions", "disposition"})
 _PLAIN_YEAR = re.compile(r"(?:19|20)\d\d")
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
 from note2fhir.coding.history import HistoryCodes, load_history_rules
+from note2fhir.coding.laterality import SidedCodes
 from note2fhir.coding.select import SelectionRules, select_codes
 from note2fhir.coding.sites import SiteCodes, load_site_rules
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
@@ -71,6 +72,11 @@ class CodingOptions(BaseModel):
         description="Replace a generic code whose category excludes the site the note names "
         "(edema of the brain is G93.6, not R60.9); rules in site_codes.yaml.",
     )
+    laterality: bool = Field(
+        True,
+        description="Select the sided sibling of an unspecified-side code when a side word "
+        "stands before the mention (left knee pain is M25.562, not M25.569).",
+    )
 
 
 @register_stage
@@ -97,6 +103,7 @@ class CodingStage(Stage):
             HistoryCodes(load_history_rules(), self.store) if self.opts.history_codes else None
         )
         self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
+        self.sides = SidedCodes(self.store) if self.opts.laterality else None
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -124,6 +131,8 @@ class CodingStage(Stage):
                 entity.codes = self._select(entity.codes)
                 if self.sites is not None:
                     entity.codes = self.sites.apply(entity, doc)
+                if self.sides is not None:
+                    entity.codes = self.sides.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
 

@@ -114,8 +114,13 @@ _LIST_WORDS = frozenset(
 """Words of a susceptibility list besides its drugs and numbers."""
 _ANTIBIOGRAM_WORDS = 16
 """Words looked back from a drug for "resistant to" and its kind."""
-_RATE_BEFORE = re.compile(r"\d[ \t]*[a-zA-Zµμ]{1,6}(?:/[a-zA-Z]{1,3})?/$")
-"""An amount with its unit and a slash right before a word ("10MG/", "2 mcg/kg/")."""
+_RATE_BEFORE = re.compile(
+    r"\d[ \t]*(?:mg|mcg|ug|µg|μg|g|u|units?|iu|meq|mmol|ml|mls|cc|l|gtt|gtts|ng)"
+    r"(?:/(?:kg|m2))?/$",
+    re.IGNORECASE,
+)
+"""An amount of a drug and a slash right before a word ("10MG/", "2 mcg/kg/"), unlike a
+vital sign's value ("98.6F/HR 78", "118/76 mmHg/HR 64")."""
 _DENOMINATORS = frozenset({"hr", "hrs", "h", "min", "hour", "day", "d", "kg"})
 """Words that are the denominator of a rate after such an amount ("DILTIAZEM 10MG/HR" names
 no heart rate)."""
@@ -1131,9 +1136,8 @@ class _Scan:
         if after < len(words) and not self.joined[after]:
             room = 0
         best: tuple[float, int, list[Candidate]] | None = None
-        # a combination refines the base's code: "diabetes mellitus with diabetic chronic
-        # kidney disease" (E11 by default) is E11.22, never the look-alike titles of E10.22
-        # (type 1) or E13.22 ("Other specified diabetes mellitus with ...")
+        # "diabetes mellitus with diabetic chronic kidney disease" (E11 by default) is E11.22,
+        # never the look-alike titles of E10.22 (type 1) or E13.22 ("Other specified ...")
         category = _icd_category(base.codes)
         for k in range(1, room + 1):
             if self.texts[after + k - 1] in self.lexicon.function_words:
@@ -1143,10 +1147,13 @@ class _Scan:
                 c
                 for c in self.stage.title_candidates(key, self.opts.combination_min_similarity)
                 if (
-                    _in_category(c, category)  # the category implies the type it names
-                    and not _flipped(key, _normal_term(c.term))
-                    if category is not None
+                    not _flipped(key, _normal_term(c.term))
+                    if category is not None and _in_category(c, category)
+                    # the base's category implies the type its title names; another
+                    # category must say no more than the words ("anemia with chronic kidney
+                    # disease" is D63.1 Anemia in chronic kidney disease)
                     else not _changes_meaning(key, _normal_term(c.term))
+                    and not _adds_qualifier(key, _normal_term(c.term))
                 )
             ]
             if found and (best is None or found[0].score >= best[0]):
@@ -1466,6 +1473,18 @@ def _in_category(candidate: Candidate, category: str) -> bool:
     """Whether a candidate has no ICD-10-CM code or one of ``category``."""
     icd = [c.code for c in candidate.codes if c.system == ICD10CM]
     return not icd or any(code[:3] == category for code in icd)
+
+
+_QUALIFIERS = frozenset(
+    {"other", "specified", "type", "induced", "drug", "chemical", "underlying", "secondary"}
+)
+"""Title words that say which kind of a disorder it is; a combination title of another
+category may not add them to the note's words."""
+
+
+def _adds_qualifier(key: str, term: str) -> bool:
+    """Whether ``term`` has a qualifier word that ``key`` lacks."""
+    return not _QUALIFIERS.isdisjoint(set(term.split(" ")) - set(key.split(" ")))
 
 
 _ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi"})

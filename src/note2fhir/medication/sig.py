@@ -117,6 +117,9 @@ class Reading:
     """Only fillers ("and", ",") lie between the previous mention and this one."""
     comma_before: bool = False
     """A comma is among those fillers ("acyclovir 10 mg/kg q8h, and steroids")."""
+    switched: bool = False
+    """The status is a switch away from this drug ("captopril was changed to amlodipine"):
+    it is this drug's alone."""
 
 
 def format_number(number: Number | None) -> str:
@@ -291,6 +294,13 @@ class SigReader:
             reading.comma_before = any(seq[k].norm == "," for k in between)
 
         status, reading.status_from = self._status(before, after, high if drug_next else None)
+        reading.switched = reading.status_from == "after" and any(
+            i.kind == "status"
+            and i.phrase is not None
+            and i.phrase.payload.status is not None
+            and i.phrase.payload.status.status_after is not None
+            for i in after
+        )
         outside = [i for i in (*contiguous, *after) if i.kind != "status"]
         attrs = self._attributes(text, seq, contiguous, inside, after)
         if status is not None:

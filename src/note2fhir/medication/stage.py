@@ -141,18 +141,25 @@ def _unit_of(units: list[Sentence], starts: list[int], offset: int) -> Sentence 
 def _share_statuses(readings: list[tuple[Entity, Reading, Sentence | None]]) -> None:
     """A status said once for a list of drugs holds for each of them: "started lisinopril and
     metoprolol", "lisinopril and metoprolol were held".  A drug whose own schedule a comma
-    closes keeps its status ("acyclovir, 10 mg/kg q8h for 14 days, and steroids were
-    discontinued": the acyclovir goes on)."""
+    closes keeps its status when the next drug has no sig ("acyclovir, 10 mg/kg q8h for 14
+    days, and steroids were discontinued": the acyclovir goes on), and a switch away from a
+    drug is its own ("aspirin, lisinopril changed to losartan")."""
     for (_, prev, _), (_, cur, _) in pairwise(readings):
         if cur.joined_before and prev.status_from == "before" and _status(cur) is None:
             _set_status(cur, _status(prev), "before")
     for (_, cur, _), (_, nxt, _) in zip(
         reversed(readings[:-1]), reversed(readings[1:]), strict=False
     ):
-        if nxt.comma_before and _has_schedule(cur):
+        if nxt.switched or (nxt.comma_before and _has_schedule(cur) and not _has_dose(nxt)):
             continue
         if nxt.joined_before and nxt.status_from == "after" and _status(cur) is None:
             _set_status(cur, _status(nxt), "after")
+
+
+def _has_dose(reading: Reading) -> bool:
+    """Whether the reading has an amount or a schedule of its own."""
+    a = reading.attributes
+    return a is not None and bool(a.strength or a.dose_value is not None or a.timing)
 
 
 def _has_schedule(reading: Reading) -> bool:

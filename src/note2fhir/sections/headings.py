@@ -46,7 +46,8 @@ class HeadingMatcher:
     """Finds section headings at the start of lines.
 
     A heading is one of the known variants, optionally after markdown hashes or a list number,
-    followed by a colon, a dash or the end of the line: ``PMH: HTN, DM2``, ``# Medications``,
+    followed by a colon, a dash or the end of the line (after a full stop, as case reports
+    title their parts: ``Medical History.``): ``PMH: HTN, DM2``, ``# Medications``,
     ``ASSESSMENT AND PLAN``.  ``Plan to discharge tomorrow`` is not a heading.
     """
 
@@ -64,7 +65,7 @@ class HeadingMatcher:
         alternation = "|".join(re.escape(v).replace(r"\ ", r"[ \t]+") for v in variants)
         self._pattern = re.compile(
             r"^[ \t]*(?:\#{1,6}[ \t]*|\d{1,2}[.)][ \t]+|[*\-][ \t]+)?"
-            rf"(?P<heading>{alternation})[ \t]*(?::|-[ \t]|$)",
+            rf"(?P<heading>{alternation})[ \t]*(?::|-[ \t]|\.?[ \t]*$)",
             re.IGNORECASE | re.MULTILINE,
         )
 
