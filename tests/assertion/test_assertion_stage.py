@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from note2fhir.assertion.stage import AssertionStage
-from note2fhir.document import ClinicalDocument, Entity, EntityType, SourceRef
+from note2fhir.document import (
+    ClinicalDocument,
+    DocumentContext,
+    Entity,
+    EntityType,
+    SourceRef,
+)
 from note2fhir.errors import Note2FhirError
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import load_settings
@@ -145,6 +151,24 @@ def make_doc() -> MakeDoc:
         ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
+        # a nursing verb ends a negation, not a relative's scope or a condition
+        (
+            "Mother with [[DM]], got dialysis for [[ESRD]].",
+            {"DM": {"family", "relative=MTH"}, "ESRD": {"family", "relative=MTH"}},
+        ),
+        (
+            "Call if you are [[vomiting]], getting [[dizzy]] or [[fainting]].",
+            {"vomiting": {"hypothetical"}, "dizzy": {"hypothetical"}, "fainting": {"hypothetical"}},
+        ),
+        (
+            "[[Chest pain]] wo [[radiation]], [[diaphoresis]], or [[dyspnea]]",
+            {
+                "Chest pain": NONE,
+                "radiation": {"negated"},
+                "diaphoresis": {"negated"},
+                "dyspnea": {"negated"},
+            },
+        ),
         ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),
@@ -414,6 +438,22 @@ def test_an_adherence_note_negates_its_medication(
     )
     flags = {e.text: e.assertion.negated for e in doc.entities}
     assert flags == {"Furosemide": True, "Aspirin": False}
+
+
+def test_a_year_is_past_only_before_the_note_s_year() -> None:
+    """With the note's date known, a year of its own or later is no history; a past year is,
+    in a plan's section too ("A&P: CAD. CABG in 2010.")."""
+    pipeline = Pipeline.from_settings(load_settings())
+    text = "A&P: CAD. CABG in 2010. Follow-up colonoscopy in 2027."
+    doc = ClinicalDocument(
+        id="n1",
+        source=SOURCE,
+        original_text=text,
+        context=DocumentContext(date="2026-03-01T09:30:00-05:00"),
+    )
+    found = {e.text: e for e in pipeline.run(doc).entities}
+    assert "historical" in flags(found["CABG"])
+    assert "historical" not in flags(found["colonoscopy"])
 
 
 def test_a_masked_year_still_dates_a_test_or_procedure() -> None:

@@ -128,3 +128,9 @@ def test_a_smoker_is_f17(run: Run) -> None:
 )
 def test_old_tia_and_meningitis(run: Run, text: str, mention: str, code: str) -> None:
     assert icd(run(text), mention) == [code]
+
+
+def test_an_old_gestational_diabetes_is_its_history(run: Run) -> None:
+    """Z86.32 names "conditions classifiable to O24.4-"; a current one is O24.419."""
+    assert icd(run("History of gestational diabetes."), "gestational diabetes") == ["Z86.32"]
+    assert icd(run("Gestational diabetes, diet controlled."), "Gestational diabetes") == ["O24.419"]

@@ -49,6 +49,8 @@ def test_a_side_picks_the_sided_code(run: Run, text: str, name: str, code: str) 
         # no bilateral knee code: separate codes would be a coder's call
         ("bilateral knee pain", "knee pain", "M25.569"),
         ("knee pain", "knee pain", "M25.569"),
+        # litres, not left
+        ("NS BOLUS 1 L HIP PAIN", "HIP PAIN", "M25.559"),
     ],
 )
 def test_no_side_code_without_an_exact_sibling(run: Run, text: str, name: str, code: str) -> None:

@@ -186,12 +186,24 @@ def test_a_rate_denominator_is_no_heart_rate(read: Read) -> None:
     assert [e.text for e in doc.entities if e.type is EntityType.TEST] == ["HR", "HR", "BP"]
     doc = read("T 98.6F/HR 78, BP 118/76 mmHg/HR 64")  # a vital sign's value is no dose
     assert [e.text for e in doc.entities if e.text == "HR"] == ["HR", "HR"]
+    doc = read("SpO2 95% on 2 L/HR 92")  # an oxygen flow is no drug rate
+    assert [e.text for e in doc.entities if e.text == "HR"] == ["HR"]
 
 
 def test_dm_in_a_history_list_is_diabetes(read: Read) -> None:
     ents = found(read("PMH: HTN, DM, MI"))
     assert codes(ents["dm"])[0] == "E11.9"  # guideline I.C.4.a.2: no stated type is E11
     assert "mi" in ents
+    for text, name, code in [
+        ("Pre-DM, diet controlled.", "pre-dm", "R73.03"),
+        ("Gestational DM.", "gestational dm", "O24.419"),
+        ("Steroid-induced DM.", "steroid-induced dm", "E09.9"),
+        ("DM type 1 on insulin pump.", "dm type 1", "E10.9"),
+    ]:
+        assert codes(found(read(text))[name])[0] == code, text
+    # the cough syrup's dextromethorphan is no diabetes
+    for text in ("Guaifenesin DM 10 ml q4h prn cough.", "robitussin dm prn"):
+        assert not any("E11.9" in codes(e) for e in read(text).entities), text
 
 
 def test_word_order_variant(read: Read) -> None:

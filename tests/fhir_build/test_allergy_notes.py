@@ -577,7 +577,11 @@ def test_the_allergen_words_are_read_with_the_configured_assertion_options(
             ["latex"],
             ["HTN", "DM2", "CAD"],
         ),
-        ("PMH: latex allergy, diabetes, hypertension, CKD stage 3", ["latex"], ["diabetes", "CKD stage 3"]),
+        (
+            "PMH: latex allergy, diabetes, hypertension, CKD stage 3",
+            ["latex"],
+            ["diabetes", "CKD stage 3"],
+        ),
         ("PMH: asthma, peanut allergy, eczema, GERD", ["peanut"], ["eczema", "GERD"]),
         ("Peanut allergy (anaphylaxis), asthma, GERD", ["Peanut: anaphylaxis"], ["asthma", "GERD"]),
         ("PAST MEDICAL HISTORY: Peanut allergy, asthma, hypertension.", ["Peanut"], ["asthma"]),

@@ -312,6 +312,8 @@ def test_a_switch_stops_the_old_drug_and_starts_the_new(read: Read) -> None:
     assert attrs_of(doc, "captopril")["status"] == "stopped"
     assert attrs_of(doc, "amlodipine")["status"] == "started"
     assert attrs_of(read("He was switched to [[M:insulin]]."), "insulin")["status"] == "started"
+    doc = read("[[M:Warfarin]] and [[M:aspirin]] were changed to [[M:apixaban]].")
+    assert attrs_of(doc, "Warfarin")["status"] == attrs_of(doc, "aspirin")["status"] == "stopped"
     doc = read("Meds: [[M:aspirin]], [[M:lisinopril]] changed to [[M:losartan]]")
     assert "status" not in attrs_of(doc, "aspirin")  # the switch is lisinopril's alone
     doc = read("[[M:lasix]] changed to 40 mg BID.")  # a new dose, not a stop
@@ -333,6 +335,11 @@ def test_a_whole_sig_closed_by_a_comma_keeps_its_drug_going(read: Read) -> None:
         "daily were held."
     )
     assert attrs_of(doc, "Lisinopril")["status"] == "held"
+    doc = read(
+        "[[M:Aspirin]] 81 mg daily, [[M:clopidogrel]] 75 mg daily, and [[M:heparin]] gtt were "
+        "held for GI bleed."
+    )
+    assert attrs_of(doc, "Aspirin")["status"] == attrs_of(doc, "clopidogrel")["status"] == "held"
     doc = read("IV [[M:HEPARIN]], [[M:NTG]], AND [[M:INTEGRELLIN]] DC'D.")
     assert attrs_of(doc, "HEPARIN")["status"] == "stopped"
 

@@ -115,6 +115,7 @@ class AssertionStage(Stage):
         ``entities`` need not hold them)."""
         by_unit: dict[int, list[tuple[Entity, int, int]]] = {}
         years = _masked_years(doc)
+        doc_year = _year_of(doc.context.date)
         for entity, located in _locate(doc, entities):
             entity.assertion = Assertion()
             if located is not None:
@@ -138,6 +139,8 @@ class AssertionStage(Stage):
                 zip(members, context.hits, spans, strict=True)
             ):
                 hits = [h for h in found if (h.match.start, h.match.end) not in ended]
+                if doc_year is not None:
+                    hits = [h for h in hits if not _year_to_come(h, norms, doc_year)]
                 if _measured(doc.text, entity):
                     hits = [h for h in hits if not _denies_other_item(h, span, tokens)]
                 repeats = [
@@ -149,7 +152,8 @@ class AssertionStage(Stage):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
                 self._apply(entity, hits, tokens)
-                _no_year_for_a_plan(entity)
+                if doc_year is None:
+                    _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
                 if self.section_defaults:
                     self._section_default(doc, entity, context.matches, span, tokens)
@@ -241,10 +245,28 @@ class AssertionStage(Stage):
         )
 
 
+def _year_of(date: str | None) -> int | None:
+    """The year of a FHIR date or dateTime ("2026-03-01T09:30:00-05:00"), or None."""
+    if date and len(date) >= 4 and date[:4].isdigit():
+        return int(date[:4])
+    return None
+
+
+def _year_to_come(hit: Hit, norms: Sequence[str], doc_year: int) -> bool:
+    """Whether a year trigger names the note's own year or a later one ("colonoscopy due in
+    2027" in a note of 2026): no past event."""
+    if hit.match.rule.id != _YEAR_RULE:
+        return False
+    year = next(
+        (n for n in norms[hit.match.start : hit.match.end] if _PLAIN_YEAR.fullmatch(n)), None
+    )
+    return year is not None and int(year) >= doc_year
+
+
 def _no_year_for_a_plan(entity: Entity) -> None:
-    """A planned test is not dated in the past by its year ("Plan: repeat colonoscopy in
-    2029"): a historical reading that only a year gives is dropped from a hypothetical
-    mention and from one of a plan's section."""
+    """In a note of no known date, a planned test is not dated in the past by its year
+    ("Plan: repeat colonoscopy in 2029"): a historical reading that only a year gives is
+    dropped from a hypothetical mention and from one of a plan's section."""
     assertion = entity.assertion
     if not assertion.historical or not (assertion.hypothetical or entity.section in _PLAN_SECTIONS):
         return

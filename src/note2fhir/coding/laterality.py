@@ -31,10 +31,12 @@ SIDES = {
 }
 """Words for a side, lower-cased, and the word an ICD-10-CM title uses for it."""
 _SIDE_BEFORE = re.compile(
-    r"\b(left|l|lt|right|r|rt|bilateral|bilat)\.?(?:[ \t]*-?[ \t]*sided)?[ \t]{1,2}$", re.I
+    r"(?<![\d.][ \t])(?<![\d.])\b(left|l|lt|right|r|rt|bilateral|bilat)"
+    r"(?:[ \t]*-?[ \t]*sided)?[ \t]{1,2}$",
+    re.I,
 )
 """A side word right before the mention ("left knee pain", "R shoulder pain", "left-sided
-knee pain")."""
+knee pain"); not a unit after a number ("NS BOLUS 1 L HIP PAIN": litres)."""
 _WORDS = re.compile(r"[a-z]+")
 _LAST_CHARACTERS = "0123456789"
 

@@ -115,7 +115,7 @@ _LIST_WORDS = frozenset(
 _ANTIBIOGRAM_WORDS = 16
 """Words looked back from a drug for "resistant to" and its kind."""
 _RATE_BEFORE = re.compile(
-    r"\d[ \t]*(?:mg|mcg|ug|µg|μg|g|u|units?|iu|meq|mmol|ml|mls|cc|l|gtt|gtts|ng)"
+    r"\d[ \t]*(?:mg|mcg|ug|µg|μg|g|u|units?|iu|meq|mmol|ml|mls|cc|gtt|gtts|ng)"
     r"(?:/(?:kg|m2))?/$",
     re.IGNORECASE,
 )

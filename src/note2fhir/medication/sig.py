@@ -33,6 +33,16 @@ _MAX_SUFFIX: dict[str, str] = {
 }
 
 
+def _first_after_status_is_switch(after: list[Item]) -> bool:
+    """Whether the first status phrase after a drug that gives a status is a switch
+    ("captopril was changed to amlodipine"; not "were discontinued and switched to")."""
+    for item in after:
+        entry = item.phrase.payload.status if item.kind == "status" and item.phrase else None
+        if entry is not None and "after" in entry.positions and entry.at("after") is not None:
+            return entry.status_after is not None
+    return False
+
+
 _SWITCH_GAP = 2
 """Words ("IV", "oral") that may stand between a switch phrase and the drug switched to."""
 
@@ -294,13 +304,7 @@ class SigReader:
             reading.comma_before = any(seq[k].norm == "," for k in between)
 
         status, reading.status_from = self._status(before, after, high if drug_next else None)
-        reading.switched = reading.status_from == "after" and any(
-            i.kind == "status"
-            and i.phrase is not None
-            and i.phrase.payload.status is not None
-            and i.phrase.payload.status.status_after is not None
-            for i in after
-        )
+        reading.switched = reading.status_from == "after" and _first_after_status_is_switch(after)
         outside = [i for i in (*contiguous, *after) if i.kind != "status"]
         attrs = self._attributes(text, seq, contiguous, inside, after)
         if status is not None:

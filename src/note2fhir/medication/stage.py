@@ -140,17 +140,18 @@ def _unit_of(units: list[Sentence], starts: list[int], offset: int) -> Sentence 
 
 def _share_statuses(readings: list[tuple[Entity, Reading, Sentence | None]]) -> None:
     """A status said once for a list of drugs holds for each of them: "started lisinopril and
-    metoprolol", "lisinopril and metoprolol were held".  A drug whose own schedule a comma
-    closes keeps its status when the next drug has no sig ("acyclovir, 10 mg/kg q8h for 14
-    days, and steroids were discontinued": the acyclovir goes on), and a switch away from a
-    drug is its own ("aspirin, lisinopril changed to losartan")."""
+    metoprolol", "lisinopril and metoprolol were held".  After a comma, a drug whose course
+    is stated keeps its status when the next drug has no sig ("acyclovir, 10 mg/kg q8h for
+    14 days, and steroids were discontinued": the acyclovir goes on), and a switch is the
+    next drug's alone ("aspirin, lisinopril changed to losartan"; but "warfarin and aspirin
+    were changed to apixaban" stops both)."""
     for (_, prev, _), (_, cur, _) in pairwise(readings):
         if cur.joined_before and prev.status_from == "before" and _status(cur) is None:
             _set_status(cur, _status(prev), "before")
     for (_, cur, _), (_, nxt, _) in zip(
         reversed(readings[:-1]), reversed(readings[1:]), strict=False
     ):
-        if nxt.switched or (nxt.comma_before and _has_schedule(cur) and not _has_dose(nxt)):
+        if nxt.comma_before and (nxt.switched or (_has_course(cur) and not _has_dose(nxt))):
             continue
         if nxt.joined_before and nxt.status_from == "after" and _status(cur) is None:
             _set_status(cur, _status(nxt), "after")
@@ -162,12 +163,12 @@ def _has_dose(reading: Reading) -> bool:
     return a is not None and bool(a.strength or a.dose_value is not None or a.timing)
 
 
-def _has_schedule(reading: Reading) -> bool:
-    """Whether the reading has a schedule of its own, a whole sig ("10 mg/kg q8h for 14
-    days"), unlike a list item's strength ("lisinopril 10 mg, metoprolol 25 mg and aspirin
-    were held") or route ("IV heparin, NTG, and integrilin d/c'd")."""
+def _has_course(reading: Reading) -> bool:
+    """Whether the reading states a course of treatment ("10 mg/kg q8h for 14 days"), which
+    a list of drugs to hold or stop does not ("aspirin 81 mg daily, clopidogrel 75 mg daily,
+    and heparin gtt were held")."""
     a = reading.attributes
-    return a is not None and bool(a.timing or a.duration)
+    return a is not None and bool(a.duration or (a.timing and "boundsDuration" in a.timing))
 
 
 def _status(reading: Reading) -> str | None:
