@@ -112,6 +112,7 @@ def test_a_chemoradiation_procedure_is_no_medication(read: Read) -> None:
     [
         ("Total carnitine of 41.3 μmol/L.", "carnitine"),
         ("Vanco trough 15 this am.", "vanco"),
+        ("24-hour norepinephrine 468 μg (normal range: 23-105).", "norepinephrine"),
         ("The isolate was sensitive to penicillin and vancomycin but resistant to clindamycin.",
          "vancomycin"),
     ],

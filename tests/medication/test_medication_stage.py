@@ -344,6 +344,16 @@ def test_a_whole_sig_closed_by_a_comma_keeps_its_drug_going(read: Read) -> None:
     assert attrs_of(doc, "HEPARIN")["status"] == "stopped"
 
 
+def test_a_route_or_vital_of_another_statement_stays_there(read: Read) -> None:
+    assert "route_text" not in attrs_of(
+        read("Treated with oxygen nasally and [[M:antibiotics]]."), "antibiotics"
+    )
+    attrs = attrs_of(read("[[M:TYLENOL]] X1 AND TEMP DOWN TO 100'S PO"), "TYLENOL")
+    assert "route_text" not in attrs
+    attrs = attrs_of(read("[[M:tylenol]] 650 mg po q4h prn temp > 101"), "tylenol")
+    assert attrs["as_needed_reason"].startswith("temp")
+
+
 def test_hold_parameters_are_not_a_held_drug(read: Read) -> None:
     doc = read("[[M:metoprolol]] 25 mg PO BID, hold for SBP < 100 or HR < 60")
     attrs = attrs_of(doc, "metoprolol")

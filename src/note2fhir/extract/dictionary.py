@@ -124,6 +124,13 @@ vital sign's value ("98.6F/HR 78", "118/76 mmHg/HR 64")."""
 _DENOMINATORS = frozenset({"hr", "hrs", "h", "min", "hour", "day", "d", "kg"})
 """Words that are the denominator of a rate after such an amount ("DILTIAZEM 10MG/HR" names
 no heart rate)."""
+_WITH_RANGE = re.compile(
+    r"[ \t]{0,2}(?:(?:of|was|were|is|:|=)[ \t]{0,2})?\d+(?:[.,]\d+)?[ \t]{0,2}[^\s(]{1,10}"
+    r"[ \t]{0,2}\((?:normal|reference|ref|nl)\b",
+    re.IGNORECASE,
+)
+"""An amount with its reference range right after a drug name ("24-hour norepinephrine 468
+μg (normal range: 23-105)"): a result, so the drug is the analyte."""
 _DOSE_UNIT = re.compile(
     r"[ \t]*(?:(?:mg|mcg|µg|μg|ug|g|ml|unt|units?|iu|meq|mmol)\b|%|/)", re.IGNORECASE
 )
@@ -448,7 +455,9 @@ class ExtractStage(Stage):
                     type=m.type,
                     section=section.name if section else None,
                     source=m.source,
-                    codes=m.codes,
+                    codes=_with_clause_checked(m.codes, doc.text, m.start, m.end)
+                    if m.type is EntityType.PROBLEM
+                    else m.codes,
                     value=m.value,
                 )
             )
@@ -1084,7 +1093,10 @@ class _Scan:
             and texts[last] in lexicon.analyte_heads
         ):
             last += 1
-        measured = bool(m.codes) and _LAB_VALUE.match(self.doc.text, m.end) is not None
+        measured = bool(m.codes) and (
+            _LAB_VALUE.match(self.doc.text, m.end) is not None
+            or _WITH_RANGE.match(self.doc.text, m.end) is not None
+        )
         if (first, last) == (m.first, m.last) and not measured:
             return m  # a drug class ("supplementation") names no analyte
         start, end = self.words[first].start, self.words[last - 1].end
@@ -1703,6 +1715,41 @@ def contradiction(title: str, phrase: str) -> str | None:
         if word in said and opposite in named and word not in named:
             return word
     return None
+
+
+_WITH_CLAUSE = re.compile(
+    r"[ \t]{0,2},?[ \t]{1,2}with[ \t]{1,2}((?:[A-Za-z-]+[ \t]{1,2}){0,3}[A-Za-z-]+)", re.I
+)
+"""The words of a "with" clause right after a mention ("dementia with behavioral
+disturbance")."""
+_WITH_INSIDE = re.compile(r"[ \t]with[ \t]+(.+)$", re.I)
+"""The words after "with" inside a mention (a combination title's words)."""
+
+
+def _with_clause_checked(
+    codes: list[CodeCandidate], text: str, start: int, end: int
+) -> list[CodeCandidate]:
+    """``codes`` with those whose title denies what a "with" clause of the mention, or right
+    after it, says scored below selection ("dementia with behavioral disturbance" is no F03.90
+    "... without behavioral disturbance ..."); the codes stay for coders."""
+    if not codes:
+        return codes
+    inside = _WITH_INSIDE.search(text, start, end)
+    clause = _WITH_CLAUSE.match(text, end)
+    if inside is None and clause is None:
+        return codes
+    said = " ".join(m.group(1) for m in (inside, clause) if m is not None)
+    out: list[CodeCandidate] = []
+    for code in codes:
+        if code.score > CONTRADICTED_MAX_SCORE and _WITHOUT.search(code.display.lower()):
+            clash = contradiction(code.display, said)
+            if clash is not None:
+                out += rescored(
+                    [code], cap=CONTRADICTED_MAX_SCORE, note=f"; the note says with '{clash}'"
+                )
+                continue
+        out.append(code)
+    return out
 
 
 def _denied(denied: str, said: str) -> bool:

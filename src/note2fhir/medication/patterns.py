@@ -178,6 +178,7 @@ class PatternTable(_Model):
     window: Window
     fillers: list[str]
     name_words: list[str] = Field(default_factory=list)
+    vital_words: list[str] = Field(default_factory=list)
     stop_words: list[str]
     number_words: dict[str, float]
     time_units: list[TimeUnit]
@@ -230,6 +231,7 @@ class MedicationPatterns:
         self.time_display: dict[str, str] = {u.code: u.display for u in table.time_units}
         self.fillers = frozenset(single_words([*table.fillers, *table.name_words]))
         self.stop_words = frozenset(single_words(table.stop_words))
+        self.sig_stops = self.stop_words | frozenset(single_words(table.vital_words))
         self.reason_stops = frozenset(single_words(table.as_needed.reason_stops))
         self.routes = {route.route: route for route in table.routes}
         self.phrases: PhraseSet[SigPhrase] = PhraseSet(self.number_words, self.time_codes)

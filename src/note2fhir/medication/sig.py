@@ -207,7 +207,7 @@ class SigReader:
         i = start
         while i < stop:
             norm = seq[i].norm
-            if norm in self.patterns.stop_words:
+            if norm in self.patterns.sig_stops:
                 break
             item = self.item_at(seq, i)
             # an amount after unrelated words is about something else ("80 mg lasix and
@@ -327,9 +327,10 @@ class SigReader:
                 break
             gap = range(item.end, edge)
             # "neo gtt at 40 mcg/min, dopa at 5": a comma ends the earlier drug's sig, as a
-            # slash between two products does ("isophane 70 unt/ml / insulin, regular")
+            # slash between two products does ("isophane 70 unt/ml / insulin, regular") and a
+            # conjunction ("oxygen nasally and antibiotics": the route is the oxygen's)
             if not all(self._is_filler(seq[k].norm) for k in gap) or any(
-                seq[k].norm in (",", "/") for k in gap
+                seq[k].norm in (",", "/", "and", "or", "&") for k in gap
             ):
                 break
             out.append(item)
