@@ -161,14 +161,22 @@ def make_doc() -> MakeDoc:
             {"vomiting": {"hypothetical"}, "dizzy": {"hypothetical"}, "fainting": {"hypothetical"}},
         ),
         (
-            "[[Chest pain]] wo [[radiation]], [[diaphoresis]], or [[dyspnea]]",
-            {
-                "Chest pain": NONE,
-                "radiation": {"negated"},
-                "diaphoresis": {"negated"},
-                "dyspnea": {"negated"},
-            },
+            "[[Chest pain]] wo [[radiation]], [[diaphoresis]]",
+            {"Chest pain": NONE, "radiation": {"negated"}, "diaphoresis": {"negated"}},
         ),
+        # a nursing note's comma list is findings of their own after "wo", and a clause that
+        # opens with "now" or a verb ends a negation, a doubt and a history
+        ("SOB WO CP, NOW [[HYPOXIC]] ON 4L", {"HYPOXIC": NONE}),
+        ("PAIN WO RELIEF FROM [[MORPHINE]], [[AGITATED]]", {"MORPHINE": NONE, "AGITATED": NONE}),
+        (
+            "R/O [[MI]], GOT [[ASA]] AND [[NTG]]",
+            {"MI": {"uncertain", "differential"}, "ASA": NONE, "NTG": NONE},
+        ),
+        (
+            "Hx of [[seizures]], got [[keppra]] load in ED",
+            {"seizures": {"historical"}, "keppra": NONE},
+        ),
+        ("NO BM, GETTING [[SENNA]] AND [[COLACE]]", {"SENNA": NONE, "COLACE": NONE}),
         ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),
@@ -441,10 +449,10 @@ def test_an_adherence_note_negates_its_medication(
 
 
 def test_a_year_is_past_only_before_the_note_s_year() -> None:
-    """With the note's date known, a year of its own or later is no history; a past year is,
+    """With the note's date known, a later year is no history; a past year (or its own) is,
     in a plan's section too ("A&P: CAD. CABG in 2010.")."""
     pipeline = Pipeline.from_settings(load_settings())
-    text = "A&P: CAD. CABG in 2010. Follow-up colonoscopy in 2027."
+    text = "A&P: CAD. CABG in 2010. Follow-up colonoscopy in 2027. Stent in 2026."
     doc = ClinicalDocument(
         id="n1",
         source=SOURCE,
@@ -454,6 +462,7 @@ def test_a_year_is_past_only_before_the_note_s_year() -> None:
     found = {e.text: e for e in pipeline.run(doc).entities}
     assert "historical" in flags(found["CABG"])
     assert "historical" not in flags(found["colonoscopy"])
+    assert "historical" in flags(found["Stent"])  # the note's own year: past, most often
 
 
 def test_a_masked_year_still_dates_a_test_or_procedure() -> None:

@@ -28,6 +28,10 @@ def selected_icd(doc: ClinicalDocument, text: str) -> list[str]:
         ("R shoulder pain after a fall.", "shoulder pain", "M25.511"),
         ("left-sided hip pain", "hip pain", "M25.552"),
         ("Rt leg pain on walking.", "leg pain", "M79.604"),
+        ("1. Left knee pain", "knee pain", "M25.562"),
+        ("Fell yesterday. Right hip pain.", "hip pain", "M25.551"),
+        ("x2 left hip pain", "hip pain", "M25.552"),
+        ("Lt. shoulder pain", "shoulder pain", "M25.512"),
     ],
 )
 def test_a_side_picks_the_sided_code(run: Run, text: str, name: str, code: str) -> None:

@@ -198,8 +198,10 @@ def test_a_rate_denominator_is_no_heart_rate(read: Read) -> None:
     assert [e.text for e in doc.entities if e.type is EntityType.TEST] == ["HR", "HR", "BP"]
     doc = read("T 98.6F/HR 78, BP 118/76 mmHg/HR 64")  # a vital sign's value is no dose
     assert [e.text for e in doc.entities if e.text == "HR"] == ["HR", "HR"]
-    doc = read("SpO2 95% on 2 L/HR 92")  # an oxygen flow is no drug rate
+    doc = read("SpO2 95% on 2 L/HR 92")  # a value after it: the heart rate
     assert [e.text for e in doc.entities if e.text == "HR"] == ["HR"]
+    doc = read("LR BOLUS AT 1 L/HR.")
+    assert not [e.text for e in doc.entities if e.text == "HR"]
 
 
 def test_dm_in_a_history_list_is_diabetes(read: Read) -> None:
@@ -213,6 +215,12 @@ def test_dm_in_a_history_list_is_diabetes(read: Read) -> None:
         ("DM type 1 on insulin pump.", "dm type 1", "E10.9"),
     ]:
         assert codes(found(read(text))[name])[0] == code, text
+    for text in (
+        "68 yo M with DM presents with cough",
+        "Pre-op clearance for DM patient",
+        "DM: diet controlled",
+    ):
+        assert any(codes(e)[:1] == ["E11.9"] for e in read(text).entities), text
     # the cough syrup's dextromethorphan is no diabetes
     for text in ("Guaifenesin DM 10 ml q4h prn cough.", "robitussin dm prn"):
         assert not any("E11.9" in codes(e) for e in read(text).entities), text

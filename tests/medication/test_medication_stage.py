@@ -314,6 +314,8 @@ def test_a_switch_stops_the_old_drug_and_starts_the_new(read: Read) -> None:
     assert attrs_of(read("He was switched to [[M:insulin]]."), "insulin")["status"] == "started"
     doc = read("[[M:Warfarin]] and [[M:aspirin]] were changed to [[M:apixaban]].")
     assert attrs_of(doc, "Warfarin")["status"] == attrs_of(doc, "aspirin")["status"] == "stopped"
+    doc = read("[[M:Metformin]] 500 mg BID and [[M:glipizide]] was changed to [[M:sitagliptin]]")
+    assert "status" not in attrs_of(doc, "Metformin")  # "was": the last drug only
     doc = read("Meds: [[M:aspirin]], [[M:lisinopril]] changed to [[M:losartan]]")
     assert "status" not in attrs_of(doc, "aspirin")  # the switch is lisinopril's alone
     doc = read("[[M:lasix]] changed to 40 mg BID.")  # a new dose, not a stop

@@ -253,14 +253,15 @@ def _year_of(date: str | None) -> int | None:
 
 
 def _year_to_come(hit: Hit, norms: Sequence[str], doc_year: int) -> bool:
-    """Whether a year trigger names the note's own year or a later one ("colonoscopy due in
-    2027" in a note of 2026): no past event."""
+    """Whether a year trigger names a year after the note's ("colonoscopy in 2027" in a note
+    of 2026): no past event.  The note's own year may be either, and a history names past
+    events far more often than plans do, so it stays a history."""
     if hit.match.rule.id != _YEAR_RULE:
         return False
     year = next(
         (n for n in norms[hit.match.start : hit.match.end] if _PLAIN_YEAR.fullmatch(n)), None
     )
-    return year is not None and int(year) >= doc_year
+    return year is not None and int(year) > doc_year
 
 
 def _no_year_for_a_plan(entity: Entity) -> None:

@@ -31,12 +31,12 @@ SIDES = {
 }
 """Words for a side, lower-cased, and the word an ICD-10-CM title uses for it."""
 _SIDE_BEFORE = re.compile(
-    r"(?<![\d.][ \t])(?<![\d.])\b(left|l|lt|right|r|rt|bilateral|bilat)"
-    r"(?:[ \t]*-?[ \t]*sided)?[ \t]{1,2}$",
-    re.I,
+    r"\b(left|l|lt|right|r|rt|bilateral|bilat)\.?(?:[ \t]*-?[ \t]*sided)?[ \t]{1,2}$", re.I
 )
-"""A side word right before the mention ("left knee pain", "R shoulder pain", "left-sided
-knee pain"); not a unit after a number ("NS BOLUS 1 L HIP PAIN": litres)."""
+"""A side word right before the mention ("left knee pain", "R shoulder pain", "Rt. knee
+pain", "left-sided knee pain")."""
+_LITRES = re.compile(r"\d[ \t]?$")
+"""A number right before an "L": litres ("NS BOLUS 1 L HIP PAIN"), not the left side."""
 _WORDS = re.compile(r"[a-z]+")
 _LAST_CHARACTERS = "0123456789"
 
@@ -83,7 +83,10 @@ class SidedCodes:
         """``entity.codes`` with a selected unspecified-side code replaced by the sibling of
         the side named right before the mention (the unspecified code stays, unselected)."""
         match = _SIDE_BEFORE.search(doc.text, max(0, entity.start - 24), entity.start)
-        if match is None:
+        if match is None or (
+            match.group(1).lower() == "l"
+            and _LITRES.search(doc.text, max(0, match.start() - 3), match.start())
+        ):
             return entity.codes
         side = SIDES[match.group(1).lower()]
         out: list[CodeCandidate] = []

@@ -115,12 +115,13 @@ _LIST_WORDS = frozenset(
 _ANTIBIOGRAM_WORDS = 16
 """Words looked back from a drug for "resistant to" and its kind."""
 _RATE_BEFORE = re.compile(
-    r"\d[ \t]*(?:mg|mcg|ug|µg|μg|g|u|units?|iu|meq|mmol|ml|mls|cc|gtt|gtts|ng)"
+    r"\d[ \t]*(?:mg|mcg|ug|µg|μg|g|u|units?|iu|meq|mmol|ml|mls|cc|l|gtt|gtts|ng)"
     r"(?:/(?:kg|m2))?/$",
     re.IGNORECASE,
 )
 """An amount of a drug and a slash right before a word ("10MG/", "2 mcg/kg/"), unlike a
 vital sign's value ("98.6F/HR 78", "118/76 mmHg/HR 64")."""
+_NUMBER_NEXT = re.compile(r"[ \t]{0,2}[:=]?[ \t]{0,2}\d")
 _DENOMINATORS = frozenset({"hr", "hrs", "h", "min", "hour", "day", "d", "kg"})
 """Words that are the denominator of a rate after such an amount ("DILTIAZEM 10MG/HR" names
 no heart rate)."""
@@ -694,8 +695,10 @@ class _Scan:
         if self.sections.in_heading(start):
             return None
         written = doc.text[start:end]
-        if written.lower() in _DENOMINATORS and _RATE_BEFORE.search(
-            doc.text, max(0, start - 16), start
+        if (
+            written.lower() in _DENOMINATORS
+            and _RATE_BEFORE.search(doc.text, max(0, start - 16), start)
+            and not _NUMBER_NEXT.match(doc.text, end)  # "2 L/HR 92": the heart rate
         ):
             return None  # the denominator of a rate: "DILTIAZEM 10MG/HR" names no heart rate
         caps = self.caps(words[first].sentence)

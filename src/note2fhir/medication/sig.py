@@ -33,14 +33,14 @@ _MAX_SUFFIX: dict[str, str] = {
 }
 
 
-def _first_after_status_is_switch(after: list[Item]) -> bool:
-    """Whether the first status phrase after a drug that gives a status is a switch
+def _first_after_status_switch(after: list[Item]) -> Item | None:
+    """The first status phrase after a drug that gives a status, when it is a switch
     ("captopril was changed to amlodipine"; not "were discontinued and switched to")."""
     for item in after:
         entry = item.phrase.payload.status if item.kind == "status" and item.phrase else None
         if entry is not None and "after" in entry.positions and entry.at("after") is not None:
-            return entry.status_after is not None
-    return False
+            return item if entry.status_after is not None else None
+    return None
 
 
 _SWITCH_GAP = 2
@@ -128,8 +128,9 @@ class Reading:
     comma_before: bool = False
     """A comma is among those fillers ("acyclovir 10 mg/kg q8h, and steroids")."""
     switched: bool = False
-    """The status is a switch away from this drug ("captopril was changed to amlodipine"):
-    it is this drug's alone."""
+    """The status is a switch away from this drug ("captopril was changed to amlodipine")."""
+    switch_alone: bool = False
+    """The switch has a singular verb ("... and glipizide was changed to"): this drug's only."""
 
 
 def format_number(number: Number | None) -> str:
@@ -304,7 +305,11 @@ class SigReader:
             reading.comma_before = any(seq[k].norm == "," for k in between)
 
         status, reading.status_from = self._status(before, after, high if drug_next else None)
-        reading.switched = reading.status_from == "after" and _first_after_status_is_switch(after)
+        switch = _first_after_status_switch(after) if reading.status_from == "after" else None
+        # "metformin and glipizide was changed to sitagliptin": a singular verb switches the
+        # last drug only
+        reading.switched = switch is not None
+        reading.switch_alone = switch is not None and seq[switch.start].norm == "was"
         outside = [i for i in (*contiguous, *after) if i.kind != "status"]
         attrs = self._attributes(text, seq, contiguous, inside, after)
         if status is not None:

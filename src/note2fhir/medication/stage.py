@@ -151,7 +151,9 @@ def _share_statuses(readings: list[tuple[Entity, Reading, Sentence | None]]) -> 
     for (_, cur, _), (_, nxt, _) in zip(
         reversed(readings[:-1]), reversed(readings[1:]), strict=False
     ):
-        if nxt.comma_before and (nxt.switched or (_has_course(cur) and not _has_dose(nxt))):
+        if nxt.switch_alone or (
+            nxt.comma_before and (nxt.switched or (_has_course(cur) and not _has_dose(nxt)))
+        ):
             continue
         if nxt.joined_before and nxt.status_from == "after" and _status(cur) is None:
             _set_status(cur, _status(nxt), "after")
