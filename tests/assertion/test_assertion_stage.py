@@ -177,6 +177,7 @@ def make_doc() -> MakeDoc:
             {"seizures": {"historical"}, "keppra": NONE},
         ),
         ("NO BM, GETTING [[SENNA]] AND [[COLACE]]", {"SENNA": NONE, "COLACE": NONE}),
+        ("plan: con't wean [[neo]] as tolerated.", {"neo": NONE}),
         ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),

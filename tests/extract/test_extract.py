@@ -221,6 +221,10 @@ def test_dm_in_a_history_list_is_diabetes(read: Read) -> None:
         "DM: diet controlled",
     ):
         assert any(codes(e)[:1] == ["E11.9"] for e in read(text).entities), text
+    # dystrophia myotonica, defined or beside its genetics, is no diabetes
+    doc = read("Myotonic dystrophy (DM) is autosomal dominant. Levels in DM patients were low.")
+    assert [codes(e)[0] for e in doc.entities if e.text == "DM"] == ["G71.11", "G71.11"]
+    assert not any("E11.9" in codes(e) for e in read("The DM kinase gene.").entities)
     # the cough syrup's dextromethorphan is no diabetes
     for text in ("Guaifenesin DM 10 ml q4h prn cough.", "robitussin dm prn"):
         assert not any("E11.9" in codes(e) for e in read(text).entities), text

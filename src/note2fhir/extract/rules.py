@@ -229,10 +229,19 @@ def long_form_explains(short: str, long: str) -> bool:
     True
     >>> long_form_explains("Fig", "gram-positive cocci")
     False
+
+    A Latin short form gives the initials of two or three words in reverse order: "myotonic
+    dystrophy (DM)" is dystrophia myotonica.
+
+    >>> long_form_explains("DM", "myotonic dystrophy")
+    True
     """
     s, lf = short.lower(), long.lower()
     if len(s) >= len(lf) or s == lf:
         return False
+    words = lf.replace("-", " ").split()
+    if 2 <= len(words) <= 3 and s == "".join(w[0] for w in reversed(words)):
+        return True
     i, j = len(s) - 1, len(lf) - 1
     while i >= 0:
         ch = s[i]
