@@ -178,6 +178,10 @@ def make_doc() -> MakeDoc:
         ),
         ("NO BM, GETTING [[SENNA]] AND [[COLACE]]", {"SENNA": NONE, "COLACE": NONE}),
         ("plan: con't wean [[neo]] as tolerated.", {"neo": NONE}),
+        # a question mark before a word doubts that word, one after doubts the one before
+        ("[[HTN]]. ? [[CHF]].", {"HTN": NONE, "CHF": {"uncertain"}}),
+        ("[[HTN]], ? [[CHF]]", {"HTN": NONE, "CHF": {"uncertain"}}),
+        ("[[PNA]] ?", {"PNA": {"uncertain"}}),
         ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),

@@ -138,7 +138,12 @@ class AssertionStage(Stage):
             for n, ((entity, _, _), found, span) in enumerate(
                 zip(members, context.hits, spans, strict=True)
             ):
-                hits = [h for h in found if (h.match.start, h.match.end) not in ended]
+                hits = [
+                    h
+                    for h in found
+                    if (h.match.start, h.match.end) not in ended
+                    and not _prefix_doubt_backward(h, tokens, doc.text)
+                ]
                 if doc_year is not None:
                     hits = [h for h in hits if not _year_to_come(h, norms, doc_year)]
                 if _measured(doc.text, entity):
@@ -243,6 +248,17 @@ class AssertionStage(Stage):
                 detail=f"section {name} implies {implied}",
             )
         )
+
+
+def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:
+    """Whether a question mark written before a word ("HTN, ? CHF") reaches back: it doubts
+    what follows it only ("CHF?" doubts what precedes)."""
+    if hit.direction != "backward" or hit.match.rule.id != "uncertain.question_mark":
+        return False
+    start = tokens[hit.match.start].start
+    after = hit.match.end
+    followed = after < len(tokens) and tokens[after].norm[:1].isalnum()
+    return followed and (start == 0 or text[start - 1].isspace())
 
 
 def _year_of(date: str | None) -> int | None:

@@ -17,6 +17,7 @@ from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.laterality import SidedCodes
+from note2fhir.coding.links import LinkedCodes, load_link_rules
 from note2fhir.coding.select import SelectionRules, select_codes
 from note2fhir.coding.sites import SiteCodes, load_site_rules
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
@@ -77,6 +78,11 @@ class CodingOptions(BaseModel):
         description="Select the sided sibling of an unspecified-side code when a side word "
         "stands before the mention (left knee pain is M25.562, not M25.569).",
     )
+    linked_codes: bool = Field(
+        True,
+        description="Select the combination code of conditions the guidelines presume linked "
+        "when one note names both (HTN with CHF is I11.0); rules in linked_codes.yaml.",
+    )
 
 
 @register_stage
@@ -104,6 +110,7 @@ class CodingStage(Stage):
         )
         self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
         self.sides = SidedCodes(self.store) if self.opts.laterality else None
+        self.links = LinkedCodes(load_link_rules(), self.store) if self.opts.linked_codes else None
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -135,6 +142,8 @@ class CodingStage(Stage):
                     entity.codes = self.sides.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
+        if self.links is not None:
+            self.links.apply(doc)
 
     def _select(self, codes: list[CodeCandidate]) -> list[CodeCandidate]:
         key = tuple(codes)

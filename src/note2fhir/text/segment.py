@@ -77,6 +77,8 @@ def sentence_breaks(
                 continue
             if following.start == tok.end:  # "b.i.d", "3.5", "e.g."
                 continue
+            if ch == "?" and (tok.start == 0 or text[tok.start - 1].isspace()):
+                continue  # a doubt before a word opens its item: "HTN. ? CHF"
             previous = tokens[index - 1].norm if index else ""
             if ch == "." and _is_abbreviation(text, tokens, index, rules):
                 continue

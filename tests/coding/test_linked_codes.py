@@ -1,0 +1,65 @@
+"""Linked codes: conditions the guidelines presume linked take their combination code when one
+note names both; every code and note is the release's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import simple_icd_10_cm as cm
+
+from note2fhir.coding.links import load_link_rules
+from note2fhir.document import ClinicalDocument
+from note2fhir.terminology.schema import ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+
+Run = Callable[[str], ClinicalDocument]
+
+
+def icd(doc: ClinicalDocument, text: str) -> list[str]:
+    entity = next(e for e in doc.entities if e.text == text)
+    return [c.code for c in entity.selected_codes if c.system == ICD10CM]
+
+
+def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
+    """Each combination code exists, in the store and in the release, and its category's
+    Includes note (or its own "use additional code" note) names the link."""
+    for rule in load_link_rules().rules:
+        assert cm.is_valid_item(rule.code) and cm.is_leaf(rule.code), rule.code
+        assert store.concept(f"icd10cm:{rule.code}") is not None
+        notes = [*cm.get_includes(rule.code[:3]), cm.get_use_additional_code(rule.code)]
+        assert rule.note in notes, rule.code
+        for code in rule.replaces:
+            assert cm.is_valid_item(code)
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "code"),
+    [
+        ("PMH: HTN, CHF, DM.", "HTN", "I11.0"),
+        ("PMH: HTN, CKD stage 4, CHF", "HTN", "I13.0"),
+        ("HTN, ESRD on HD", "HTN", "I12.0"),
+        ("Hypertension. Chronic kidney disease.", "Hypertension", "I12.9"),
+        ("DM2, CKD stage 3", "DM2", "E11.22"),
+    ],
+)
+def test_a_presumed_link_takes_the_combination_code(
+    run: Run, text: str, name: str, code: str
+) -> None:
+    doc = run(text)
+    assert icd(doc, name) == [code]
+    entity = next(e for e in doc.entities if e.text == name)
+    assert any(not c.selected and c.system == ICD10CM for c in entity.codes)  # kept
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "code"),
+    [
+        ("HTN. No CHF.", "HTN", "I10"),  # denied
+        ("HTN. ? CHF.", "HTN", "I10"),  # not confirmed
+        ("HTN. Mother with CHF.", "HTN", "I10"),  # a relative's
+        ("Mother with HTN and CHF.", "HTN", "I10"),
+    ],
+)
+def test_no_link_without_an_affirmed_partner(run: Run, text: str, name: str, code: str) -> None:
+    assert icd(run(text), name) == [code]
