@@ -182,6 +182,9 @@ def make_doc() -> MakeDoc:
         ("[[HTN]]. ? [[CHF]].", {"HTN": NONE, "CHF": {"uncertain"}}),
         ("[[HTN]], ? [[CHF]]", {"HTN": NONE, "CHF": {"uncertain"}}),
         ("[[PNA]] ?", {"PNA": {"uncertain"}}),
+        ("[[HTN]], ? [[CHF]], [[COPD]]", {"HTN": NONE, "CHF": {"uncertain"}, "COPD": NONE}),
+        ("? R LL [[PNA]]", {"PNA": {"uncertain"}}),
+        ("[[Fever]] ? no.", {"Fever": {"uncertain"}}),
         ("No [[fever]], [[chills]].", {"fever": {"negated"}, "chills": {"negated"}}),
         # A mention that contains the trigger is not modified by it.
         ("[[No acute distress]].", {"No acute distress": NONE}),

@@ -41,6 +41,8 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
         ("HTN, ESRD on HD", "HTN", "I12.0"),
         ("Hypertension. Chronic kidney disease.", "Hypertension", "I12.9"),
         ("DM2, CKD stage 3", "DM2", "E11.22"),
+        ("Problems:\n3. CKD stage 5 on hemodialysis\n4. HTN", "HTN", "I12.0"),
+        ("HTN, CHF, ESKD", "HTN", "I13.2"),
     ],
 )
 def test_a_presumed_link_takes_the_combination_code(
@@ -59,6 +61,14 @@ def test_a_presumed_link_takes_the_combination_code(
         ("HTN. ? CHF.", "HTN", "I10"),  # not confirmed
         ("HTN. Mother with CHF.", "HTN", "I10"),  # a relative's
         ("Mother with HTN and CHF.", "HTN", "I10"),
+        # a cause or kind the note states, an ended condition, a denied link
+        ("Hypertension due to CKD. CKD stage 3.", "Hypertension", "I10"),
+        ("HTN 2/2 CKD 3", "HTN", "I10"),
+        ("Renal hypertension. CKD stage 4.", "hypertension", "I10"),
+        ("White coat hypertension. CHF.", "hypertension", "I10"),
+        ("CKD stage 3, unrelated to hypertension. HTN.", "HTN", "I10"),
+        ("Hypertension (resolved). CHF.", "Hypertension", "I10"),
+        ("CKD due to IgA nephropathy, not diabetic. DM2.", "DM2", "E11.9"),
     ],
 )
 def test_no_link_without_an_affirmed_partner(run: Run, text: str, name: str, code: str) -> None:

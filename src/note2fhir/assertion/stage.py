@@ -24,6 +24,7 @@ from note2fhir.pipeline import Stage, register_stage
 from note2fhir.resources.loader import load_data_file
 from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
 from note2fhir.settings import Settings
+from note2fhir.text.segment import ANSWER_WORDS
 
 _MEMO_SIZE = 20_000
 """Units kept by the stage's memo of ConText readings before it starts again."""
@@ -143,6 +144,7 @@ class AssertionStage(Stage):
                     for h in found
                     if (h.match.start, h.match.end) not in ended
                     and not _prefix_doubt_backward(h, tokens, doc.text)
+                    and not _doubt_past_comma(h, span, tokens)
                 ]
                 if doc_year is not None:
                     hits = [h for h in hits if not _year_to_come(h, norms, doc_year)]
@@ -257,8 +259,20 @@ def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool
         return False
     start = tokens[hit.match.start].start
     after = hit.match.end
-    followed = after < len(tokens) and tokens[after].norm[:1].isalnum()
+    followed = (
+        after < len(tokens)
+        and tokens[after].norm[:1].isalnum()
+        and tokens[after].norm not in ANSWER_WORDS  # "Fever ? no": a question asked
+    )
     return followed and (start == 0 or text[start - 1].isspace())
+
+
+def _doubt_past_comma(hit: Hit, span: tuple[int, int], tokens: Sequence[Token]) -> bool:
+    """Whether a question mark's doubt reaches a mention only across a comma: "? CHF, COPD"
+    doubts the CHF."""
+    if hit.direction != "forward" or hit.match.rule.id != "uncertain.question_mark":
+        return False
+    return any(t.norm in {",", ";"} for t in tokens[hit.match.end : span[0]])
 
 
 def _year_of(date: str | None) -> int | None:

@@ -4,11 +4,13 @@ guidelines presume the link).
 
 The rules are data (``resources/linked_codes.yaml``); each combination code must be in the
 terminology store, whose display is used, so no code or title is written here.  Only affirmed
-mentions of the patient count: a denied, uncertain, planned or relative's condition links
-nothing."""
+mentions of the patient count: a denied, uncertain, planned, ended or relative's condition
+links nothing, nor one whose cause or kind the note states ("HTN 2/2 CKD", "renal
+hypertension", "CKD due to IgA nephropathy") or whose link it denies ("unrelated")."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,11 +48,40 @@ def load_link_rules() -> LinkRules:
     return load_data_file(LINKED_FILE, LinkRules)
 
 
-def _affirmed(entity: Entity) -> bool:
+_ENDED = frozenset({"historical.resolved", "historical.resolution", "historical.stopped"})
+"""Cues that say a condition is over ("hypertension (resolved)"): it links nothing."""
+_CAUSE_AFTER = re.compile(
+    r"[ \t]*,?[ \t]*(?:due[ \t]+to|secondary[ \t]+to|2[ \t]*/[ \t]*2|d/t|caused[ \t]+by|"
+    r"from|related[ \t]+to)\b",
+    re.IGNORECASE,
+)
+"""A cause stated right after the mention ("HTN 2/2 CKD", "CKD due to IgA nephropathy"): the
+note links it itself, to what it names."""
+_KIND_BEFORE = re.compile(
+    r"\b(?:renal|renovascular|secondary|white[ \t-]*coat|gestational|pregnancy|"
+    r"pregnancy[ \t-]*induced|postpartum|peripartum|portal|pulmonary|intracranial)[ \t-]+$",
+    re.IGNORECASE,
+)
+"""A kind of hypertension the guidelines code elsewhere (I15, O10-O16, R03.0, I27 ...)."""
+_UNRELATED = re.compile(
+    r"\b(?:unrelated|not[ \t]+related|non-?diabetic|not[ \t]+diabetic)\b", re.IGNORECASE
+)
+"""Words near a mention that deny a link ("CKD, unrelated to his hypertension")."""
+
+
+def _affirmed(entity: Entity, text: str) -> bool:
+    """Whether a problem mention is the patient's, affirmed, not over, with no other cause
+    or kind stated and no denied link nearby."""
     a = entity.assertion
-    return entity.type is EntityType.PROBLEM and not (
-        a.negated or a.uncertain or a.hypothetical or a.family
-    )
+    if entity.type is not EntityType.PROBLEM or a.negated or a.uncertain:
+        return False
+    if a.hypothetical or a.family or any(c.rule in _ENDED for c in a.cues):
+        return False
+    if _CAUSE_AFTER.match(text, entity.end):
+        return False
+    if _KIND_BEFORE.search(text, max(0, entity.start - 30), entity.start):
+        return False
+    return _UNRELATED.search(text, max(0, entity.start - 80), entity.end + 80) is None
 
 
 def _selected_icd(entity: Entity) -> CodeCandidate | None:
@@ -74,7 +105,7 @@ class LinkedCodes:
         selected = [
             (entity, code)
             for entity in doc.entities
-            if _affirmed(entity) and (code := _selected_icd(entity)) is not None
+            if (code := _selected_icd(entity)) is not None and _affirmed(entity, doc.text)
         ]
         if not any(code.code in self.replaced for _, code in selected):
             return

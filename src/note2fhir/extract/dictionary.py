@@ -633,6 +633,7 @@ class _Scan:
                     and sizes >> len(seen) & 1
                     and " ".join(sorted(seen)) in bags
                     and not self._ends_in_dose(j)
+                    and self._one_clause(i, j)
                 ):
                     keys.append((" ".join(texts[i : j + 1]), ""))
             if keys:
@@ -678,9 +679,16 @@ class _Scan:
             # bag_run: no word of the window is a bag stop word, so its bag is its word set
             and " ".join(sorted(set(window))) in index.bags
             and not self._ends_in_dose(i + length - 1)
+            and self._one_clause(i, i + length - 1)
         ):
             keys.append((key, ""))
         return keys
+
+    def _one_clause(self, i: int, j: int) -> bool:
+        """Whether words ``i`` to ``j`` have no full stop between them: "3. CKD stage 5" is a
+        list number and a name, no reordered "stage 3 CKD"."""
+        words, text = self.words, self.doc.text
+        return all("." not in text[words[k].end : words[k + 1].start] for k in range(i, j))
 
     def _ends_in_dose(self, j: int) -> bool:
         """Whether word ``j`` is a number with a unit after it: "nitrofurantoin 5 mg/ml" is a

@@ -24,6 +24,8 @@ from note2fhir.resources.loader import load_data_file
 TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+(?:[.,]\d+)*|\S")
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*•·]|\d{1,3}[.)])[ \t]")
 _BREAK_MARKS = frozenset(";.!?")
+ANSWER_WORDS = frozenset({"no", "yes", "none", "denies", "denied", "neg", "negative", "y", "n"})
+"""Words that answer a question mark ("Fever ? no"): the question is about what precedes."""
 
 
 class SentenceRules(BaseModel):
@@ -77,7 +79,11 @@ def sentence_breaks(
                 continue
             if following.start == tok.end:  # "b.i.d", "3.5", "e.g."
                 continue
-            if ch == "?" and (tok.start == 0 or text[tok.start - 1].isspace()):
+            if (
+                ch == "?"
+                and (tok.start == 0 or text[tok.start - 1].isspace())
+                and following.norm not in ANSWER_WORDS  # "Fever ? no.": a question asked
+            ):
                 continue  # a doubt before a word opens its item: "HTN. ? CHF"
             previous = tokens[index - 1].norm if index else ""
             if ch == "." and _is_abbreviation(text, tokens, index, rules):
