@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from note2fhir.document import CodeCandidate
 from note2fhir.terminology.candidates import Candidate
+from note2fhir.terminology.schema import ICD10CM
 
 _CONCEPT = re.compile(r"\[([^\[\]]{1,200})\]\Z")
 
@@ -58,3 +59,18 @@ def rescored(candidates: Iterable[CodeCandidate], cap: float, note: str) -> list
         reason = f"{base}{note}" + (f" [{concept}]" if concept else "")
         out.append(replace(cand, score=min(cand.score, cap), reason=reason))
     return out
+
+
+def icd_in_place_of(
+    old: CodeCandidate, code: str, display: str, reason: str, *, selected: bool = True
+) -> CodeCandidate:
+    """An ICD-10-CM code a coding rule puts in place of ``old`` (a site's, a history's, a
+    side's or a combination's code), with ``old``'s score."""
+    return CodeCandidate(
+        system=ICD10CM,
+        code=code,
+        display=display,
+        score=old.score,
+        reason=reason,
+        selected=selected,
+    )

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict
 
+from note2fhir.coding.candidates import icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -166,18 +167,12 @@ class HistoryCodes:
                 continue
             # old, but with its sequelae: neither the history code nor the acute one holds
             sequelae = _says(self.not_with.get(prefix), rest)
-            out.append(
-                CodeCandidate(
-                    system=ICD10CM,
-                    code=code,
-                    display=display,
-                    score=cand.score,
-                    reason=f"history of {cand.code}: the note speaks of it in the past, and "
-                    f"{note} [icd10cm:{code}]"
-                    + ("; not selected: the note names its sequelae" if sequelae else ""),
-                    selected=not sequelae,
-                )
+            reason = (
+                f"history of {cand.code}: the note speaks of it in the past, and "
+                f"{note} [icd10cm:{code}]"
+                + ("; not selected: the note names its sequelae" if sequelae else "")
             )
+            out.append(icd_in_place_of(cand, code, display, reason, selected=not sequelae))
             out.append(replace(cand, selected=False))
             changed = True
         if changed:  # the history code may also have been an alternative already

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from note2fhir.coding.candidates import icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -96,16 +97,8 @@ class SidedCodes:
                 target = self.sided(cand.code).get(side)
                 if target is not None:
                     code, display = target
-                    out.append(
-                        CodeCandidate(
-                            system=ICD10CM,
-                            code=code,
-                            display=display,
-                            score=cand.score,
-                            reason=f'the note names the side "{match.group(1)}" [icd10cm:{code}]',
-                            selected=True,
-                        )
-                    )
+                    reason = f'the note names the side "{match.group(1)}" [icd10cm:{code}]'
+                    out.append(icd_in_place_of(cand, code, display, reason))
                     out.append(replace(cand, selected=False))
                     changed = True
                     continue

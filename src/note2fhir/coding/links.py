@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from note2fhir.coding.candidates import icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -135,15 +136,11 @@ def _replaced(
     found: list[str | None],
 ) -> list[CodeCandidate]:
     named = ", ".join(code for code in found if code)
-    linked = CodeCandidate(
-        system=ICD10CM,
-        code=rule.code,
-        display=display,
-        score=old.score,
-        reason=f"the note also names {named}, which the guidelines presume linked "
-        f"({rule.code}: {rule.note}) [icd10cm:{rule.code}]",
-        selected=True,
+    reason = (
+        f"the note also names {named}, which the guidelines presume linked "
+        f"({rule.code}: {rule.note}) [icd10cm:{rule.code}]"
     )
+    linked = icd_in_place_of(old, rule.code, display, reason)
     out: list[CodeCandidate] = []
     for cand in codes:
         if cand is old:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict
 
+from note2fhir.coding.candidates import icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -126,17 +127,11 @@ class SiteCodes:
                 continue
             if target is not None:
                 code, display, note = target
-                out.append(
-                    CodeCandidate(
-                        system=ICD10CM,
-                        code=code,
-                        display=display,
-                        score=cand.score,
-                        reason=f'the note names the site "{word}", and {cand.code[:3]} '
-                        f"excludes {note} [icd10cm:{code}]",
-                        selected=True,
-                    )
+                reason = (
+                    f'the note names the site "{word}", and {cand.code[:3]} '
+                    f"excludes {note} [icd10cm:{code}]"
                 )
+                out.append(icd_in_place_of(cand, code, display, reason))
             out.append(replace(cand, selected=False))
         return out
 
