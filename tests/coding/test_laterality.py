@@ -32,6 +32,8 @@ def selected_icd(doc: ClinicalDocument, text: str) -> list[str]:
         ("Fell yesterday. Right hip pain.", "hip pain", "M25.551"),
         ("x2 left hip pain", "hip pain", "M25.552"),
         ("Lt. shoulder pain", "shoulder pain", "M25.512"),
+        ("Pain in the left knee.", "Pain in the left knee", "M25.562"),
+        ("pain to L arm", "pain to L arm", "M79.602"),
     ],
 )
 def test_a_side_picks_the_sided_code(run: Run, text: str, name: str, code: str) -> None:

@@ -194,6 +194,26 @@ def test_a_dose_is_not_part_of_a_name_in_another_order(read: Read) -> None:
     assert "nitrofurantoin 5" not in ents
 
 
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("Complains of pain in legs.", "pain in legs", "M79.606"),
+        ("Pain in the right upper quadrant.", "pain in the right upper quadrant", "R10.11"),
+        ("pain in his chest", "pain in his chest", "R07.9"),
+        ("Pain in the left knee.", "pain in the left knee", "M25.569"),  # sided in coding
+    ],
+)
+def test_pain_in_a_site_is_that_site_s_pain(read: Read, text: str, mention: str, code: str) -> None:
+    ents = found(read(text))
+    assert code in codes(ents[mention])
+    assert "R52" in codes(ents[mention])  # the bare "pain" stays below for coders
+
+
+def test_pain_in_no_known_site_stays_pain(read: Read) -> None:
+    for text in ("pain in the right side", "pain in 2 days", "c/o pain to back of head"):
+        assert "pain" in found(read(text)), text
+
+
 def test_a_rate_denominator_is_no_heart_rate(read: Read) -> None:
     doc = read("DILTIAZEM AT 10MG/HR, heparin 500U/HR. HR 80 SR. HR/BP stable.")
     assert [e.text for e in doc.entities if e.type is EntityType.TEST] == ["HR", "HR", "BP"]

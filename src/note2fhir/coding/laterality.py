@@ -36,6 +36,8 @@ _SIDE_BEFORE = re.compile(
 )
 """A side word right before the mention ("left knee pain", "R shoulder pain", "Rt. knee
 pain", "left-sided knee pain")."""
+_SIDE_INSIDE = re.compile(r"\b(left|l|lt|right|r|rt|bilateral|bilat)\b", re.I)
+"""A side word inside a "pain in the left knee" mention."""
 _LITRES = re.compile(r"\d[ \t]?$")
 """A number right before an "L": litres ("NS BOLUS 1 L HIP PAIN"), not the left side."""
 _WORDS = re.compile(r"[a-z]+")
@@ -84,6 +86,8 @@ class SidedCodes:
         """``entity.codes`` with a selected unspecified-side code replaced by the sibling of
         the side named right before the mention (the unspecified code stays, unselected)."""
         match = _SIDE_BEFORE.search(doc.text, max(0, entity.start - 24), entity.start)
+        if match is None and entity.text.lower().startswith("pain "):
+            match = _SIDE_INSIDE.search(doc.text, entity.start, entity.end)
         if match is None or (
             match.group(1).lower() == "l"
             and _LITRES.search(doc.text, max(0, match.start() - 3), match.start())

@@ -156,6 +156,13 @@ _STRENGTH = re.compile(
 _PCS = "icd10pcs"
 _FLIP_PREFIXES = ("a", "an", "non", "in", "un", "dys", "ab", "de")
 
+_SITE_PAIN_LINKS = frozenset({"in", "of", "to"})
+"""Words between "pain" and its site ("pain in legs", "pain to L arm")."""
+_DETERMINERS = frozenset({"the", "his", "her", "their", "both"})
+_SIDE_WORDS = frozenset({"left", "right", "l", "r", "lt", "rt", "bilateral", "bilat"})
+"""Side words before a site: part of its name ("right upper quadrant") or read by the
+laterality rule ("pain in the left knee")."""
+
 CONNECTORS = {
     "with": "with",
     "w": "with",
@@ -1135,9 +1142,64 @@ class _Scan:
             if base.type is not EntityType.PROBLEM or base.source.startswith("lexicon"):
                 continue
             match = self._combination(base)
+            if match is None and self.texts[base.first : base.last] == ["pain"]:
+                match = self._site_pain(base)
             if match is not None:
                 out.append(match)
         return out
+
+    def _site_pain(self, base: _Match) -> _Match | None:
+        """ "pain in (the) (left) knee" read as the store's "knee pain" when that name has an
+        ICD-10-CM code ("pain in legs" was R52 Pain, unspecified); a side word stays in the
+        mention for the laterality rule, or names the site itself ("pain in the right upper
+        quadrant" is right upper quadrant pain)."""
+        words, texts = self.words, self.texts
+        j = base.last
+        if j >= len(words) or texts[j] not in _SITE_PAIN_LINKS or not self.joined[j]:
+            return None
+        sentence = words[j].sentence
+        first = j + 1
+        while first < len(words) and texts[first] in _DETERMINERS:
+            first += 1
+        site_start = first
+        while site_start < len(words) and texts[site_start] in _SIDE_WORDS:
+            site_start += 1
+        for start in dict.fromkeys((first, site_start)):
+            for length in (3, 2, 1):
+                last = start + length
+                if last > len(words) or words[last - 1].sentence != sentence:
+                    continue
+                if not all(self.joined[m] for m in range(j, last)):
+                    continue
+                site = texts[start:last]
+                if "of" in site or (last < len(texts) and texts[last] == "of"):
+                    continue  # "pain to back of head" is no back pain
+                single = site[-1][:-1] if site[-1].endswith("s") and len(site[-1]) > 3 else None
+                keys = [" ".join([*site, "pain"])]
+                if single:
+                    keys.append(" ".join([*site[:-1], single, "pain"]))
+                for key in keys:
+                    found = [
+                        c
+                        for c in self.stage.exact_candidates(key)
+                        if c.entity_type is EntityType.PROBLEM
+                        and any(code.system == ICD10CM for code in c.codes)
+                    ]
+                    if found:
+                        codes = code_candidates(found, note=f" (pain in the {' '.join(site)})")
+                        codes += rescored(base.codes, cap=0.84, note="; shorter match")
+                        return _Match(
+                            base.first,
+                            last,
+                            base.start,
+                            words[last - 1].end,
+                            EntityType.PROBLEM,
+                            found[0].score,
+                            found[0].specificity,
+                            f"dictionary:{found[0].source} site pain",
+                            codes,
+                        )
+        return None
 
     def _combination(self, base: _Match) -> _Match | None:
         j = base.last
