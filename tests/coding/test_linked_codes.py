@@ -73,3 +73,10 @@ def test_a_presumed_link_takes_the_combination_code(
 )
 def test_no_link_without_an_affirmed_partner(run: Run, text: str, name: str, code: str) -> None:
     assert icd(run(text), name) == [code]
+
+
+def test_ckd_5_on_dialysis_is_esrd_and_links_as_such(run: Run) -> None:
+    """N18.6 includes "Chronic kidney disease requiring chronic dialysis"."""
+    doc = run("CKD stage 5 on HD, CHF, HTN")
+    assert icd(doc, "CKD stage 5 on HD") == ["N18.6"]
+    assert icd(doc, "HTN") == ["I13.2"]
