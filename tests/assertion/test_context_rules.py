@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from note2fhir.assertion import stage
 from note2fhir.assertion.context import find_matches
 from note2fhir.assertion.rules import (
     RELATIVES_FILE,
@@ -17,6 +18,7 @@ from note2fhir.assertion.rules import (
     expand_phrase,
     load_index,
 )
+from note2fhir.coding import links
 from note2fhir.fhir.build.family_member_history import ROLE_CODE_SYSTEM
 from note2fhir.resources.loader import load_data_file
 from note2fhir.text.segment import tokenize
@@ -144,3 +146,11 @@ def test_packaged_matches() -> None:
     assert [(m.rule.id, m.relative) for m in found] == [("family.relative", "GRMTH")]
     found = find_matches(index, [t.norm for t in tokenize("MI in 2005; in 1850")])
     assert [m.rule.id for m in found] == ["historical.year"]
+
+
+def test_the_rules_the_stage_names_by_id_exist() -> None:
+    """The assertion stage refines two rules by id (a question mark's direction, a year's
+    tense): renaming either in the YAML must fail here, not switch the refinement off."""
+    ids = {t.id for t in load_data_file(RULES_FILE, ContextRules).triggers}
+    assert {stage._QUESTION_RULE, stage._YEAR_RULE} <= ids
+    assert ids >= links._ENDED  # the linked-codes rule reads "over" from these

@@ -199,6 +199,11 @@ def test_a_dose_is_not_part_of_a_name_in_another_order(read: Read) -> None:
     [
         ("Complains of pain in legs.", "pain in legs", "M79.606"),
         ("Pain in the right upper quadrant.", "pain in the right upper quadrant", "R10.11"),
+        (
+            "pain in the right upper quadrant of her abdomen",
+            "pain in the right upper quadrant",
+            "R10.11",
+        ),
         ("pain in his chest", "pain in his chest", "R07.9"),
         ("Pain in the left knee.", "pain in the left knee", "M25.569"),  # sided in coding
     ],

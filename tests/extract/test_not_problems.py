@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from note2fhir.document import ClinicalDocument, EntityType
+from note2fhir.document import NORMAL_STATE_SOURCE, ClinicalDocument, EntityType
+from note2fhir.extract.lexicon import load_lexicon
 
 Read = Callable[[str], ClinicalDocument]
 
@@ -127,3 +128,10 @@ def test_a_drug_given_stays_a_drug(read: Read) -> None:
     doc = read("Started insulin drip; estrogen 0.625 mg daily.")
     drugs = [e.text for e in doc.entities if e.type is EntityType.MEDICATION]
     assert "insulin drip" in drugs and "estrogen" in drugs
+
+
+def test_the_normal_states_group_is_the_source_the_builders_skip() -> None:
+    """``NORMAL_STATE_SOURCE`` names a lexicon group: renaming the group must fail here, not
+    turn "afebrile" back into a Condition."""
+    group = NORMAL_STATE_SOURCE.removeprefix("lexicon:")
+    assert "afebrile" in {t for e in load_lexicon().groups[group].entries for t in e.terms}

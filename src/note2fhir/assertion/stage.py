@@ -255,7 +255,7 @@ class AssertionStage(Stage):
 def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:
     """Whether a question mark written before a word ("HTN, ? CHF") reaches back: it doubts
     what follows it only ("CHF?" doubts what precedes)."""
-    if hit.direction != "backward" or hit.match.rule.id != "uncertain.question_mark":
+    if hit.direction != "backward" or hit.match.rule.id != _QUESTION_RULE:
         return False
     start = tokens[hit.match.start].start
     after = hit.match.end
@@ -270,7 +270,7 @@ def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool
 def _doubt_past_comma(hit: Hit, span: tuple[int, int], tokens: Sequence[Token]) -> bool:
     """Whether a question mark's doubt reaches a mention only across a comma: "? CHF, COPD"
     doubts the CHF."""
-    if hit.direction != "forward" or hit.match.rule.id != "uncertain.question_mark":
+    if hit.direction != "forward" or hit.match.rule.id != _QUESTION_RULE:
         return False
     return any(t.norm in {",", ";"} for t in tokens[hit.match.end : span[0]])
 
@@ -308,6 +308,7 @@ def _no_year_for_a_plan(entity: Entity) -> None:
 
 
 _YEAR_RULE = "historical.year"
+_QUESTION_RULE = "uncertain.question_mark"
 _PLAN_SECTIONS = frozenset({"plan", "assessment_plan", "discharge_instructions", "disposition"})
 _PLAIN_YEAR = re.compile(r"(?:19|20)\d\d")
 

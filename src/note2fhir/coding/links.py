@@ -103,13 +103,10 @@ class LinkedCodes:
     def apply(self, doc: ClinicalDocument) -> None:
         """Select the combination code on each affirmed mention a rule replaces, when the
         note's other affirmed mentions hold every group the rule needs."""
-        selected = [
-            (entity, code)
-            for entity in doc.entities
-            if (code := _selected_icd(entity)) is not None and _affirmed(entity, doc.text)
-        ]
-        if not any(code.code in self.replaced for _, code in selected):
-            return
+        coded = [(e, code) for e in doc.entities if (code := _selected_icd(e)) is not None]
+        if not any(code.code in self.replaced for _, code in coded):
+            return  # most notes: no code a rule replaces, no text to read
+        selected = [(e, code) for e, code in coded if _affirmed(e, doc.text)]
         codes = [code.code for _, code in selected]
         for entity, code in selected:
             if code.code not in self.replaced:

@@ -1172,9 +1172,14 @@ class _Scan:
                 if not all(self.joined[m] for m in range(j, last)):
                     continue
                 site = texts[start:last]
-                if "of" in site or (last < len(texts) and texts[last] == "of"):
+                if "of" in site or (len(site) == 1 and last < len(texts) and texts[last] == "of"):
                     continue  # "pain to back of head" is no back pain
-                single = site[-1][:-1] if site[-1].endswith("s") and len(site[-1]) > 3 else None
+                last_word = site[-1]
+                single = self.singular[last - 1] or (
+                    last_word[:-1]  # "legs": shorter than the plural rule reads
+                    if last_word.endswith("s") and not last_word.endswith(("ss", "us", "is"))
+                    else None
+                )
                 keys = [" ".join([*site, "pain"])]
                 if single:
                     keys.append(" ".join([*site[:-1], single, "pain"]))

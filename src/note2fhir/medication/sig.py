@@ -33,16 +33,6 @@ _MAX_SUFFIX: dict[str, str] = {
 }
 
 
-def _first_after_status_switch(after: list[Item]) -> Item | None:
-    """The first status phrase after a drug that gives a status, when it is a switch
-    ("captopril was changed to amlodipine"; not "were discontinued and switched to")."""
-    for item in after:
-        entry = item.phrase.payload.status if item.kind == "status" and item.phrase else None
-        if entry is not None and "after" in entry.positions and entry.at("after") is not None:
-            return item if entry.status_after is not None else None
-    return None
-
-
 _SWITCH_GAP = 2
 """Words ("IV", "oral") that may stand between a switch phrase and the drug switched to."""
 
@@ -304,12 +294,16 @@ class SigReader:
             )
             reading.comma_before = any(seq[k].norm == "," for k in between)
 
-        status, reading.status_from = self._status(before, after, high if drug_next else None)
-        switch = _first_after_status_switch(after) if reading.status_from == "after" else None
+        status, reading.status_from, used = self._status(before, after, high if drug_next else None)
+        entry = used.phrase.payload.status if used is not None and used.phrase else None
+        reading.switched = (
+            reading.status_from == "after" and entry is not None and entry.status_after is not None
+        )
         # "metformin and glipizide was changed to sitagliptin": a singular verb switches the
         # last drug only
-        reading.switched = switch is not None
-        reading.switch_alone = switch is not None and seq[switch.start].norm == "was"
+        reading.switch_alone = (
+            reading.switched and used is not None and seq[used.start].norm == "was"
+        )
         outside = [i for i in (*contiguous, *after) if i.kind != "status"]
         attrs = self._attributes(text, seq, contiguous, inside, after)
         if status is not None:
@@ -345,8 +339,9 @@ class SigReader:
     @staticmethod
     def _status(
         before: list[Item], after: list[Item], drug_at: int | None = None
-    ) -> tuple[str | None, Literal["before", "after"] | None]:
-        """The nearest status word before the mention, else the first after it.  A phrase
+    ) -> tuple[str | None, Literal["before", "after"] | None, Item | None]:
+        """The nearest status word before the mention, else the first after it, with where it
+        stands and the phrase that gave it.  A phrase
         with a status of its own after the drug ("captopril was changed to amlodipine") gives
         it only when the next drug (at word ``drug_at``) follows within two words; else it
         changed the drug's own dose or route ("lasix changed to 40 mg BID") and says nothing
@@ -355,7 +350,7 @@ class SigReader:
             entry = item.phrase.payload.status if item.phrase else None
             if item.kind == "status" and entry is not None and "before" in entry.positions:
                 word = entry.at("before")
-                return word, "before" if word else None
+                return (word, "before", item) if word else (None, None, None)
         for item in after:
             entry = item.phrase.payload.status if item.phrase else None
             if item.kind == "status" and entry is not None and "after" in entry.positions:
@@ -366,8 +361,8 @@ class SigReader:
                     word = None
                 if word is None:
                     continue
-                return word, "after"
-        return None, None
+                return word, "after", item
+        return None, None, None
 
     def _attributes(
         self,
