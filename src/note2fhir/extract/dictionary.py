@@ -41,6 +41,7 @@ from typing import Any, NamedTuple, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.candidates import code_candidates, rescored
+from note2fhir.coding.laterality import SIDES
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.extract.context import SectionLookup, acronym_allowed, ambiguous_verdict
 from note2fhir.extract.index import TermIndex
@@ -159,7 +160,7 @@ _FLIP_PREFIXES = ("a", "an", "non", "in", "un", "dys", "ab", "de")
 _SITE_PAIN_LINKS = frozenset({"in", "of", "to"})
 """Words between "pain" and its site ("pain in legs", "pain to L arm")."""
 _DETERMINERS = frozenset({"the", "his", "her", "their", "both"})
-_SIDE_WORDS = frozenset({"left", "right", "l", "r", "lt", "rt", "bilateral", "bilat"})
+_SIDE_WORDS = frozenset(SIDES)
 """Side words before a site: part of its name ("right upper quadrant") or read by the
 laterality rule ("pain in the left knee")."""
 
@@ -1174,12 +1175,7 @@ class _Scan:
                 site = texts[start:last]
                 if "of" in site or (len(site) == 1 and last < len(texts) and texts[last] == "of"):
                     continue  # "pain to back of head" is no back pain
-                last_word = site[-1]
-                single = self.singular[last - 1] or (
-                    last_word[:-1]  # "legs": shorter than the plural rule reads
-                    if last_word.endswith("s") and not last_word.endswith(("ss", "us", "is"))
-                    else None
-                )
+                single = self.singular[last - 1] or _singular(site[-1], 3)  # "legs"
                 keys = [" ".join([*site, "pain"])]
                 if single:
                     keys.append(" ".join([*site[:-1], single, "pain"]))
@@ -1193,17 +1189,7 @@ class _Scan:
                     if found:
                         codes = code_candidates(found, note=f" (pain in the {' '.join(site)})")
                         codes += rescored(base.codes, cap=0.84, note="; shorter match")
-                        return _Match(
-                            base.first,
-                            last,
-                            base.start,
-                            words[last - 1].end,
-                            EntityType.PROBLEM,
-                            found[0].score,
-                            found[0].specificity,
-                            f"dictionary:{found[0].source} site pain",
-                            codes,
-                        )
+                        return self._longer(base, last, found[0].score, found, codes, "site pain")
         return None
 
     def _combination(self, base: _Match) -> _Match | None:
@@ -1254,15 +1240,28 @@ class _Scan:
         last = after + k
         codes = code_candidates(found, note=" (combination title)")
         codes += rescored(base.codes, cap=max(score - 0.01, 0.0), note="; shorter match")
+        return self._longer(base, last, score, found, codes, "combination")
+
+    def _longer(
+        self,
+        base: _Match,
+        last: int,
+        score: float,
+        found: list[Candidate],
+        codes: list[CodeCandidate],
+        how: str,
+    ) -> _Match:
+        """A problem match from ``base`` to word ``last`` named by ``found`` (a combination
+        title, a site's pain)."""
         return _Match(
             base.first,
             last,
             base.start,
-            words[last - 1].end,
+            self.words[last - 1].end,
             EntityType.PROBLEM,
             score,
             found[0].specificity,
-            f"dictionary:{found[0].source} combination",
+            f"dictionary:{found[0].source} {how}",
             codes,
         )
 
