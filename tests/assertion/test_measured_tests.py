@@ -43,12 +43,34 @@ def test_a_number_read_after_another_item_s_denial_stands(
 @pytest.mark.parametrize(
     ("text", "name"),
     [
-        ("Tumour cells were negative for cytokeratin 7 and cytokeratin 20.", "cytokeratin"),
+        ("Tumour cells showed no cytokeratin 7 expression.", "cytokeratin"),
         ("no c/o sob, sat 95%.", "sob"),
     ],
 )
 def test_a_denial_of_the_item_itself_stands(pipeline: Pipeline, text: str, name: str) -> None:
     assert mention(pipeline, text, name).assertion.negated
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("The tumour was negative for CD31, desmin and S100.", ["CD31", "desmin", "S100"]),
+        ("US neg for cholecystitis and CT showed gallstones.", ["CT"]),
+    ],
+)
+def test_a_test_that_negative_for_names_was_done(
+    pipeline: Pipeline, text: str, names: list[str]
+) -> None:
+    """A test in a "negative for" list is a stain or assay that came back negative: not
+    negated (it would make no Observation), with the result as its value where it is
+    listed right after "for"."""
+    for name in names:
+        assert not mention(pipeline, text, name).assertion.negated
+    assert mention(pipeline, text, names[-1]).value == (
+        {"string": "negative"} if len(names) > 1 else None
+    )
+    if "cholecystitis" in text:
+        assert mention(pipeline, text, "cholecystitis").assertion.negated
 
 
 def test_a_list_s_second_item_of_the_same_words_is_not_the_first_s_suspicion(

@@ -110,6 +110,11 @@ def flags(entity: Entity) -> set[str]:
         # The organism belongs to the infection: "with" does not end the negation there.
         ("No evidence for infection with [[CMV]].", {"CMV": NEGATED}),
         ("No [[fever]], with [[cough]] since Monday.", {"fever": NEGATED, "cough": NONE}),
+        # "negative for" rules out problems (tests: test_measured_tests.py).
+        (
+            "Negative for [[chest pain]], [[SOB]]. Cultures were negative for [[MRSA]].",
+            {"chest pain": NEGATED, "SOB": NEGATED, "MRSA": NEGATED},
+        ),
         # A measured value ends the negation: it is a result, not an absent finding.
         (
             "No [[renal disease]]: creatinine 1.23 mg/dL, [[BUN]] 16 mg/dL.",

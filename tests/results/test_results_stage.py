@@ -88,6 +88,22 @@ def test_results_around_a_test(run: Run, marked: str, expected: list[tuple[str, 
     assert found(run(marked)) == expected
 
 
+def test_every_item_of_a_list_after_for_takes_its_result(run: Run) -> None:
+    doc = run("The tumour was negative for [[T:c-Kit]], [[T:CD31]], and [[T:S100]].")
+    assert found(doc) == [
+        ("negative", "c-Kit", "before-for"),
+        ("negative", "CD31", "before-for-list"),
+        ("negative", "S100", "before-for-list"),
+    ]
+    assert [e.value for e in doc.entities] == [{"string": "negative"}] * 3
+    doc = run("Positive for [[T:CD56]] or [[T:CD20]] but [[T:CK7]] and [[T:CK20]].")
+    assert [(t, test) for t, test, _ in found(doc)] == [("Positive", "CD56"), ("Positive", "CD20")]
+    # only tests make such a list; a word that is no mention breaks it
+    doc = run("Neg for [[P:cholecystitis]] and [[T:CT]] showed [[P:stones]].")
+    assert found(doc) == []
+    assert found(run("Ordered for [[T:CBC]], then [[T:BMP]] and [[T:troponin]].")) == []
+
+
 def test_a_second_clause_ends_the_search(run: Run) -> None:
     assert found(run("[[T:CT]] was performed and the patient was discharged home.")) == []
     assert found(run("[[T:Troponin]] and [[T:CK]] were elevated.")) == [("elevated", "CK", "value")]

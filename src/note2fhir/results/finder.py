@@ -51,6 +51,8 @@ class SentenceWords:
     norms: list[str]
     owner: list[str | None]
     end: int
+    tests: frozenset[str] = frozenset()
+    """The ids of the test mentions among the owners."""
 
 
 class ResultFinder:
@@ -142,7 +144,12 @@ class ResultFinder:
         if text[words.tokens[pos].end : start].strip():
             return None  # something other than spaces stands between them
         table, rule = self.before, "before"
-        if words.norms[pos] == "for":
+        listed = _list_head(words, pos)
+        if listed is not None:
+            # a later item of "negative for X, Y and Z": the words before "for" state its
+            # result too, so the stage lets it share them
+            table, rule, pos = self.before_for, LIST_RULE, listed - 1
+        elif words.norms[pos] == "for":
             table, rule, pos = self.before_for, "before-for", pos - 1
         elif words.norms[pos] in ("of", "in"):
             table, rule, pos = self.before_of, "before-of", pos - 1
@@ -229,6 +236,35 @@ class ResultFinder:
             if not grown:
                 break
         return words.tokens[first].start, words.tokens[last - 1].end
+
+
+LIST_RULE = "before-for-list"
+"""The rule of a result read for a later item of a list after "for"."""
+LIST_JOINERS = frozenset({",", "and", "or", "nor"})
+MAX_LIST_ITEMS = 12
+"""How many earlier mentions a list may hold before a later item still takes its "negative
+for" ("negative for c-Kit, CD31, SMA, desmin and S100")."""
+
+
+def _list_head(words: SentenceWords, pos: int) -> int | None:
+    """The word ``for`` that heads the list whose later item comes after word ``pos`` (a joiner):
+    each earlier item must be a whole test mention, joined by commas, "and" or "or" ("negative
+    for cholecystitis and CT showed stones" is no list of results)."""
+    items = 0
+    while pos > 0 and words.norms[pos] in LIST_JOINERS and items < MAX_LIST_ITEMS:
+        while pos > 0 and words.norms[pos - 1] in LIST_JOINERS:
+            pos -= 1  # ", and"
+        owner = words.owner[pos - 1] if pos > 0 else None
+        if owner is None or owner not in words.tests:
+            return None
+        pos -= 1
+        while pos > 0 and words.owner[pos - 1] == owner:
+            pos -= 1
+        items += 1
+        if pos > 0 and words.norms[pos - 1] == "for":
+            return pos - 1
+        pos -= 1
+    return None
 
 
 def _nearest_owner(words: SentenceWords) -> list[str | None]:

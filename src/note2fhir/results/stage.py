@@ -16,7 +16,7 @@ from note2fhir.document import ClinicalDocument, EntityType, Result
 from note2fhir.extract.lexicon import load_lexicon
 from note2fhir.extract.values import ValueReader
 from note2fhir.pipeline import Stage, register_stage
-from note2fhir.results.finder import ResultFinder, SentenceWords, first_token_at
+from note2fhir.results.finder import LIST_RULE, ResultFinder, SentenceWords, first_token_at
 from note2fhir.results.words import load_result_words
 from note2fhir.settings import Settings
 
@@ -61,6 +61,7 @@ class ResultsStage(Stage):
             doc.results = []
             return
         owner = _owners(doc)
+        test_ids = frozenset(e.id for e in tests)
         starts = [s.start for s in doc.sentences]
         cache: dict[int, SentenceWords] = {}
         results: list[Result] = []
@@ -72,12 +73,12 @@ class ResultsStage(Stage):
             index = _sentence_index(starts, entity.start)
             words = cache.get(index)
             if words is None:
-                words = cache[index] = _sentence_words(doc, index, owner)
+                words = cache[index] = _sentence_words(doc, index, owner, test_ids)
             found = self.finder.around(doc.text, words, entity.id, entity.start, entity.end)
             for hit in found:
                 if hit.rule == "before" and not opts.before:
                     continue
-                if (hit.start, hit.end) in taken:
+                if (hit.start, hit.end) in taken and hit.rule != LIST_RULE:
                     continue
                 taken.add((hit.start, hit.end))
                 taken_in.setdefault(index, []).append((hit.start, hit.end))
@@ -89,7 +90,7 @@ class ResultsStage(Stage):
             for index in range(len(doc.sentences)):
                 words = cache.get(index)
                 if words is None:
-                    words = cache[index] = _sentence_words(doc, index, owner)
+                    words = cache[index] = _sentence_words(doc, index, owner, test_ids)
                 loose = self.finder.standalone_results(words)
                 if opts.measurements:
                     loose += self.finder.measurements(doc.text, words)
@@ -129,7 +130,9 @@ def _sentence_index(starts: list[int], offset: int) -> int:
     return max(bisect.bisect_right(starts, offset) - 1, 0)
 
 
-def _sentence_words(doc: ClinicalDocument, index: int, owner: list[str | None]) -> SentenceWords:
+def _sentence_words(
+    doc: ClinicalDocument, index: int, owner: list[str | None], tests: frozenset[str]
+) -> SentenceWords:
     sentence = doc.sentences[index]
     keep = [
         i for i in range(sentence.first_token, sentence.last_token) if doc.tokens[i].norm != "-"
@@ -139,4 +142,5 @@ def _sentence_words(doc: ClinicalDocument, index: int, owner: list[str | None]) 
         norms=[doc.tokens[i].norm for i in keep],
         owner=[owner[i] for i in keep],
         end=sentence.end,
+        tests=tests,
     )
