@@ -106,6 +106,13 @@ def test_stated_values(read: Read) -> None:
     assert all(e.codes == [] for e in ents.values())  # no open code system for lab tests
 
 
+def test_a_marker_s_number_is_its_name_not_its_value(read: Read) -> None:
+    ents = found(read("Tumour cells were positive for CK-20 and CDX2 but not cytokeratin 7."))
+    assert ents["cytokeratin 7"].value is None
+    assert ents["ck-20"].type is EntityType.TEST
+    assert "cdx2" in ents
+
+
 def test_single_letter_tests_need_a_value(read: Read) -> None:
     ents = found(read("Plan K: give vitamin K. T 38.2, P 110, R 22."))
     assert "k" not in ents
