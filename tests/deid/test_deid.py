@@ -699,6 +699,8 @@ def test_not_identifiers(detector: Detector, text: str) -> None:
         ("As promised, here's Matej's address:", "Matej"),
         ("Philippe Guernon\n\n0104 Hafnarstraeti 5\n", "Philippe Guernon"),
         ("> Lina Artemova\n> Irecycle\n", "Lina Artemova"),
+        ("Follow up with Satsita Umkhayev in a couple of months.", "Satsita Umkhayev"),
+        ("Discharged home; f/u with Smith in 2 weeks.", "Smith"),
     ],
 )
 def test_names_by_shape_and_cue(detector: Detector, text: str, phi: str) -> None:
@@ -717,6 +719,8 @@ def test_names_by_shape_and_cue(detector: Detector, text: str, phi: str) -> None
         "Hodgkin's lymphoma in remission.",  # an eponym in the possessive
         "Plan Continue\nNeuro Stable\n",  # lines of words, not names
         'the Packager, said: "I\'m glad to hear that"',  # a contraction after a cue
+        # services and compounds of words after a follow-up cue
+        "F/u with PCP. Follow-up with Heme/Onc. Follow up with Cardiology, Urology and ENT.",
     ],
 )
 def test_clinical_words_are_not_names_by_shape(detector: Detector, text: str) -> None:

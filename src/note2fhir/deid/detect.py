@@ -430,6 +430,10 @@ class Detector:
         english = self.lex.english
         if low in english:
             return True
+        if "-" in low:
+            # "follow-up", "check-in": a compound of words is a word ("Garcia-Smith" is not)
+            parts = low.split("-")
+            return len(parts) > 1 and all(part and self.common(part) for part in parts)
         for suffix, add in (
             ("s", ""),
             ("es", ""),
