@@ -134,3 +134,69 @@ def test_an_old_gestational_diabetes_is_its_history(run: Run) -> None:
     """Z86.32 names "conditions classifiable to O24.4-"; a current one is O24.419."""
     assert icd(run("History of gestational diabetes."), "gestational diabetes") == ["Z86.32"]
     assert icd(run("Gestational diabetes, diet controlled."), "Gestational diabetes") == ["O24.419"]
+
+
+_CLASSIFIABLE = "Conditions classifiable to "
+
+
+def _in_range(category: str, ranges: str) -> bool:
+    """Whether an ICD-10-CM category ("C18") lies in a note's ranges ("C19-C21", "C50.-")."""
+    for part in ranges.split(","):
+        low, _, high = part.strip().removesuffix(".-").partition("-")
+        if low <= category <= (high or low):
+            return True
+    return False
+
+
+def test_each_personal_history_of_cancer_names_its_primary() -> None:
+    """A Z85 rule's acute categories are those its history code's inclusion note makes
+    classifiable to it, or, where it has no note, their site is the one its title names."""
+    rules = [r for r in load_history_rules().rules if r.history.startswith("Z85")]
+    assert len(rules) >= 20
+    for rule in rules:
+        assert rule.history_names is not None and cm.is_leaf(rule.history)
+        if rule.history_names.startswith(_CLASSIFIABLE):
+            ranges = rule.history_names.removeprefix(_CLASSIFIABLE)
+            assert all(_in_range(c, ranges) for c in rule.acute), rule
+            continue
+        site = cm.get_description(rule.history).split(" neoplasm of ")[1]
+        for category in rule.acute:
+            title = cm.get_description(category)
+            assert title.startswith("Malignant neoplasm of "), category
+            stems = {w[:4] for w in title.lower().split() if len(w) >= 5}
+            assert stems & {w[:4] for w in site.lower().split() if len(w) >= 5}, category
+        assert rule.still_with, rule  # a treatment or spread named after it keeps the C code
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("History of colon cancer.", "colon cancer", "Z85.038"),
+        ("Remote history of melanoma, HTN.", "melanoma", "Z85.820"),
+        ("Prior bladder cancer.", "bladder cancer", "Z85.51"),
+        ("PMH: h/o basal cell carcinoma.", "basal cell carcinoma", "Z85.828"),
+    ],
+)
+def test_an_old_cancer_is_its_personal_history(
+    run: Run, text: str, mention: str, code: str
+) -> None:
+    doc = run(text)
+    assert icd(doc, mention) == [code]
+    entity = next(e for e in doc.entities if e.text == mention)
+    assert any(c.code.startswith("C") and not c.selected for c in entity.codes)  # for coders
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("History of breast cancer, currently on tamoxifen.", "breast cancer"),
+        ("History of metastatic breast cancer.", "breast cancer"),
+        ("History of lung cancer with brain metastases.", "lung cancer"),
+        ("PMH: breast cancer, HTN.", "breast cancer"),  # no word says it is over
+        ("Breast cancer diagnosed last month.", "Breast cancer"),
+    ],
+)
+def test_a_treated_spread_or_current_cancer_keeps_its_code(
+    run: Run, text: str, mention: str
+) -> None:
+    assert icd(run(text), mention)[0].startswith("C")

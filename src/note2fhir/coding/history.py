@@ -18,7 +18,9 @@ from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
 HISTORY_FILE = "history_codes.yaml"
-_NOT_OLD = re.compile(r"\b(?:acute|new|evolving|recent|ongoing)\b", re.IGNORECASE)
+_NOT_OLD = re.compile(
+    r"\b(?:acute|new|evolving|recent|ongoing|active|recurrent|metastatic)\b", re.IGNORECASE
+)
 """Words of the mention itself that say the event is not old."""
 _OLD_CUE = re.compile(
     r"\b(?:history|hx|h\s*/\s*o|prior|previous|previously|old|remote|past|former|formerly|ex)\b",
@@ -56,6 +58,18 @@ def _rest_of_sentence(doc: ClinicalDocument, end: int) -> str:
     rest = doc.text[end : end + 80]
     cut = _CLAUSE_END.search(rest)
     return rest if cut is None else rest[: cut.start()]
+
+
+_BEFORE = 40
+"""How many characters before a mention are read for words that say it is not old."""
+
+
+def _words_before(doc: ClinicalDocument, start: int) -> str:
+    """The text of the mention's clause before working offset ``start`` (at most
+    :data:`_BEFORE` characters): "history of *metastatic* breast cancer"."""
+    before = doc.text[max(0, start - _BEFORE) : start]
+    cuts = list(_CLAUSE_END.finditer(before))
+    return before[cuts[-1].end() :] if cuts else before
 
 
 def _says(pattern: re.Pattern[str] | None, text: str) -> bool:
@@ -142,7 +156,9 @@ class HistoryCodes:
         a = entity.assertion
         if not a.historical or a.negated or a.uncertain or a.hypothetical or a.family:
             return entity.codes
-        if _NOT_OLD.search(entity.text):  # "acute MI" left in a history section's scope
+        if _NOT_OLD.search(entity.text) or _NOT_OLD.search(_words_before(doc, entity.start)):
+            # "acute MI" left in a history section's scope, "history of metastatic breast
+            # cancer"
             return entity.codes
         old_cue = any(
             c.category == "historical" and c.detail and _OLD_CUE.search(c.detail) for c in a.cues
