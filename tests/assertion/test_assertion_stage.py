@@ -151,6 +151,8 @@ def make_doc() -> MakeDoc:
         ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
+        # a relative kept informed has no condition of the list after it
+        ("daughter updated  skin yeast/[[psoriasis]]-creams", {"psoriasis": NONE}),
         # a nursing verb ends a negation, not a relative's scope or a condition
         (
             "Mother with [[DM]], got dialysis for [[ESRD]].",

@@ -60,7 +60,7 @@ def test_a_presumed_link_takes_the_combination_code(
         ("HTN. No CHF.", "HTN", "I10"),  # denied
         ("HTN. ? CHF.", "HTN", "I10"),  # not confirmed
         ("HTN. Mother with CHF.", "HTN", "I10"),  # a relative's
-        ("Mother with HTN and CHF.", "HTN", "I10"),
+        ("Mother with HTN and CHF.", "HTN", "Z82.49"),  # her family history, no link
         # a cause or kind the note states, an ended condition, a denied link
         ("Hypertension due to CKD. CKD stage 3.", "Hypertension", "I10"),
         ("HTN 2/2 CKD 3", "HTN", "I10"),

@@ -8,10 +8,12 @@ import pytest
 
 from note2fhir.document import (
     NORMAL_STATE_SOURCE,
+    CodeCandidate,
     DocumentContext,
     EntityType,
     MedicationAttributes,
 )
+from note2fhir.terminology.schema import ICD10CM
 
 VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -421,3 +423,28 @@ def test_a_planned_test_without_a_value_is_no_observation(build: Any, helpers: A
     bnp.section = "labs"
     observations = helpers.resources(build(note.doc), "Observation")
     assert [o["code"]["text"] for o in observations] == ["BNP"]
+
+
+def test_a_family_history_code_gives_way_to_the_relative_s_own(build: Any, helpers: Any) -> None:
+    """The coding stage selects Z80.3 for the patient; the relative has breast cancer."""
+    own = CodeCandidate(
+        system=ICD10CM,
+        code="C50.919",
+        display="Malignant neoplasm of unspecified site of unspecified female breast",
+        score=1.0,
+        reason="curated [icd10cm:C50.919]",
+        selected=False,
+    )
+    family = CodeCandidate(
+        system=ICD10CM,
+        code="Z80.3",
+        display="Family history of malignant neoplasm of breast",
+        score=1.0,
+        reason="family history of C50.919: ... [icd10cm:Z80.3]",
+    )
+    note = helpers.make_note("<p>Mother had breast cancer.</p>")
+    note.mention(
+        "breast cancer", EntityType.PROBLEM, family=True, relative="MTH", codes=(family, own)
+    )
+    res = one(helpers.resources(build(note.doc), "FamilyMemberHistory"))
+    assert codes_of(res["condition"][0]["code"]) == ["C50.919"]

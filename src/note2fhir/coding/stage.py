@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
+from note2fhir.coding.family import FamilyCodes, load_family_rules
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.laterality import SidedCodes
 from note2fhir.coding.links import LinkedCodes, load_link_rules
@@ -78,6 +79,11 @@ class CodingOptions(BaseModel):
         description="Select the sided sibling of an unspecified-side code when a side word "
         "stands before the mention (left knee pain is M25.562, not M25.569).",
     )
+    family_history_codes: bool = Field(
+        True,
+        description="Select the family-history code of a relative's condition (mother with "
+        "breast cancer is Z80.3, not C50.919); rules in family_history_codes.yaml.",
+    )
     linked_codes: bool = Field(
         True,
         description="Select the combination code of conditions the guidelines presume linked "
@@ -107,6 +113,9 @@ class CodingStage(Stage):
         )
         self.history = (
             HistoryCodes(load_history_rules(), self.store) if self.opts.history_codes else None
+        )
+        self.family = (
+            FamilyCodes(load_family_rules(), self.store) if self.opts.family_history_codes else None
         )
         self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
         self.sides = SidedCodes(self.store) if self.opts.laterality else None
@@ -142,6 +151,8 @@ class CodingStage(Stage):
                     entity.codes = self.sides.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
+                if self.family is not None:
+                    entity.codes = self.family.apply(entity)
         if self.links is not None:
             self.links.apply(doc)
 

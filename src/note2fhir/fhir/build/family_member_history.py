@@ -8,15 +8,16 @@ so.  Status is ``partial``: a note rarely gives a relative's complete history.
 
 from __future__ import annotations
 
+from note2fhir.coding.family import relative_codes
 from note2fhir.document import Assertion, ClinicalDocument, Entity, JSONDict
 from note2fhir.fhir.build.common import (
     base_resource,
+    codeable,
     coding,
     compact,
-    concept_key,
     fhir_date_time,
     finish,
-    mentions_concept,
+    mention_text,
     subject_reference,
 )
 from note2fhir.fhir.build.context import BuildContext, Built, MentionGroup
@@ -64,7 +65,7 @@ def build_family_member_history(ctx: BuildContext, group: MentionGroup) -> Built
     relative = RELATIVES[group.concept]
     by_concept: dict[str, list[Entity]] = {}
     for mention in group.mentions:
-        by_concept.setdefault(concept_key(ctx.doc, mention), []).append(mention)
+        by_concept.setdefault(_relative_key(ctx.doc, mention), []).append(mention)
     conditions = [_condition(ctx.doc, mentions) for mentions in by_concept.values()]
     names = ", ".join(str(c["code"]["text"]) for c in conditions)
     summary = f"{relative}: {names}"
@@ -86,11 +87,25 @@ def build_family_member_history(ctx: BuildContext, group: MentionGroup) -> Built
     return Built(finish(resource), summary, group.mentions)
 
 
+def _relative_key(doc: ClinicalDocument, mention: Entity) -> str:
+    """The relative's condition a mention names: its first own selected code as
+    ``system|code`` (not the patient's family-history code, which several share), else its
+    lowercased text."""
+    codes = relative_codes(mention)
+    if codes:
+        return f"{codes[0].system}|{codes[0].code}"
+    return mention_text(doc, mention).lower()
+
+
 def _condition(doc: ClinicalDocument, mentions: list[Entity]) -> JSONDict:
     uncertain = all(m.assertion.uncertain or m.assertion.differential for m in mentions)
     return compact(
         {
-            "code": mentions_concept(doc, mentions),
+            # the relative's own code, not the patient's family-history code (Z80.3)
+            "code": codeable(
+                [code for mention in mentions for code in relative_codes(mention)],
+                mention_text(doc, mentions[0]),
+            ),
             "note": [{"text": "uncertain in the source note"}] if uncertain else None,
         }
     )

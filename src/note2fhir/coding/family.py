@@ -1,0 +1,177 @@
+"""Family-history codes: a relative's condition coded as the patient's family history
+("mother with breast cancer" is Z80.3 Family history of malignant neoplasm of breast, not
+C50.919, which would say the patient has it).
+
+The rules are data (``resources/family_history_codes.yaml``); each family code must be in the
+terminology store, whose display is used.  The relative's own code stays on the mention,
+unselected, and :func:`relative_codes` gives it back to the FamilyMemberHistory builder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from note2fhir.coding.candidates import icd_in_place_of
+from note2fhir.document import CodeCandidate, Entity
+from note2fhir.resources.loader import load_data_file
+from note2fhir.terminology.schema import ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+
+FAMILY_FILE = "family_history_codes.yaml"
+_STANDS_FOR = re.compile(r"\Afamily history of ([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?):")
+"""The start of a family code's reason, which names the relative's code it stands for."""
+SPOUSES = frozenset({"SPS", "HUSB", "WIFE"})
+"""v3-RoleCodes of a spouse: no blood relative, so their condition is no family history."""
+
+
+class FamilyRule(BaseModel):
+    """A family-history code and the relative's conditions it covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str
+    relative: list[str] = Field(min_length=1)
+    note: str
+    site: str | None = None
+
+
+class FamilyRules(BaseModel):
+    """The contents of ``family_history_codes.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    rules: list[FamilyRule]
+
+
+def load_family_rules() -> FamilyRules:
+    """The packaged family-history rules (validated; unknown keys are an error)."""
+    return load_data_file(FAMILY_FILE, FamilyRules)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One ``relative`` entry: a code prefix, or a range of categories ``[low, high]``."""
+
+    low: str
+    high: str
+    prefix: bool
+    rule: FamilyRule
+    display: str
+
+    def covers(self, code: str) -> bool:
+        if self.prefix:
+            return code.startswith(self.low)
+        return self.low <= code[:3] <= self.high
+
+    def rank(self) -> tuple[int, int, str]:
+        """Most specific first: longer code prefixes, then single categories, then ranges
+        by width (compared by their ends, which share the chapter letter)."""
+        if self.prefix:
+            return (0, -len(self.low), self.low)
+        width = 0 if self.low == self.high else 1
+        return (1 + width, _span(self.low, self.high), self.low)
+
+
+def _span(low: str, high: str) -> int:
+    """A rough width of a category range ("C15-C26": 11), for ordering only."""
+
+    def number(category: str) -> int:
+        digits = "".join(c if c.isdigit() else "9" for c in category[1:3])
+        return (ord(category[0]) - ord("A")) * 100 + int(digits)
+
+    return number(high) - number(low)
+
+
+def parse_entry(entry: str) -> tuple[str, str, bool]:
+    """``(low, high, is_prefix)`` of a ``relative`` entry: "C15-C26" → ("C15", "C26", False);
+    "C50" → ("C50", "C50", False); "E78.01" → ("E78.01", "E78.01", True)."""
+    low, _, high = entry.partition("-")
+    if "." in low:
+        return low, low, True
+    return low, high or low, False
+
+
+class FamilyCodes:
+    """The rules whose family code the store knows, most specific entry first."""
+
+    def __init__(self, rules: FamilyRules, store: TerminologyStore) -> None:
+        entries: list[_Entry] = []
+        for rule in rules.rules:
+            concept = store.concept(f"icd10cm:{rule.family}")
+            if concept is None:
+                continue  # an artifact without it: the relative's code stays
+            for entry in rule.relative:
+                low, high, prefix = parse_entry(entry)
+                entries.append(_Entry(low, high, prefix, rule, concept.preferred))
+        self.entries = sorted(entries, key=_Entry.rank)
+
+    def code_for(self, relative_code: str) -> _Entry | None:
+        """The most specific entry covering a relative's ICD-10-CM code, if any."""
+        return next((e for e in self.entries if e.covers(relative_code)), None)
+
+    def apply(self, entity: Entity) -> list[CodeCandidate]:
+        """``entity.codes`` with the family code selected in place of the selected ICD-10-CM
+        code of an affirmed mention of a relative's condition.  A denied or doubted one ("no
+        family history of CAD", "? mother had MS") gets none, nor a spouse's ("pt's wife
+        has a form of dementia")."""
+        a = entity.assertion
+        if not a.family or a.negated or a.uncertain or a.hypothetical or a.relative in SPOUSES:
+            return entity.codes
+        out: list[CodeCandidate] = []
+        changed = False
+        for cand in entity.codes:
+            entry = (
+                self.code_for(cand.code)
+                if cand.system == ICD10CM and cand.selected and not changed
+                else None
+            )
+            if entry is None:
+                out.append(cand)
+                continue
+            reason = (
+                f"family history of {cand.code}: the note gives it a relative, and "
+                f"{entry.rule.family}'s inclusion note takes it ({entry.rule.note}) "
+                f"[icd10cm:{entry.rule.family}]"
+            )
+            out.append(icd_in_place_of(cand, entry.rule.family, entry.display, reason))
+            out.append(replace(cand, selected=False))
+            changed = True
+        if not changed:
+            return entity.codes
+        seen: set[tuple[str, str]] = set()
+        deduped = []
+        for cand in out:
+            key = (cand.system, cand.code)
+            if key not in seen:
+                seen.add(key)
+                deduped.append(cand)
+        return deduped
+
+
+def stands_for(candidate: CodeCandidate) -> str | None:
+    """The relative's ICD-10-CM code a family-history code was put in place of, if it is
+    one ("family history of C50.919: ..." → "C50.919")."""
+    if candidate.system != ICD10CM:
+        return None
+    match = _STANDS_FOR.match(candidate.reason)
+    return match.group(1) if match else None
+
+
+def relative_codes(entity: Entity) -> list[CodeCandidate]:
+    """The selected codes of a mention as the relative's condition: a family-history code
+    gives way to the code it stands for (FamilyMemberHistory.condition is the relative's
+    breast cancer, C50.919, not the patient's Z80.3)."""
+    out: list[CodeCandidate] = []
+    for cand in entity.selected_codes:
+        code = stands_for(cand)
+        if code is None:
+            out.append(cand)
+            continue
+        own = next((c for c in entity.codes if c.system == ICD10CM and c.code == code), None)
+        if own is not None:
+            out.append(replace(own, selected=True))
+    return out
