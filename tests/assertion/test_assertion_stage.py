@@ -290,6 +290,17 @@ def test_relative_named_in_the_line_of_a_family_history_section(annotate: Annota
     assert flags(found["Colon cancer"]) == {"family", "relative=FTH"}
 
 
+def test_the_patient_as_subject_leaves_a_family_history_section(annotate: Annotate) -> None:
+    found = annotate(
+        "Family history: mother with [[breast cancer]]. Patient has a history of [[lung cancer]]."
+        " Her father had [[colon cancer]]. He has [[hypertension]]."
+    )
+    assert "family" in flags(found["breast cancer"])
+    assert flags(found["lung cancer"]) == {"historical"}
+    # a pronoun may be the relative just named
+    assert "family" in flags(found["hypertension"])
+
+
 def test_past_history_section_combines_with_negation(annotate: Annotate) -> None:
     found = annotate("PMH: [[HTN]], [[DM2]], no [[CAD]]\nHPI: [[chest pain]]")
     assert flags(found["HTN"]) == {"historical"}

@@ -231,6 +231,13 @@ class AssertionStage(Stage):
         if implied is None or implied not in self.categories:
             return
         assertion = entity.assertion
+        if (
+            implied == "family"
+            and not assertion.family
+            and _patient_subject(tokens)
+            and _nearest_relative(matches, span) is None
+        ):
+            return  # "Family history: ... Patient has a history of lung cancer."
         if implied == "family" and assertion.relative in (None, FAMILY_MEMBER):
             named = _nearest_relative(matches, span)
             if named is not None:
@@ -250,6 +257,20 @@ class AssertionStage(Stage):
                 detail=f"section {name} implies {implied}",
             )
         )
+
+
+_PATIENT_SUBJECTS = frozenset({"patient", "pt"})
+"""Words that name the patient as a unit's subject; a pronoun in a family-history section
+may be the relative just named ("Her father had colon cancer. He has hypertension.")."""
+
+
+def _patient_subject(tokens: Sequence[Token]) -> bool:
+    """Whether a unit opens with the patient as its subject ("Patient has ...", "The pt
+    had ..."), which a family-history section's default then does not cover."""
+    norms = [t.norm for t in tokens[:2]]
+    if norms[:1] == ["the"]:
+        norms = norms[1:]
+    return bool(norms) and norms[0] in _PATIENT_SUBJECTS
 
 
 def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:
