@@ -894,3 +894,32 @@ def test_only_the_occurrence_before_the_head_is_an_eponym(detector: Detector) ->
     text = "Reviewed with Bowen. History of Bowen disease."
     spans = [(d.start, text[d.start : d.end]) for d in detector.detect(text, budget_s=5)]
     assert spans == [(14, "Bowen")], spans  # the person, not the word before "disease"
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "phi_type"),
+    [
+        ("Seen MARCH 3, 2021 in clinic.", "MARCH 3, 2021", "DATE"),
+        ("Seen on the 3rd of Jun 2021.", "3rd of Jun 2021", "DATE"),
+        ("Last seen June 2019.", "June 2019", "DATE"),
+        ("Pager: 4471 for questions.", "4471", "PHONE"),
+        ("CALL ME AT 617 555 0142 TOMORROW", "617 555 0142", "PHONE"),
+        ("Friend:\n617 555 0142 CELL", "617 555 0142", "PHONE"),
+        ("Number 617.555.0142 given.", "617.555.0142", "PHONE"),
+        ("Paid from GB82 WEST 1234 5698 7654 32 today.", "GB82 WEST 1234 5698 7654 32", "ID"),
+        ("Host 2001:db8::8a2e:370:7334 was down.", "2001:db8::8a2e:370:7334", "IP"),
+        ("Car VIN 1HGCM82633A004352 noted.", "1HGCM82633A004352", "ID"),
+        ("See WWW.EXAMPLE.ORG for more.", "WWW.EXAMPLE.ORG", "URL"),
+        ("Her ZIP CODE: 35350.", "35350", "LOCATION"),
+        ("She lives at Villacher Strasse 89.", "Villacher Strasse 89.", "LOCATION"),
+        ("He lives at Rua do Arenque 1634.", "Rua do Arenque 1634.", "LOCATION"),
+        ("Sumiko254 Larue605 is a 60 year-old woman.", "Sumiko254 Larue605", "NAME"),
+    ],
+)
+def test_costly_patterns_run_when_their_need_is_there(
+    detector: Detector, text: str, value: str, phi_type: str
+) -> None:
+    """The quick test that lets a note skip a costly pattern never skips one that matches,
+    in capitals either."""
+    spans = {text[d.start : d.end]: d.type for d in detector.detect(text, budget_s=5)}
+    assert spans.get(value) == phi_type, spans

@@ -35,6 +35,8 @@ _POSTCODE = (
     r"(?:\d{2,5}(?:[ -]\d{2,4})?|[A-Z]\d[A-Z][ ]?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2})"
     r"(?![\w-])"
 )
+_LETTER_WORD = regex.compile(r"[\p{L}\p{M}][\p{L}\p{M}'’-]*")
+_TWO_CAPITALS = regex.compile(r"(?<![\p{L}])\p{Lu}{2}(?![\p{L}])")
 _ANY_CASE = frozenset({"unit", "military", "po-box"})
 _CLAUSE_END = regex.compile(r"[ \t]*(?:[,;?!\n]|\.(?!\d)|$)")
 _LINE_END = regex.compile(r"[ \t]*(?:\r?\n|$|[?!.,;:])")
@@ -94,6 +96,43 @@ class AddressFinder:
         prefixes = _alternatives(words.street_prefixes)
         self._lower_prefixes = frozenset(p.lower() for p in words.lower_prefixes)
         unit_tail = r"(?:,?[ \t]{0,3}" + _UNIT + r")?"
+        # "Søndergade 52", "4844 Strickstrasse 61", "Villacher Strasse 89", "Erzsébet tér 19."
+        intl = regex.compile(
+            _LEAD + r"(?P<n>(?:" + _CAP + r"\.?[ \t]{1,2}){0,2}\p{Lu}[\p{L}\p{M}'’-]{0,30}"
+            r"(?i:"
+            + suffixes
+            + r")|(?:"
+            + _CAP
+            + r"[ \t]{1,2}){1,3}(?i:"
+            + street_words
+            + r"))[ \t]{1,2}"
+            + _NUM
+            + unit_tail,
+            _FLAGS,
+        )
+        # "Rua do Arenque 1634", "ul. Więckowskiego Stefana 28"
+        prefix_first = regex.compile(
+            _LEAD
+            + r"(?P<p>(?i:"
+            + prefixes
+            + r"))(?P<n>(?:[ \t]{1,2}"
+            + _WORD
+            + r"\.?){1,5}?)[ \t]{1,2}"
+            + _NUM
+            + unit_tail,
+            _FLAGS,
+        )
+        # What every match of these two holds, up to its house number: a digit is found far
+        # faster than every position is tried as the start of a street, so most notes skip them.
+        self._needs: dict[regex.Pattern[str], regex.Pattern[str]] = {
+            intl: regex.compile(
+                r"(?<=(?i:" + suffixes + r"|" + street_words + r")[ \t]{1,2})\d", _FLAGS
+            ),
+            prefix_first: regex.compile(
+                r"(?<=(?i:" + prefixes + r")(?:[ \t]{1,2}" + _WORD + r"\.?){1,5}[ \t]{1,2})\d",
+                _FLAGS,
+            ),
+        }
         self._streets: list[tuple[str, regex.Pattern[str]]] = [
             # "12 Timms Drive", "2202 Rissik St Apt. 050", "159 Eleftheriou Venizelou str"
             (
@@ -110,38 +149,8 @@ class AddressFinder:
                     _FLAGS,
                 ),
             ),
-            # "Søndergade 52", "4844 Strickstrasse 61", "Villacher Strasse 89", "Erzsébet tér 19."
-            (
-                "street-intl",
-                regex.compile(
-                    _LEAD + r"(?P<n>(?:" + _CAP + r"\.?[ \t]{1,2}){0,2}\p{Lu}[\p{L}\p{M}'’-]{0,30}"
-                    r"(?i:"
-                    + suffixes
-                    + r")|(?:"
-                    + _CAP
-                    + r"[ \t]{1,2}){1,3}(?i:"
-                    + street_words
-                    + r"))[ \t]{1,2}"
-                    + _NUM
-                    + unit_tail,
-                    _FLAGS,
-                ),
-            ),
-            # "Rua do Arenque 1634", "ul. Więckowskiego Stefana 28"
-            (
-                "street-prefix",
-                regex.compile(
-                    _LEAD
-                    + r"(?P<p>(?i:"
-                    + prefixes
-                    + r"))(?P<n>(?:[ \t]{1,2}"
-                    + _WORD
-                    + r"\.?){1,5}?)[ \t]{1,2}"
-                    + _NUM
-                    + unit_tail,
-                    _FLAGS,
-                ),
-            ),
+            ("street-intl", intl),
+            ("street-prefix", prefix_first),
             # "31 Rue tachkent St.", "846 31 Rue Al Imam Al Bakri, Cite Merzgui": the house
             # number before, the street's name up to the end of the clause
             (
@@ -267,6 +276,9 @@ class AddressFinder:
         for rule, pattern in self._streets:
             if upper and rule not in _ANY_CASE:
                 continue
+            need = self._needs.get(pattern)
+            if need is not None and next(run(need, text), None) is None:
+                continue
             for m in run(pattern, text):
                 if self._street_ok(text, m, rule):
                     yield m.start(), self._block_end(text, m.end()), rule
@@ -275,11 +287,7 @@ class AddressFinder:
         if rule in _ANY_CASE or rule == "intersection":
             return True
         w = self.words
-        raw = [
-            t
-            for t in regex.findall(r"[\p{L}\p{M}][\p{L}\p{M}'’-]*", m.group("n"))
-            if t not in {"and", "C"}
-        ]
+        raw = [t for t in _LETTER_WORD.findall(m.group("n")) if t not in {"and", "C"}]
         names = [t.lower() for t in raw]
         if any(low in w.never and low not in w.connectors for low in names):
             return False
@@ -329,13 +337,13 @@ class AddressFinder:
             # a bare postcode only on its own line or after a comma
             return newline or "," in sep
         w = self.words
-        lows = [t.lower() for t in regex.findall(r"[\p{L}\p{M}][\p{L}\p{M}'’-]*", m.group("place"))]
+        lows = [t.lower() for t in _LETTER_WORD.findall(m.group("place"))]
         country = " ".join(lows) in w.countries or (
             len(lows) == 2 and lows[0] in w.countries  # "Cyprus (Greek)"
         )
         if country:
             return True
-        codes = regex.findall(r"(?<![\p{L}])\p{Lu}{2}(?![\p{L}])", m.group("place"))
+        codes = _TWO_CAPITALS.findall(m.group("place"))
         if any(low in w.never and low.upper() not in codes for low in lows):
             return False
         if newline:

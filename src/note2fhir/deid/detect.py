@@ -79,6 +79,8 @@ _PHONE_GROUPS = r"(?:(?:[ .-]{1,2}|(?<=\))|[ ]?(?=\())(?:\(0?\d{1,4}\)|\d{1,8}))
 _PHONE_VALUE = r"(?:\+[ ]?\d{1,15}|\(\+?\d{1,4}\)|\d{1,15})" + _PHONE_GROUPS
 """A phone number in any national format: groups of digits parted by spaces, dots or dashes,
 with a country code or an area code in brackets ("+41 (0)96 471 07 95", "(08) 8747 6301")."""
+_ID_GAP = r"\s{0,3}(?:(?:#|no\.?|number|num|:|(?:is|was)\b)\s{0,3}){0,3}"
+"""Between an identifier's cue and its value: "MRN # 123", "member number is A123"."""
 _PHONE_RULES = frozenset({"phone-lead", "phone-label", "phone-plus"})
 """Phone rules whose number must hold 7 to 15 digits (checked after the match)."""
 _EVENTS = (
@@ -87,6 +89,17 @@ _EVENTS = (
     "aka", "fx", "afib",
 )  # fmt: skip
 """Past events after which a two-digit number on a history line is a year ("MI 92")."""
+
+
+class _Need:
+    """A short pattern that every match of a costlier one holds ("::" in an IPv6 address);
+    with ``lower`` it is searched in the lower-cased note, for a pattern that ignores case."""
+
+    __slots__ = ("lower", "pattern")
+
+    def __init__(self, pattern: str, *, lower: bool = False) -> None:
+        self.pattern = regex.compile(pattern, regex.VERSION0)
+        self.lower = lower
 
 
 def _words(items: Iterable[str]) -> str:
@@ -106,6 +119,7 @@ class Detector:
     :func:`~note2fhir.deid.lexicons.terminology_eponyms`."""
     _sets: dict[str, frozenset[str]] = field(default_factory=dict, init=False)
     _patterns: list[tuple[str, str, regex.Pattern[str]]] = field(default_factory=list, init=False)
+    _needs: dict[str, tuple[_Need, ...]] = field(default_factory=dict, init=False)
     _facility_pairs: frozenset[str] = field(default=frozenset(), init=False)
     _facility_pair_first: frozenset[str] = field(default=frozenset(), init=False)
     _place_first: frozenset[str] = field(default=frozenset(), init=False)
@@ -258,8 +272,8 @@ class Detector:
                 regex.compile(
                     r"\b"
                     + _words(r.id_cues)
-                    + r"\s{0,3}(?:(?:#|no\.?|number|num|:|(?:is|was)\b)\s{0,3}){0,3}"
-                    r"(?P<v>(?=[A-Za-z0-9-]{0,20}\d)[A-Za-z0-9][A-Za-z0-9-]{3,24})\b",
+                    + _ID_GAP
+                    + r"(?P<v>(?=[A-Za-z0-9-]{0,20}\d)[A-Za-z0-9][A-Za-z0-9-]{3,24})\b",
                     _FLAGS,
                 ),
             ),
@@ -422,6 +436,44 @@ class Detector:
             # "CVA 74'", "CHOLECYSTECTOMY 77'"
             ("DATE", "short-year", regex.compile(r"(?<=[A-Za-z]\s{1,2})\d{2}'(?![\w'])")),
         ]
+        # What every match of the costlier patterns holds, found far faster than the pattern
+        # itself runs: most notes hold none, and the pattern is then skipped.
+        months = _Need(r"\b" + month + r"\b", lower=True)
+        self._needs = {
+            "month-day": (months,),
+            "day-month": (months,),
+            "month-year": (months,),
+            # the cue, then the value up to its first digit
+            "id-cue": (
+                _Need(
+                    r"(?<=\b"
+                    + _words(c.lower() for c in r.id_cues)
+                    + _ID_GAP
+                    + r"[a-z0-9-]{0,20})\d",
+                    lower=True,
+                ),
+            ),
+            "phone": (_Need(r"\d{3}[\s./-]\d{4}"),),
+            "phone-cue": (
+                _Need(r"\d{4}"),
+                _Need(
+                    r"\b" + _words(c.lower() for c in r.phone_cues) + r"[\s:#.]{0,14}\d{3}",
+                    lower=True,
+                ),
+            ),
+            "phone-lead": (
+                _Need(r"\b" + _words(c.lower() for c in r.phone_lead_cues), lower=True),
+            ),
+            "phone-label": (
+                _Need(r"[\d)][ \t-]{0,3}" + _words(c.lower() for c in r.phone_labels), lower=True),
+            ),
+            "iban": (_Need(r"(?<=[A-Za-z]{2})\d\d ?[A-Za-z0-9]{4}"),),
+            # eight groups, or two parted by "::"
+            "ipv6": (_Need(r"::|:(?:[0-9A-Fa-f]{1,4}:){6}"),),
+            "vin": (_Need(r"[A-HJ-NPR-Z0-9]{17}"),),
+            "url": (_Need(r"https?://|www\.", lower=True),),
+            "zip-cue": (_Need(r"zip|code", lower=True),),
+        }
 
     # -- public ---------------------------------------------------------------------------
 
@@ -467,7 +519,9 @@ class Detector:
         found: list[Detection] = []
         found.extend(self._known(text, known, deadline))
         upper = _mostly_upper(text)
-        found.extend(self._regexes(text, upper, deadline))
+        # on ASCII text IGNORECASE compares exactly what lower() gives, offset for offset
+        low = text.lower() if text.isascii() else None
+        found.extend(self._regexes(text, low, upper, deadline))
         if self._addresses is not None:
             for start, end, rule in self._addresses.find(
                 text, upper, lambda pattern, note: self._run(pattern, note, deadline)
@@ -613,6 +667,33 @@ class Detector:
         except TimeoutError:
             raise DeidTimeoutError from None
 
+    def _may_match(
+        self,
+        needs: Iterable[_Need],
+        text: str,
+        low: str | None,
+        deadline: float,
+        held: dict[_Need, bool],
+    ) -> bool:
+        """May ``text`` match a pattern whose matches all hold ``needs``?  A need of the
+        lower-cased text is only checked when ``low`` is given (the note is ASCII); ``held``
+        keeps what was found of each need in this note (three date patterns share one)."""
+        for need in needs:
+            note = low if need.lower else text
+            if note is None:
+                continue
+            if need not in held:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeidTimeoutError
+                try:
+                    held[need] = need.pattern.search(note, timeout=remaining) is not None
+                except TimeoutError:
+                    raise DeidTimeoutError from None
+            if not held[need]:
+                return False
+        return True
+
     def _tokens(self, text: str, deadline: float) -> list[_Tok]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -639,8 +720,13 @@ class Detector:
             for m in self._run(pattern, text, deadline):
                 yield Detection(m.start(), m.end(), phi_type, "fhir-patient")
 
-    def _regexes(self, text: str, upper: bool, deadline: float) -> Iterator[Detection]:
+    def _regexes(
+        self, text: str, low: str | None, upper: bool, deadline: float
+    ) -> Iterator[Detection]:
+        held: dict[_Need, bool] = {}
         for phi_type, rule, pattern in self._patterns:
+            if not self._may_match(self._needs.get(rule, ()), text, low, deadline, held):
+                continue
             for m in self._run(pattern, text, deadline):
                 start, end = m.span("v") if "v" in m.groupdict() and m.group("v") else m.span()
                 if phi_type == "DATE" and not self._date_ok(text, m, rule):
@@ -719,7 +805,7 @@ class Detector:
         if rule == "ordinal-day":
             return 1 <= int(m.group("d")) <= 31 and after not in self._sets["ordinal_counted"]
         if rule == "year":
-            if regex.fullmatch(r"(?:19|20)\d{2}", before):
+            if _YEAR.fullmatch(before):
                 return True  # "CABG 1957, 1971"
             if before in {"at", "@", "by", "q", "x", "~", "until", "till", "from", "to", "and"}:
                 return before == "from" and after not in {"to", "-"}
@@ -730,7 +816,7 @@ class Detector:
                 return False
             if before in {"a", "the"}:
                 # "a 2017 Polish film", "the 1996 election"; not "a 2000 mL bolus"
-                return regex.match(r" [A-Z][a-z]{2,20}\b", text, pos=m.end()) is not None
+                return _CAPITALISED_AFTER.match(text, m.end()) is not None
             return (
                 before
                 in {
@@ -758,7 +844,7 @@ class Detector:
                     "late",
                     "mid",
                 }
-                or regex.fullmatch(r"[A-Z]{2,5}", _raw_word_before(text, m.start())) is not None
+                or _ABBREVIATION.fullmatch(_raw_word_before(text, m.start())) is not None
                 or _MONTH_RE.fullmatch(before) is not None
             ) and before not in self._sets["value_before"]
         return True
@@ -1080,7 +1166,7 @@ class Detector:
                 end = self._extend(tokens, nxt, upper, 1)
                 yield Detection(tokens[nxt].start, tokens[end].end, "NAME", "person-cue")
                 continue
-            owner = self._before_phone(text, tokens, i, upper)
+            owner = self._before_phone(text, tokens, i, upper) if low in _PHONE_WORDS else None
             if owner is not None:
                 yield Detection(tokens[owner].start, tokens[i - 1].end, "NAME", "phone-owner")
             # "the Romero family", "KEEP ROMERO FAMILY AWARE"
@@ -1160,11 +1246,11 @@ class Detector:
     def _given(self, tok: _Tok) -> bool:
         """A capitalised given name of the Census lists that is no word ("Tilly" is one, so
         not), or a capitalised word with letters beyond English ("Szabina", "Jožef")."""
-        return self._plain_word(tok) and (
+        return (
             tok.low in self.lex.first_names
             or tok.low in self.lex.world_given
             or not _base(tok.text).isascii()
-        )
+        ) and self._plain_word(tok)
 
     def _initial_at(self, tokens: list[_Tok], j: int) -> int | None:
         """Index after a middle initial ("D." or "D") at ``tokens[j]``, else None."""
@@ -1322,6 +1408,8 @@ class Detector:
     def _introduced(self, text: str, deadline: float) -> Iterator[Detection]:
         """The subject of "Sumiko254 Larue605 is a 60 year-old ..." at the start of a line or
         sentence: the patient's name (no title needed)."""
+        if not self._may_match((_INTRODUCED_NEED,), text, None, deadline, {}):
+            return
         for m in self._run(_INTRODUCED, text, deadline):
             # a word with a number stuck to it ("An125") is a generated name, never a word
             words = [w.lower() for w in m.group("v").split() if not w[-1].isdigit()]
@@ -1718,13 +1806,14 @@ class Detector:
                 yield Detection(tok.start, tokens[end].end, "LOCATION", "employer")
                 continue
             # "moved here from New Zealand", "travelling to Tunisia"
-            country = self._country_at(tokens, i, upper)
+            country = self._country_at(tokens, i, upper) if low in self._country_first else 0
             if country and self._location_cue(tokens, i, phrases_only=True):
                 yield Detection(tok.start, tokens[i + country - 1].end, "LOCATION", "country-cue")
                 continue
             # "lives at Carpenter Assisted living", "LIVES AT KEELEY HOUSE"
             if (
                 i > 0
+                and tokens[i - 1].low in self._phrase_cue_last
                 and tok.alpha
                 and _style(tok) in {"title", "upper"}
                 and len(low) >= 3
@@ -1732,7 +1821,6 @@ class Detector:
                 and low not in self.protected
                 and low not in s["not_names"]
                 and low not in lex.states
-                and tokens[i - 1].low in self._phrase_cue_last
                 and self._location_cue(tokens, i, phrases_only=True)
             ):
                 end = self._extend(tokens, i, upper, 1, limit=3)
@@ -1878,7 +1966,7 @@ class Detector:
             return False
         if self._hospital_shape(cand):
             return True
-        ward = j + 1 < len(tokens) and regex.fullmatch(r"\d{1,2}", tokens[j + 1].text) is not None
+        ward = j + 1 < len(tokens) and _WARD_NUMBER.fullmatch(tokens[j + 1].text) is not None
         if cand.text.isupper() and len(low) <= 4 and not upper:
             return False  # "to CT", "to IR", "on NRB": unit and device abbreviations
         if cand.text.isupper() and upper:
@@ -1906,7 +1994,7 @@ class Detector:
             or low in self._sets["value_context"]
             or self.common(low)
             or ("-" in low and all(self.common(part) for part in low.split("-")))  # follow-up
-            or regex.fullmatch(r"\d{1,2}", tokens[i + 1].text) is None
+            or _WARD_NUMBER.fullmatch(tokens[i + 1].text) is None
             or _gap(tokens, i, i + 1) != 1
         ):
             return False
@@ -1939,7 +2027,9 @@ class Detector:
         """A hospital abbreviation after "to", "at", "from", "by", "@" or "the", and not
         after "due to" and the like."""
         tok = tokens[i]
-        if not tok.text.isupper() or not self._hospital_shape(tok) or i == 0:
+        if i == 0 or (tokens[i - 1].low not in _HOSPITAL_BEFORE and tokens[i - 1].low != "the"):
+            return False
+        if not tok.text.isupper() or not self._hospital_shape(tok):
             return False
         if self.common(tok.low) or tok.low in self._sets["not_names"]:
             return False
@@ -2098,6 +2188,8 @@ _INTRODUCED = regex.compile(
     r"\s{1,3}\d{1,3}[ \t-]{0,2}(?:years?|yrs?|y/?o\b|y\.o\.|months?|mo\b|weeks?|days?)",
     regex.MULTILINE,
 )
+_INTRODUCED_NEED = _Need(r"(?:is|was)\s{1,3}an?\s{1,3}\d")
+"""What every match of :data:`_INTRODUCED` holds ("is a 60"), found far faster."""
 _UNITS = frozenset(
     {"mg", "mcg", "g", "gm", "units", "unit", "u", "cc", "ml", "l", "lpm", "gtt", "mcg/kg",
      "mg/hr", "meq", "mmol", "amp", "amps", "tabs", "tab", "puffs", "hrs", "hr", "h", "min",
@@ -2157,12 +2249,23 @@ _ASCII_CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_LETTERS = _ASCII_CAPITALS + bytes(range(ord("a"), ord("z") + 1))
 
 
+# compiled once: a pattern string given to regex.search is looked up in its cache each call
+_YEAR = regex.compile(r"(?:19|20)\d{2}")
+_CAPITALISED_AFTER = regex.compile(r" [A-Z][a-z]{2,20}\b")
+_ABBREVIATION = regex.compile(r"[A-Z]{2,5}")
+_WARD_NUMBER = regex.compile(r"\d{1,2}")
+_LAST_WORD = regex.compile(r"(\S{1,20})\s{0,3}$")
+_LAST_LETTERS = regex.compile(r"([A-Za-z]{1,20})\s{1,3}$")
+_FIRST_WORD = regex.compile(r"\s{0,3}([A-Za-z%]{1,20}|\d)")
+_VERSION_BEFORE = regex.compile(r"\bv(?:ersion)?\s?$", regex.IGNORECASE)
+
+
 def _is_lower_word(tok: _Tok) -> bool:
     return tok.text.islower()
 
 
 def _word_before(text: str, pos: int) -> str:
-    m = regex.search(r"(\S{1,20})\s{0,3}$", text[max(0, pos - 24) : pos])
+    m = _LAST_WORD.search(text[max(0, pos - 24) : pos])
     if m is None:
         return ""
     word = m.group(1).lower()
@@ -2172,12 +2275,12 @@ def _word_before(text: str, pos: int) -> str:
 
 
 def _raw_word_before(text: str, pos: int) -> str:
-    m = regex.search(r"([A-Za-z]{1,20})\s{1,3}$", text[max(0, pos - 24) : pos])
+    m = _LAST_LETTERS.search(text[max(0, pos - 24) : pos])
     return m.group(1) if m else ""
 
 
 def _word_after(text: str, pos: int) -> str:
-    m = regex.match(r"\s{0,3}([A-Za-z%]{1,20}|\d)", text[pos : pos + 24])
+    m = _FIRST_WORD.match(text[pos : pos + 24])
     return m.group(1).lower() if m else ""
 
 
@@ -2217,9 +2320,7 @@ def _url_length(url: str) -> int:
 
 
 def _is_ip_context(text: str, start: int) -> bool:
-    return not regex.search(
-        r"\bv(?:ersion)?\s?$", text[max(0, start - 10) : start], regex.IGNORECASE
-    )
+    return not _VERSION_BEFORE.search(text[max(0, start - 10) : start])
 
 
 def _merge(found: list[Detection]) -> list[Detection]:

@@ -103,7 +103,7 @@ class Replacer:
 
     def _surrogate(self, value: str, phi_type: str) -> str:
         if phi_type == "NAME":
-            words = regex.findall(r"[^\W\d_]+(?:['-][^\W\d_]+)*|\W+", value)
+            words = _NAME_PARTS.findall(value)
             out = []
             for index, word in enumerate(words):
                 if not word[0].isalpha():
@@ -181,6 +181,9 @@ _WORDY = regex.compile(
     r"(?P<sep>,?\s+)?(?P<y>\d{4})?$",
     regex.IGNORECASE,
 )
+_YEAR = regex.compile(r"(?:19|20)\d{2}")
+_MONTH_YEAR = regex.compile(r"([A-Za-z]{3,9})\.?,?\s+(\d{4})")
+_NAME_PARTS = regex.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*|\W+")
 
 
 def shift_date(value: str, days: int) -> str | None:
@@ -229,10 +232,10 @@ def shift_date(value: str, days: int) -> str | None:
     weekday = _weekday_number(text)
     if weekday is not None:
         return _case_like(WEEKDAYS[(weekday + days) % 7], text)
-    if regex.fullmatch(r"(?:19|20)\d{2}", text):
+    if _YEAR.fullmatch(text):
         moved = _move(int(text), 7, 1, days)
         return None if moved is None else str(moved.year)
-    m = regex.fullmatch(r"([A-Za-z]{3,9})\.?,?\s+(\d{4})", text)
+    m = _MONTH_YEAR.fullmatch(text)
     month_number = _month_number(m[1]) if m else None
     if m and month_number is not None:
         moved = _move(int(m[2]), month_number, 15, days)
