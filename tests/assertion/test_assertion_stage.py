@@ -151,8 +151,12 @@ def make_doc() -> MakeDoc:
         ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
-        # a relative kept informed has no condition of the list after it
+        # a relative kept informed has no condition of the list after it; one who speaks does
         ("daughter updated  skin yeast/[[psoriasis]]-creams", {"psoriasis": NONE}),
+        (
+            "Father talked about his history of [[MI]].",
+            {"MI": {"family", "historical", "relative=FTH"}},
+        ),
         # a nursing verb ends a negation, not a relative's scope or a condition
         (
             "Mother with [[DM]], got dialysis for [[ESRD]].",
@@ -299,6 +303,9 @@ def test_the_patient_as_subject_leaves_a_family_history_section(annotate: Annota
     assert flags(found["lung cancer"]) == {"historical"}
     # a pronoun may be the relative just named
     assert "family" in flags(found["hypertension"])
+    # the patient telling the family's history
+    found = annotate("Family history: Pt reports [[colon cancer]] in multiple relatives.")
+    assert "family" in flags(found["colon cancer"])
 
 
 def test_past_history_section_combines_with_negation(annotate: Annotate) -> None:

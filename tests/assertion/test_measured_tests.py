@@ -55,22 +55,37 @@ def test_a_denial_of_the_item_itself_stands(pipeline: Pipeline, text: str, name:
     ("text", "names"),
     [
         ("The tumour was negative for CD31, desmin and S100.", ["CD31", "desmin", "S100"]),
-        ("US neg for cholecystitis and CT showed gallstones.", ["CT"]),
+        # a test the results stage does not reach still came back negative
+        ("The tumour was negative for c-Kit, CD31 and S100 (Fig 2).", ["CD31", "S100"]),
+        ("Tox screen negative for cocaine and UDS.", ["UDS"]),
     ],
 )
 def test_a_test_that_negative_for_names_was_done(
     pipeline: Pipeline, text: str, names: list[str]
 ) -> None:
     """A test in a "negative for" list is a stain or assay that came back negative: not
-    negated (it would make no Observation), with the result as its value where it is
-    listed right after "for"."""
+    negated (it would make no Observation), with "negative" as its value."""
     for name in names:
-        assert not mention(pipeline, text, name).assertion.negated
-    assert mention(pipeline, text, names[-1]).value == (
-        {"string": "negative"} if len(names) > 1 else None
-    )
-    if "cholecystitis" in text:
-        assert mention(pipeline, text, "cholecystitis").assertion.negated
+        found = mention(pipeline, text, name)
+        assert not found.assertion.negated
+        assert found.value == {"string": "negative"}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # a test that opens a clause of its own, or one followed by what was ruled out: no
+        # Observation without its result
+        ("US neg for cholecystitis and CT showed gallstones.", "CT"),
+        ("ROS: negative for chest pain, troponin elevation and ECG changes.", "troponin"),
+    ],
+)
+def test_a_test_after_negative_for_that_ends_no_item_gets_no_result(
+    pipeline: Pipeline, text: str, name: str
+) -> None:
+    found = mention(pipeline, text, name)
+    assert found.value is None
+    assert found.assertion.negated
 
 
 def test_a_list_s_second_item_of_the_same_words_is_not_the_first_s_suspicion(

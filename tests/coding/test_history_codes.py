@@ -175,6 +175,8 @@ def test_each_personal_history_of_cancer_names_its_primary() -> None:
         ("Remote history of melanoma, HTN.", "melanoma", "Z85.820"),
         ("Prior bladder cancer.", "bladder cancer", "Z85.51"),
         ("PMH: h/o basal cell carcinoma.", "basal cell carcinoma", "Z85.828"),
+        ("Active smoker, history of breast cancer.", "breast cancer", "Z85.3"),
+        ("History of cancer.", "cancer", "Z85.9"),
     ],
 )
 def test_an_old_cancer_is_its_personal_history(
@@ -191,6 +193,9 @@ def test_an_old_cancer_is_its_personal_history(
     [
         ("History of breast cancer, currently on tamoxifen.", "breast cancer"),
         ("History of metastatic breast cancer.", "breast cancer"),
+        ("History of stage IV breast cancer.", "breast cancer"),
+        ("History of breast cancer on Arimidex.", "breast cancer"),
+        ("History of prostate cancer on ADT.", "prostate cancer"),
         ("History of lung cancer with brain metastases.", "lung cancer"),
         ("PMH: breast cancer, HTN.", "breast cancer"),  # no word says it is over
         ("Breast cancer diagnosed last month.", "Breast cancer"),
@@ -200,3 +205,9 @@ def test_a_treated_spread_or_current_cancer_keeps_its_code(
     run: Run, text: str, mention: str
 ) -> None:
     assert icd(run(text), mention)[0].startswith("C")
+
+
+def test_renal_ca_is_no_cancer_code(run: Run) -> None:
+    """ "Renal Ca excretion" is calcium: the curated short forms leave "renal ca" out."""
+    doc = run("Renal Ca excretion normal.")
+    assert not any(c.code.startswith("C64") for e in doc.entities for c in e.selected_codes)

@@ -98,6 +98,9 @@ def test_every_item_of_a_list_after_for_takes_its_result(run: Run) -> None:
     assert [e.value for e in doc.entities] == [{"string": "negative"}] * 3
     doc = run("Positive for [[T:CD56]] or [[T:CD20]] but [[T:CK7]] and [[T:CK20]].")
     assert [(t, test) for t, test, _ in found(doc)] == [("Positive", "CD56"), ("Positive", "CD20")]
+    # a test that opens a clause of its own is no item of the list
+    doc = run("Negative for [[T:HIV antibody]] and [[T:CT chest]] revealed a [[P:nodule]].")
+    assert found(doc) == [("Negative", "HIV antibody", "before-for")]
     # only tests make such a list; a word that is no mention breaks it
     doc = run("Neg for [[P:cholecystitis]] and [[T:CT]] showed [[P:stones]].")
     assert found(doc) == []

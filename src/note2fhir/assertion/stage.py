@@ -22,10 +22,14 @@ from note2fhir.document import (
 )
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.resources.loader import load_data_file
+from note2fhir.results.finder import ITEM_ENDS
 from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
 from note2fhir.settings import Settings
 from note2fhir.text.segment import ANSWER_WORDS
 
+NEGATIVE_FOR = "negated.negative_for"
+"""The rule of "negative for": it rules out problems, drugs and procedures, and gives a test
+it names a negative result."""
 _MEMO_SIZE = 20_000
 """Units kept by the stage's memo of ConText readings before it starts again."""
 
@@ -52,11 +56,12 @@ class AssertionOptions(BaseModel):
 class AssertionStage(Stage):
     """Set ``entity.assertion`` for every entity from ConText triggers in its sentence-like
     unit and the section it is in: "Denies CP but endorses SOB" → CP negated, SOB not;
-    "FH: mother - breast ca" → family, relative MTH."""
+    "FH: mother - breast ca" → family, relative MTH.  A test that "negative for" names gets
+    the value "negative" when no result was read for it."""
 
     name = "assertion"
     requires = frozenset({"entities", "tokens", "sentences"})
-    assigns = frozenset({"assertions"})
+    assigns = frozenset({"assertions", "attributes"})
     Options = AssertionOptions
 
     def __init__(self, options: BaseModel, settings: Settings) -> None:
@@ -186,6 +191,18 @@ class AssertionStage(Stage):
         assertion = entity.assertion
         for hit in hits:
             match = hit.match
+            if (
+                match.rule.id == NEGATIVE_FOR
+                and entity.type is EntityType.TEST
+                and (entity.value is not None or _ends_item(tokens, entity.end))
+            ):
+                # a stain or assay that came back negative ("negative for CD31 and S100"),
+                # not one that was not done: its Observation says so.  Followed by a word
+                # ("negative for troponin elevation") it stays negated: no Observation
+                # without the result
+                if entity.value is None:
+                    entity.value = {"string": "negative"}
+                continue
             category = self.ended_as if match.rule.ended else hit.category
             if category not in self.categories:
                 continue
@@ -262,15 +279,30 @@ class AssertionStage(Stage):
 _PATIENT_SUBJECTS = frozenset({"patient", "pt"})
 """Words that name the patient as a unit's subject; a pronoun in a family-history section
 may be the relative just named ("Her father had colon cancer. He has hypertension.")."""
+_PATIENT_VERBS = frozenset({"has", "had", "is", "was", "herself", "himself"})
+"""Verbs after which the patient's own condition follows ("Patient has ..."); one who
+"reports" or "states" may be telling the family's ("Pt reports colon cancer in relatives")."""
+_KIN_WORDS = frozenset(
+    {"family", "relative", "relatives", "side", "sides", "maternal", "paternal", "familial"}
+)
 
 
 def _patient_subject(tokens: Sequence[Token]) -> bool:
-    """Whether a unit opens with the patient as its subject ("Patient has ...", "The pt
-    had ..."), which a family-history section's default then does not cover."""
-    norms = [t.norm for t in tokens[:2]]
-    if norms[:1] == ["the"]:
-        norms = norms[1:]
-    return bool(norms) and norms[0] in _PATIENT_SUBJECTS
+    """Whether a unit says the patient has something ("Patient has ...", "The pt had ..."),
+    which a family-history section's default then does not cover; not when it speaks of kin
+    ("Patient has a strong family history of ...", "... on both sides")."""
+    norms = [t.norm for t in tokens]
+    start = 1 if norms[:1] == ["the"] else 0
+    if len(norms) < start + 2 or norms[start] not in _PATIENT_SUBJECTS:
+        return False
+    return norms[start + 1] in _PATIENT_VERBS and _KIN_WORDS.isdisjoint(norms)
+
+
+def _ends_item(tokens: Sequence[Token], end: int) -> bool:
+    """Whether a mention ending at ``end`` ends a list item of its unit ``tokens``: nothing,
+    a separator, a conjunction or a bracket follows (see ``results.finder.ITEM_ENDS``)."""
+    after = next((t.norm for t in tokens if t.start >= end), None)
+    return after is None or after in ITEM_ENDS
 
 
 def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:

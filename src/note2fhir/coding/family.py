@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.candidates import icd_in_place_of
-from note2fhir.document import CodeCandidate, Entity
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -113,13 +113,15 @@ class FamilyCodes:
         """The most specific entry covering a relative's ICD-10-CM code, if any."""
         return next((e for e in self.entries if e.covers(relative_code)), None)
 
-    def apply(self, entity: Entity) -> list[CodeCandidate]:
+    def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with the family code selected in place of the selected ICD-10-CM
         code of an affirmed mention of a relative's condition.  A denied or doubted one ("no
         family history of CAD", "? mother had MS") gets none, nor a spouse's ("pt's wife
         has a form of dementia")."""
         a = entity.assertion
         if not a.family or a.negated or a.uncertain or a.hypothetical or a.relative in SPOUSES:
+            return entity.codes
+        if _no_blood_kin(entity, doc):
             return entity.codes
         out: list[CodeCandidate] = []
         changed = False
@@ -150,6 +152,23 @@ class FamilyCodes:
                 seen.add(key)
                 deduped.append(cand)
         return deduped
+
+
+_NOT_BLOOD = re.compile(r"\b(?:step|adopt\w*|foster|in[- ]laws?)\b|-in-law", re.IGNORECASE)
+"""Words beside a relative that make them no blood relative ("step-father", "adoptive
+mother", "mother-in-law")."""
+
+
+def _no_blood_kin(entity: Entity, doc: ClinicalDocument) -> bool:
+    """Whether the relative a family cue names is a step-, adoptive, foster or in-law one,
+    read around the cue (the relative's own words, a few characters on either side)."""
+    for cue in entity.assertion.cues:
+        if cue.category != "family" or cue.start is None or cue.end is None:
+            continue
+        around = doc.text[max(0, cue.start - 10) : cue.end + 8]
+        if _NOT_BLOOD.search(around):
+            return True
+    return False
 
 
 def stands_for(candidate: CodeCandidate) -> str | None:

@@ -19,7 +19,8 @@ from note2fhir.terminology.store import TerminologyStore
 
 HISTORY_FILE = "history_codes.yaml"
 _NOT_OLD = re.compile(
-    r"\b(?:acute|new|evolving|recent|ongoing|active|recurrent|metastatic)\b", re.IGNORECASE
+    r"\b(?:acute|new|evolving|recent|ongoing|active|recurrent|metastatic|stage\s+(?:iv|4))\b",
+    re.IGNORECASE,
 )
 """Words of the mention itself that say the event is not old."""
 _OLD_CUE = re.compile(
@@ -49,6 +50,8 @@ def _year_after(doc: ClinicalDocument, end: int) -> bool:
 
 
 _CLAUSE_END = re.compile(r"\n|[.;](?:\s|$)")
+_ITEM_END = re.compile(r"\n|[,;]|\.(?:\s|$)")
+"""Where a list item ends: "Active smoker, history of breast cancer" speaks of two things."""
 _DENIED = re.compile(r"\b(?:without|w/o|no|not|denies|free of)\s+(?:\w+\s+){0,2}$", re.I)
 
 
@@ -65,10 +68,10 @@ _BEFORE = 40
 
 
 def _words_before(doc: ClinicalDocument, start: int) -> str:
-    """The text of the mention's clause before working offset ``start`` (at most
+    """The text of the mention's list item before working offset ``start`` (at most
     :data:`_BEFORE` characters): "history of *metastatic* breast cancer"."""
     before = doc.text[max(0, start - _BEFORE) : start]
-    cuts = list(_CLAUSE_END.finditer(before))
+    cuts = list(_ITEM_END.finditer(before))
     return before[cuts[-1].end() :] if cuts else before
 
 

@@ -152,7 +152,7 @@ class CodingStage(Stage):
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
                 if self.family is not None:
-                    entity.codes = self.family.apply(entity)
+                    entity.codes = self.family.apply(entity, doc)
         if self.links is not None:
             self.links.apply(doc)
 

@@ -483,9 +483,17 @@ class Detector:
         if low in english:
             return True
         if "-" in low:
-            # "follow-up", "check-in": a compound of words is a word ("Garcia-Smith" is not)
+            # "follow-up", "heart-failure": a compound of words is a word; not one whose parts
+            # are names too ("Rose-Ann", "Hill-Wood", "Garcia-Smith")
             parts = low.split("-")
-            return len(parts) > 1 and all(part and self.common(part) for part in parts)
+            lex = self.lex
+            return len(parts) > 1 and all(
+                part
+                and part not in lex.first_names
+                and part not in lex.surnames
+                and self.common(part)
+                for part in parts
+            )
         for suffix, add in (
             ("s", ""),
             ("es", ""),

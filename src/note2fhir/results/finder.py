@@ -90,7 +90,7 @@ class ResultFinder:
         after = self._after(text, words, entity, end)
         if after is not None:
             found.append(after)
-        before = self._before(text, words, entity, start)
+        before = self._before(text, words, entity, start, end)
         if before is not None:
             found.append(before)
         return found
@@ -136,7 +136,7 @@ class ResultFinder:
         return None
 
     def _before(
-        self, text: str, words: SentenceWords, entity: str, start: int
+        self, text: str, words: SentenceWords, entity: str, start: int, end: int
     ) -> FoundResult | None:
         pos = first_token_at(words.tokens, start) - 1
         if pos < 0 or words.owner[pos] is not None:
@@ -145,7 +145,7 @@ class ResultFinder:
             return None  # something other than spaces stands between them
         table, rule = self.before, "before"
         listed = _list_head(words, pos)
-        if listed is not None:
+        if listed is not None and _ends_item(words, end):
             # a later item of "negative for X, Y and Z": the words before "for" state its
             # result too, so the stage lets it share them
             table, rule, pos = self.before_for, LIST_RULE, listed - 1
@@ -265,6 +265,18 @@ def _list_head(words: SentenceWords, pos: int) -> int | None:
             return pos - 1
         pos -= 1
     return None
+
+
+ITEM_ENDS = frozenset({",", ";", ".", ":", "(", ")", "and", "or", "nor", "but"})
+"""Tokens that may follow a list's item; a word instead starts a clause ("negative for HIV
+antibody and CT chest revealed a nodule": the CT is no item of the list)."""
+
+
+def _ends_item(words: SentenceWords, end: int) -> bool:
+    """Whether the mention ending at ``end`` ends its list item: the sentence ends there, or
+    a separator, a conjunction or a bracket follows."""
+    pos = first_token_at(words.tokens, end)
+    return pos >= len(words.tokens) or words.norms[pos] in ITEM_ENDS
 
 
 def _nearest_owner(words: SentenceWords) -> list[str | None]:
