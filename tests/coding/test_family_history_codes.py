@@ -7,7 +7,14 @@ from collections.abc import Callable
 import pytest
 import simple_icd_10_cm as cm
 
-from note2fhir.coding.family import FamilyCodes, load_family_rules, parse_entry, relative_codes
+from note2fhir.coding.family import (
+    LETTER_CATEGORIES,
+    FamilyCodes,
+    category_key,
+    load_family_rules,
+    parse_entry,
+    relative_codes,
+)
 from note2fhir.document import ClinicalDocument, Entity
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -91,6 +98,8 @@ def test_every_rule_is_the_release_s_own_inclusion_note(store: TerminologyStore)
         ("Q61.3", "Z82.71"),
         ("K63.5", "Z83.719"),
         ("K50.90", "Z83.79"),
+        ("C4A.9", "Z80.8"),  # Merkel cell carcinoma: C40-C49 in the tabular's order
+        ("C7A.00", "Z80.8"),
     ],
 )
 def test_the_most_specific_rule_wins(store: TerminologyStore, relative: str, family: str) -> None:
@@ -101,7 +110,17 @@ def test_the_most_specific_rule_wins(store: TerminologyStore, relative: str, fam
 def test_a_code_no_note_takes_has_no_family_code(store: TerminologyStore) -> None:
     codes = FamilyCodes(load_family_rules(), store)
     assert codes.code_for("R51.9") is None  # symptoms have no family-history code
-    assert codes.code_for("C4A.9") is None  # Merkel cell: no note takes C4A
+
+
+def test_categories_keep_the_tabular_order() -> None:
+    """The categories of each letter sort by :func:`category_key` as the tabular lists them
+    (a range never spans letters), the letter categories ("C4A" after C43) included."""
+    categories = [c for c in cm.get_all_codes(False) if cm.is_category(c)]
+    categories = list(dict.fromkeys(categories))
+    for letter in {c[0] for c in categories}:
+        keys = [category_key(c) for c in categories if c[0] == letter]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), letter
+    assert {c for c in categories if c[2].isalpha()} == set(LETTER_CATEGORIES)
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ class _Entry:
     def covers(self, code: str) -> bool:
         if self.prefix:
             return code.startswith(self.low)
-        return self.low <= code[:3] <= self.high
+        return category_key(self.low) <= category_key(code[:3]) <= category_key(self.high)
 
     def rank(self) -> tuple[int, int, str]:
         """Most specific first: longer code prefixes, then single categories, then ranges
@@ -74,6 +74,26 @@ class _Entry:
             return (0, -len(self.low), self.low)
         width = 0 if self.low == self.high else 1
         return (1 + width, _span(self.low, self.high), self.low)
+
+
+LETTER_CATEGORIES = {
+    "C4A": "C43", "C7A": "C75", "C7B": "C75", "D3A": "D36", "I1A": "I16",
+    "I5A": "I52", "J4A": "J44", "M1A": "M08", "O9A": "O99", "Z3A": "Z36",
+}  # fmt: skip
+"""Categories with a letter in the third place, and the category the tabular list puts them
+after (C4A Merkel cell carcinoma comes after C43 melanoma, so C40-C49 takes it); checked
+against the release in tests/coding/test_family_history_codes.py."""
+
+
+def category_key(category: str) -> tuple[str, int]:
+    """A category's place among those of its letter in the tabular list, for range tests:
+    "C43" → ("C", 430), "C4A" → ("C", 435), "C7B" → ("C", 756)."""
+    after = LETTER_CATEGORIES.get(category)
+    if after is not None:
+        return after[0], int(after[1:3]) * 10 + 5 + (ord(category[2]) - ord("A"))
+    if not category[1:3].isdigit():
+        return category[:1], 10_000  # "QA0": after the numbered categories of its letter
+    return category[0], int(category[1:3]) * 10
 
 
 def _span(low: str, high: str) -> int:
