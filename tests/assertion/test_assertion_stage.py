@@ -151,6 +151,9 @@ def make_doc() -> MakeDoc:
         ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
+        # step-relatives and in-laws are family, by their own RoleCode
+        ("Step-father with [[alcoholism]].", {"alcoholism": {"family", "relative=STPFTH"}}),
+        ("Mother-in-law with [[DM]].", {"DM": {"family", "relative=MTHINLAW"}}),
         # a relative kept informed has no condition of the list after it; one who speaks does
         ("daughter updated  skin yeast/[[psoriasis]]-creams", {"psoriasis": NONE}),
         (

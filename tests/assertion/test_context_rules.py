@@ -26,6 +26,7 @@ from note2fhir.text.segment import tokenize
 ROLE_CODES = {
     "MTH", "FTH", "PRN", "SIS", "BRO", "SIB", "CHILD", "DAUC", "SONC",
     "GRMTH", "GRFTH", "GRPRN", "AUNT", "UNCLE", "COUSN", "FAMMEMB",
+    "STPFTH", "STPMTH", "STPBRO", "STPSIS", "MTHINLAW", "FTHINLAW",
 }  # fmt: skip
 """v3-RoleCode (``ROLE_CODE_SYSTEM``) codes: DAUC/SONC are daughter/son, DAU/SON would be
 natural daughter/son."""

@@ -29,7 +29,8 @@ CATEGORIES: tuple[Category, ...] = ("negated", "uncertain", "hypothetical", "his
 Direction = Literal["forward", "backward", "bidirectional"]
 RoleCode = Literal[
     "MTH", "FTH", "PRN", "SIS", "BRO", "SIB", "CHILD", "DAUC", "SONC",
-    "GRMTH", "GRFTH", "GRPRN", "AUNT", "UNCLE", "COUSN", "SPS", "HUSB", "WIFE", "FAMMEMB",
+    "GRMTH", "GRFTH", "GRPRN", "AUNT", "UNCLE", "COUSN", "SPS", "HUSB", "WIFE",
+    "STPFTH", "STPMTH", "STPBRO", "STPSIS", "MTHINLAW", "FTHINLAW", "FAMMEMB",
 ]  # fmt: skip
 """The v3-RoleCode codes the stage names relatives with."""
 

@@ -23,8 +23,11 @@ from note2fhir.terminology.store import TerminologyStore
 FAMILY_FILE = "family_history_codes.yaml"
 _STANDS_FOR = re.compile(r"\Afamily history of ([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?):")
 """The start of a family code's reason, which names the relative's code it stands for."""
-SPOUSES = frozenset({"SPS", "HUSB", "WIFE"})
-"""v3-RoleCodes of a spouse: no blood relative, so their condition is no family history."""
+NOT_BLOOD = frozenset(
+    {"SPS", "HUSB", "WIFE", "STPFTH", "STPMTH", "STPBRO", "STPSIS", "MTHINLAW", "FTHINLAW"}
+)
+"""v3-RoleCodes of a spouse, step-relative or in-law: no blood relative, so their condition
+is no family history of the patient."""
 
 
 class FamilyRule(BaseModel):
@@ -139,7 +142,7 @@ class FamilyCodes:
         family history of CAD", "? mother had MS") gets none, nor a spouse's ("pt's wife
         has a form of dementia")."""
         a = entity.assertion
-        if not a.family or a.negated or a.uncertain or a.hypothetical or a.relative in SPOUSES:
+        if not a.family or a.negated or a.uncertain or a.hypothetical or a.relative in NOT_BLOOD:
             return entity.codes
         if _no_blood_kin(entity, doc):
             return entity.codes

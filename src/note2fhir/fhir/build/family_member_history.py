@@ -46,6 +46,12 @@ RELATIVES = {
     "SPS": "spouse",
     "HUSB": "husband",
     "WIFE": "wife",
+    "STPFTH": "stepfather",
+    "STPMTH": "stepmother",
+    "STPBRO": "stepbrother",
+    "STPSIS": "stepsister",
+    "MTHINLAW": "mother-in-law",
+    "FTHINLAW": "father-in-law",
     "FAMMEMB": "family member",
 }
 """v3-RoleCode codes we emit, with their official displays; any other becomes FAMMEMB."""
