@@ -153,6 +153,7 @@ def test_a_relative_s_condition_is_the_patient_s_family_history(
         ("FH: step-father - alcoholism.", "alcoholism"),
         ("Adoptive mother with breast cancer.", "breast cancer"),
         ("Mother-in-law with DM.", "DM"),
+        ("Family history: wife with breast cancer.", "breast cancer"),
     ],
 )
 def test_a_denied_or_own_condition_gets_no_family_code(run: Run, text: str, mention: str) -> None:

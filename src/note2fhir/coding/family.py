@@ -182,9 +182,21 @@ _NOT_BLOOD = re.compile(r"\b(?:step|adopt\w*|foster|in[- ]laws?)\b|-in-law", re.
 mother", "mother-in-law")."""
 
 
+_SPOUSE = re.compile(
+    r"\b(?:wife|husband|spouse|partner|boyfriend|girlfriend|fianc[eé]e?)\b", re.IGNORECASE
+)
+_CLAUSE_END = re.compile(r"[\n.;]")
+
+
 def _no_blood_kin(entity: Entity, doc: ClinicalDocument) -> bool:
     """Whether the relative a family cue names is a step-, adoptive, foster or in-law one,
-    read around the cue (the relative's own words, a few characters on either side)."""
+    read around the cue (the relative's own words, a few characters on either side), or a
+    spouse the clause names before the mention ("FH: wife with breast cancer", where the
+    section, not a relative's phrase, made it family)."""
+    before = doc.text[max(0, entity.start - 40) : entity.start]
+    cuts = list(_CLAUSE_END.finditer(before))
+    if _SPOUSE.search(before[cuts[-1].end() :] if cuts else before):
+        return True
     for cue in entity.assertion.cues:
         if cue.category != "family" or cue.start is None or cue.end is None:
             continue
