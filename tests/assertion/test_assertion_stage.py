@@ -156,6 +156,8 @@ def make_doc() -> MakeDoc:
         ("Mother-in-law with [[DM]].", {"DM": {"family", "relative=MTHINLAW"}}),
         # a relative kept informed has no condition of the list after it; one who speaks does
         ("daughter updated  skin yeast/[[psoriasis]]-creams", {"psoriasis": NONE}),
+        ("Pt's daughter updated re: [[sepsis]].", {"sepsis": NONE}),
+        ("Son has been updated about [[AKI]].", {"AKI": NONE}),
         (
             "Father talked about his history of [[MI]].",
             {"MI": {"family", "historical", "relative=FTH"}},
@@ -306,9 +308,11 @@ def test_the_patient_as_subject_leaves_a_family_history_section(annotate: Annota
     assert flags(found["lung cancer"]) == {"historical"}
     # a pronoun may be the relative just named
     assert "family" in flags(found["hypertension"])
-    # the patient telling the family's history
+    # the patient telling the family's history, or named with kin
     found = annotate("Family history: Pt reports [[colon cancer]] in multiple relatives.")
     assert "family" in flags(found["colon cancer"])
+    found = annotate("Family history: Patient has 2 children with [[asthma]].")
+    assert "family" in flags(found["asthma"])
 
 
 def test_past_history_section_combines_with_negation(annotate: Annotate) -> None:

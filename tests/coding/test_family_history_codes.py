@@ -154,6 +154,8 @@ def test_a_relative_s_condition_is_the_patient_s_family_history(
         ("Adoptive mother with breast cancer.", "breast cancer"),
         ("Mother-in-law with DM.", "DM"),
         ("Family history: wife with breast cancer.", "breast cancer"),
+        ("Husband's mother had Alzheimer's disease.", "Alzheimer's disease"),
+        ("Family history: Pt is unaware of any heart disease.", "heart disease"),
     ],
 )
 def test_a_denied_or_own_condition_gets_no_family_code(run: Run, text: str, mention: str) -> None:

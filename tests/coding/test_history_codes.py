@@ -177,6 +177,12 @@ def test_each_personal_history_of_cancer_names_its_primary() -> None:
         ("PMH: h/o basal cell carcinoma.", "basal cell carcinoma", "Z85.828"),
         ("Active smoker, history of breast cancer.", "breast cancer", "Z85.3"),
         ("History of cancer.", "cancer", "Z85.9"),
+        # surgery or surveillance of something else is no treatment of the cancer
+        (
+            "History of prostate cancer s/p prostatectomy 2010, scheduled for cataract surgery.",
+            "prostate cancer",
+            "Z85.46",
+        ),
     ],
 )
 def test_an_old_cancer_is_its_personal_history(
@@ -196,6 +202,9 @@ def test_an_old_cancer_is_its_personal_history(
         ("History of stage IV breast cancer.", "breast cancer"),
         ("History of breast cancer on Arimidex.", "breast cancer"),
         ("History of prostate cancer on ADT.", "prostate cancer"),
+        ("History of prostate cancer on Eligard.", "prostate cancer"),
+        ("History of metastatic, ER-positive breast cancer.", "breast cancer"),
+        ("History of stage IVA breast cancer.", "breast cancer"),
         ("History of lung cancer with brain metastases.", "lung cancer"),
         ("PMH: breast cancer, HTN.", "breast cancer"),  # no word says it is over
         ("Breast cancer diagnosed last month.", "Breast cancer"),

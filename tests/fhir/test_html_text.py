@@ -119,12 +119,19 @@ def test_no_runs_of_blank_lines_from_nested_blocks() -> None:
 )
 def test_hostile_input_is_linear(unit: str) -> None:
     small, large = unit * 5_000, unit * 40_000
-    started = time.perf_counter()
-    html_to_text(small)
-    t_small = time.perf_counter() - started
-    started = time.perf_counter()
+
+    def best_of_three(markup: str) -> float:
+        # the fastest of three runs: another process on the machine only slows some of them
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            html_to_text(markup)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    t_small = best_of_three(small)
+    t_large = best_of_three(large)
     text, omap = html_to_text(large)
-    t_large = time.perf_counter() - started
     check_map(large, text, omap)
     # 8x the input may cost 8x the time; quadratic would be 64x.  Generous for noisy CI.
     assert t_large < max(0.5, 25 * t_small)

@@ -139,6 +139,7 @@ class AssertionStage(Stage):
             ]
             types = [entity.type.value for entity, _, _ in members]
             context = self._context(norms, spans, types)
+            covered = frozenset(i for first, last in spans for i in range(first, last))
             texts = [entity.text.lower() for entity, _, _ in members]
             ended: set[tuple[int, int]] = set()  # cues a repeated list item ended
             for n, ((entity, _, _), found, span) in enumerate(
@@ -163,7 +164,7 @@ class AssertionStage(Stage):
                         if _repeated_item(h, span, repeats, tokens):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
-                self._apply(entity, hits, tokens)
+                self._apply(entity, hits, tokens, span, covered)
                 if doc_year is None:
                     _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
@@ -187,14 +188,26 @@ class AssertionStage(Stage):
             self.assert_mentions(doc, entities)
         return [e.assertion for e in entities]
 
-    def _apply(self, entity: Entity, hits: list[Hit], tokens: Sequence[Token]) -> None:
+    def _apply(
+        self,
+        entity: Entity,
+        hits: list[Hit],
+        tokens: Sequence[Token],
+        span: tuple[int, int] | None = None,
+        covered: frozenset[int] = frozenset(),
+    ) -> None:
+        """Set the categories of ``hits`` on ``entity`` (a mention over the unit's tokens
+        ``span``; ``covered``: the unit's tokens that mentions cover)."""
         assertion = entity.assertion
         for hit in hits:
             match = hit.match
             if (
                 match.rule.id == NEGATIVE_FOR
                 and entity.type is EntityType.TEST
-                and (entity.value is not None or _ends_item(tokens, entity.end))
+                and entity.value in (None, *NEGATIVE_VALUES)
+                and _ends_item(tokens, entity.end)
+                and span is not None
+                and _listed_after(tokens, match.end, span[0], covered)
             ):
                 # a stain or assay that came back negative ("negative for CD31 and S100"),
                 # not one that was not done: its Observation says so.  Followed by a word
@@ -279,12 +292,22 @@ class AssertionStage(Stage):
 _PATIENT_SUBJECTS = frozenset({"patient", "pt"})
 """Words that name the patient as a unit's subject; a pronoun in a family-history section
 may be the relative just named ("Her father had colon cancer. He has hypertension.")."""
-_PATIENT_VERBS = frozenset({"has", "had", "is", "was", "herself", "himself"})
+_PATIENT_VERBS = frozenset({"has", "had"})
 """Verbs after which the patient's own condition follows ("Patient has ..."); one who
-"reports" or "states" may be telling the family's ("Pt reports colon cancer in relatives")."""
+"reports" the family's ("Pt reports colon cancer in relatives") or "is unaware of any heart
+disease" says nothing of their own."""
 _KIN_WORDS = frozenset(
-    {"family", "relative", "relatives", "side", "sides", "maternal", "paternal", "familial"}
-)
+    {
+        "family", "relative", "relatives", "side", "sides", "maternal", "paternal", "familial",
+        "child", "children", "kid", "kids", "son", "sons", "daughter", "daughters", "twin",
+        "twins", "niece", "nieces", "nephew", "nephews", "sibling", "siblings", "brother",
+        "brothers", "sister", "sisters", "mother", "father", "parent", "parents", "aunt",
+        "aunts", "uncle", "uncles", "cousin", "cousins", "grandmother", "grandfather",
+        "grandparent", "grandparents", "grandchild", "grandchildren",
+    }
+)  # fmt: skip
+"""Words of kin that keep a family-history section's default ("Patient has 2 children with
+asthma")."""
 
 
 def _patient_subject(tokens: Sequence[Token]) -> bool:
@@ -296,6 +319,27 @@ def _patient_subject(tokens: Sequence[Token]) -> bool:
     if len(norms) < start + 2 or norms[start] not in _PATIENT_SUBJECTS:
         return False
     return norms[start + 1] in _PATIENT_VERBS and _KIN_WORDS.isdisjoint(norms)
+
+
+NEGATIVE_VALUES = ({"string": "negative"}, {"string": "neg"})
+"""The values the results stage reads for "negative for" that keep a test unnegated."""
+_LIST_JOINERS = frozenset({",", "and", "or", "the", "any", "all"})
+
+
+def _listed_after(tokens: Sequence[Token], start: int, first: int, covered: frozenset[int]) -> bool:
+    """Whether the tokens from ``start`` (a trigger's end) to ``first`` (a mention's start)
+    are only other mentions, list joiners and bracketed asides: "negative for c-Kit, CD31
+    (clone JC70) and [S100]"; not "negative for bleeding, check [CBC]"."""
+    depth = 0
+    for i in range(start, first):
+        norm = tokens[i].norm
+        if norm == "(":
+            depth += 1
+        elif norm == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and i not in covered and norm not in _LIST_JOINERS:
+            return False
+    return True
 
 
 def _ends_item(tokens: Sequence[Token], end: int) -> bool:

@@ -19,7 +19,7 @@ from note2fhir.terminology.store import TerminologyStore
 
 HISTORY_FILE = "history_codes.yaml"
 _NOT_OLD = re.compile(
-    r"\b(?:acute|new|evolving|recent|ongoing|active|recurrent|metastatic|stage\s+(?:iv|4))\b",
+    r"\b(?:acute|new|evolving|recent|ongoing|active|recurrent|metastatic|stage\s+(?:iv|4)[abc]?)\b",
     re.IGNORECASE,
 )
 """Words of the mention itself that say the event is not old."""
@@ -73,6 +73,20 @@ def _words_before(doc: ClinicalDocument, start: int) -> str:
     before = doc.text[max(0, start - _BEFORE) : start]
     cuts = list(_ITEM_END.finditer(before))
     return before[cuts[-1].end() :] if cuts else before
+
+
+def _after_cue(entity: Entity, doc: ClinicalDocument) -> str:
+    """The words between the mention's historical cue and the mention ("history of
+    *metastatic, ER-positive* breast cancer"), when the cue stands within
+    :data:`_BEFORE` characters before it."""
+    ends = [
+        c.end
+        for c in entity.assertion.cues
+        if c.category == "historical" and c.end is not None and c.end <= entity.start
+    ]
+    if not ends or max(ends) < entity.start - _BEFORE:
+        return ""
+    return doc.text[max(ends) : entity.start]
 
 
 def _says(pattern: re.Pattern[str] | None, text: str) -> bool:
@@ -159,7 +173,11 @@ class HistoryCodes:
         a = entity.assertion
         if not a.historical or a.negated or a.uncertain or a.hypothetical or a.family:
             return entity.codes
-        if _NOT_OLD.search(entity.text) or _NOT_OLD.search(_words_before(doc, entity.start)):
+        if (
+            _NOT_OLD.search(entity.text)
+            or _NOT_OLD.search(_words_before(doc, entity.start))
+            or _NOT_OLD.search(_after_cue(entity, doc))
+        ):
             # "acute MI" left in a history section's scope, "history of metastatic breast
             # cancer"
             return entity.codes

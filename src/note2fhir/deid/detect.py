@@ -483,17 +483,15 @@ class Detector:
         if low in english:
             return True
         if "-" in low:
-            # "follow-up", "heart-failure": a compound of words is a word; not one whose parts
-            # are names too ("Rose-Ann", "Hill-Wood", "Garcia-Smith")
+            # "follow-up", "long-term", "heart-failure": a compound of words is a word; not one
+            # of two names that are words too ("Rose-Ann", "Hill-Wood"; "Garcia-Smith" has a
+            # part that is no word)
             parts = low.split("-")
             lex = self.lex
-            return len(parts) > 1 and all(
-                part
-                and part not in lex.first_names
-                and part not in lex.surnames
-                and self.common(part)
-                for part in parts
-            )
+            if len(parts) < 2 or not all(part and self.common(part) for part in parts):
+                return False
+            names = sum(p in lex.first_names or p in lex.common_surnames for p in parts)
+            return names < 2
         for suffix, add in (
             ("s", ""),
             ("es", ""),
