@@ -74,3 +74,16 @@ def icd_in_place_of(
         reason=reason,
         selected=selected,
     )
+
+
+def first_of_each(candidates: Iterable[CodeCandidate]) -> list[CodeCandidate]:
+    """The candidates in order, each (system, code) once: the first one kept (a rule's new
+    code may also have been an alternative already)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for cand in candidates:
+        key = (cand.system, cand.code)
+        if key not in seen:
+            seen.add(key)
+            out.append(cand)
+    return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from note2fhir.coding.candidates import icd_in_place_of
+from note2fhir.coding.candidates import first_of_each, icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -167,14 +167,7 @@ class FamilyCodes:
             changed = True
         if not changed:
             return entity.codes
-        seen: set[tuple[str, str]] = set()
-        deduped = []
-        for cand in out:
-            key = (cand.system, cand.code)
-            if key not in seen:
-                seen.add(key)
-                deduped.append(cand)
-        return deduped
+        return first_of_each(out)
 
 
 _NOT_BLOOD = re.compile(r"\b(?:step|adopt\w*|foster|in[- ]laws?)\b|-in-law", re.IGNORECASE)

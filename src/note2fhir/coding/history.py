@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict
 
-from note2fhir.coding.candidates import icd_in_place_of
+from note2fhir.coding.candidates import first_of_each, icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -212,13 +212,4 @@ class HistoryCodes:
             out.append(icd_in_place_of(cand, code, display, reason, selected=not sequelae))
             out.append(replace(cand, selected=False))
             changed = True
-        if changed:  # the history code may also have been an alternative already
-            seen: set[tuple[str, str]] = set()
-            deduped = []
-            for cand in out:
-                key = (cand.system, cand.code)
-                if key not in seen:
-                    seen.add(key)
-                    deduped.append(cand)
-            out = deduped
-        return out
+        return first_of_each(out) if changed else out
