@@ -35,7 +35,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -493,9 +493,7 @@ class _Scan:
         self.single_keys = [f.single_keys for f in forms]
         self.bag_sizes = [f.bag_sizes for f in forms]
         # variants_before[k]: how many of the first k words have a spelling variant
-        self.variants_before = [0]
-        for variant in self.spelled:
-            self.variants_before.append(self.variants_before[-1] + (variant is not None))
+        self.variants_before = [0, *accumulate(variant is not None for variant in self.spelled)]
         # bag_run[i]: how many words from i on could be part of a word-order variant;
         # known_run[i]: how many words from i on the vocabulary knows in some spelling (every
         # word of a name is in the vocabulary, so no longer window needs probing).
@@ -570,19 +568,22 @@ class _Scan:
         """At every word, the longest window that is a known name and passes the checks."""
         out: list[_Match] = []
         known_run, bag_run, name_longest = self.known_run, self.bag_run, self.name_longest
+        bag_sizes, joined_run, single_keys = self.bag_sizes, self.joined_run, self.single_keys
         max_words, max_bag_words = self.opts.max_words, self.opts.max_bag_words
         for i in range(len(self.texts)):
             run = known_run[i]
             if not run:
                 continue
             bag = bag_run[i]
-            longest = max(name_longest[i], min(max_bag_words, bag) if bag >= 2 else 0)
+            # a window taken as a word bag needs a bag size its first two words share
+            by_bag = min(max_bag_words, bag) if bag >= 2 and bag_sizes[i] & bag_sizes[i + 1] else 0
+            longest = max(name_longest[i], by_bag)
             if not longest:
                 continue
-            limit = self.span_limit(i, min(longest, max_words, run))
+            limit = min(longest, max_words, run, joined_run[i])  # span_limit, inlined
             keyed = self._keys_from(i, limit) if limit > 1 else {}
-            for length in range(limit, 0, -1):
-                keys = self.single_keys[i] if length == 1 else keyed.get(length)
+            for length in [*reversed(keyed), 1]:  # keyed holds its lengths in rising order
+                keys = single_keys[i] if length == 1 else keyed[length]
                 match = self._accepted(i, length, keys) if keys else None
                 if match is not None:
                     out.append(match)
@@ -591,9 +592,9 @@ class _Scan:
 
     def _keys_from(self, i: int, limit: int) -> dict[int, list[tuple[str, str]]]:
         """What :meth:`_window_keys` gives for each window of 2 to ``limit`` words from ``i``
-        that is a name in some form, read word by word: past the longest name that starts with
-        its first word (as written, or respelled) a window is only tried as a word bag, and
-        only while its words sit in a bag of as many words as it has."""
+        that is a name in some form, shortest first, read word by word: past the longest name
+        that starts with its first word (as written, or respelled) a window is only tried as a
+        word bag, and only while its words sit in a bag of as many words as it has."""
         index = self.index
         names, bags, longest = index.names, index.bags, index.longest
         texts, spelled, singular = self.texts, self.spelled, self.singular
@@ -1344,7 +1345,7 @@ class _Scan:
             return False
         if b - a == 1 and len(self.texts[a]) < self.opts.approximate_single_min_chars:
             return False
-        return sum(len(t) for t in self.texts[a:b]) >= self.opts.approximate_min_chars
+        return sum(map(len, self.texts[a:b])) >= self.opts.approximate_min_chars
 
     # -- 4. word rules and defined abbreviations ------------------------------------------
 

@@ -58,6 +58,10 @@ class WordRuleIndex:
             for ending in suffix_rule.endings:
                 self.endings.setdefault(ending, (suffix_rule.type, suffix_rule.min_stem))
         self.lengths = sorted({len(e) for e in self.endings}, reverse=True)
+        # Every listed ending ends with one of these, so most words are ruled out by one look-up.
+        shortest = min(self.lengths, default=0)
+        self.tails = frozenset(e[-shortest:] for e in self.endings) if shortest else frozenset()
+        self.shortest = shortest
 
     def head(self, word: str) -> tuple[EntityType, bool] | None:
         """The type a head word makes and whether it counts alone, or None."""
@@ -66,7 +70,12 @@ class WordRuleIndex:
     def suffix(self, word: str) -> tuple[EntityType, str] | None:
         """The type a word's ending names and the ending ("thyroidectomy" → procedure,
         "ectomy"), or None; the longest listed ending wins."""
-        if word in self.rules.suffix_exceptions or not word.isalpha():
+        if (
+            not self.shortest
+            or word[-self.shortest :] not in self.tails
+            or word in self.rules.suffix_exceptions
+            or not word.isalpha()
+        ):
             return None
         for n in self.lengths:
             if len(word) <= n:
@@ -93,13 +102,13 @@ def rule_hits(
     phrase and ``stop_terms`` never make an entity by their ending; a verb form ("-ed", "-ing")
     joins a phrase only when some name in ``vocabulary`` uses it ("dilated", not "resumed").
     """
-    rules = index.rules
+    rules, heads = index.rules, index.heads
     out: list[RuleHit] = []
     for k, w in enumerate(words):
-        word = w.text
         if covered[k]:
             continue
-        head = index.head(word) or index.head(singular[k] or "")
+        word = w.text
+        head = heads.get(word) or heads.get(singular[k] or "")
         if head is not None:
             kind, alone = head
             first = k

@@ -9,15 +9,17 @@ becomes a word break, so the dictionary can be probed without re-normalising tex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import string
+from typing import NamedTuple
 
 from note2fhir.document import ClinicalDocument
 
 _PIECE = re.compile(r"[0-9a-z]+")
+_ASCII_UPPER = string.ascii_uppercase.encode("ascii")
+_ASCII_LOWER = string.ascii_lowercase.encode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     """A normalised word with its working-text span, its sentence and first token."""
 
     start: int
@@ -100,6 +102,13 @@ def is_upper_written(text: str) -> bool:
 
 def mostly_upper(text: str) -> bool:
     """Whether a stretch of text is written in capitals (an ALL CAPS nursing note)."""
-    upper = sum(map(str.isupper, text))
-    lower = sum(map(str.islower, text))
+    if text.isascii():
+        # An ASCII character is upper (lower) case exactly when it is A-Z (a-z); deleting
+        # those bytes counts them some 25 times faster than a str method per character.
+        raw = text.encode("ascii")
+        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+        lower = len(raw) - len(raw.translate(None, _ASCII_LOWER))
+    else:
+        upper = sum(map(str.isupper, text))
+        lower = sum(map(str.islower, text))
     return upper > 3 * lower and upper >= 4
