@@ -80,3 +80,6 @@ def test_ckd_5_on_dialysis_is_esrd_and_links_as_such(run: Run) -> None:
     doc = run("CKD stage 5 on HD, CHF, HTN")
     assert icd(doc, "CKD stage 5 on HD") == ["N18.6"]
     assert icd(doc, "HTN") == ["I13.2"]
+    # the next item's number is no ward number ("on Quartermain 6")
+    doc = run("PMH: 1. CKD stage 5 on hemodialysis 2. HTN")
+    assert icd(doc, "CKD stage 5 on hemodialysis") == ["N18.6"]

@@ -723,6 +723,7 @@ def test_names_by_shape_and_cue(detector: Detector, text: str, phi: str) -> None
         # a compound of words after a person cue ("PCP. Follow-up")
         "F/u with PCP. Follow-up with Heme/Onc. Follow up with Cardiology, Urology and ENT.",
         "Transferred to step-down unit. Long-term care. Check-in with wound-care RN.",
+        "1. CKD stage 5 on hemodialysis 2. HTN",  # a treatment, not "on Quartermain 6"
     ],
 )
 def test_clinical_words_are_not_names_by_shape(detector: Detector, text: str) -> None:
