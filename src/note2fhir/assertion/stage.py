@@ -22,7 +22,7 @@ from note2fhir.document import (
 )
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.resources.loader import load_data_file
-from note2fhir.results.finder import ITEM_ENDS
+from note2fhir.results.finder import LIST_JOINERS, ends_item
 from note2fhir.sections.headings import SECTIONS_FILE, SectionTable
 from note2fhir.settings import Settings
 from note2fhir.text.segment import ANSWER_WORDS
@@ -139,7 +139,6 @@ class AssertionStage(Stage):
             ]
             types = [entity.type.value for entity, _, _ in members]
             context = self._context(norms, spans, types)
-            covered = frozenset(i for first, last in spans for i in range(first, last))
             texts = [entity.text.lower() for entity, _, _ in members]
             ended: set[tuple[int, int]] = set()  # cues a repeated list item ended
             for n, ((entity, _, _), found, span) in enumerate(
@@ -164,7 +163,7 @@ class AssertionStage(Stage):
                         if _repeated_item(h, span, repeats, tokens):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
-                self._apply(entity, hits, tokens, span, covered)
+                self._apply(entity, hits, tokens, span, spans)
                 if doc_year is None:
                     _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
@@ -194,10 +193,10 @@ class AssertionStage(Stage):
         hits: list[Hit],
         tokens: Sequence[Token],
         span: tuple[int, int] | None = None,
-        covered: frozenset[int] = frozenset(),
+        spans: Sequence[tuple[int, int]] = (),
     ) -> None:
         """Set the categories of ``hits`` on ``entity`` (a mention over the unit's tokens
-        ``span``; ``covered``: the unit's tokens that mentions cover)."""
+        ``span``; ``spans``: those of every mention of the unit)."""
         assertion = entity.assertion
         for hit in hits:
             match = hit.match
@@ -205,9 +204,9 @@ class AssertionStage(Stage):
                 match.rule.id == NEGATIVE_FOR
                 and entity.type is EntityType.TEST
                 and entity.value in (None, *NEGATIVE_VALUES)
-                and _ends_item(tokens, entity.end)
+                and ends_item(tokens, entity.end)
                 and span is not None
-                and _listed_after(tokens, match.end, span[0], covered)
+                and _listed_after(tokens, match.end, span[0], spans)
             ):
                 # a stain or assay that came back negative ("negative for CD31 and S100"),
                 # not one that was not done: its Observation says so.  Followed by a word
@@ -323,13 +322,16 @@ def _patient_subject(tokens: Sequence[Token]) -> bool:
 
 NEGATIVE_VALUES = ({"string": "negative"}, {"string": "neg"})
 """The values the results stage reads for "negative for" that keep a test unnegated."""
-_LIST_JOINERS = frozenset({",", "and", "or", "the", "any", "all"})
+_LIST_WORDS = LIST_JOINERS | {"the", "any", "all"}
+"""What may stand between the items of a "negative for" list besides the items."""
 
 
-def _listed_after(tokens: Sequence[Token], start: int, first: int, covered: frozenset[int]) -> bool:
+def _listed_after(
+    tokens: Sequence[Token], start: int, first: int, spans: Sequence[tuple[int, int]]
+) -> bool:
     """Whether the tokens from ``start`` (a trigger's end) to ``first`` (a mention's start)
-    are only other mentions, list joiners and bracketed asides: "negative for c-Kit, CD31
-    (clone JC70) and [S100]"; not "negative for bleeding, check [CBC]"."""
+    are only other mentions (``spans``), list words and bracketed asides: "negative for
+    c-Kit, CD31 (clone JC70) and [S100]"; not "negative for bleeding, check [CBC]"."""
     depth = 0
     for i in range(start, first):
         norm = tokens[i].norm
@@ -337,16 +339,9 @@ def _listed_after(tokens: Sequence[Token], start: int, first: int, covered: froz
             depth += 1
         elif norm == ")":
             depth = max(depth - 1, 0)
-        elif depth == 0 and i not in covered and norm not in _LIST_JOINERS:
+        elif depth == 0 and norm not in _LIST_WORDS and not any(a <= i < b for a, b in spans):
             return False
     return True
-
-
-def _ends_item(tokens: Sequence[Token], end: int) -> bool:
-    """Whether a mention ending at ``end`` ends a list item of its unit ``tokens``: nothing,
-    a separator, a conjunction or a bracket follows (see ``results.finder.ITEM_ENDS``)."""
-    after = next((t.norm for t in tokens if t.start >= end), None)
-    return after is None or after in ITEM_ENDS
 
 
 def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:

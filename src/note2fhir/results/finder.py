@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from note2fhir.document import JSONDict, Token
@@ -145,7 +146,7 @@ class ResultFinder:
             return None  # something other than spaces stands between them
         table, rule = self.before, "before"
         listed = _list_head(words, pos)
-        if listed is not None and _ends_item(words, end):
+        if listed is not None and ends_item(words.tokens, end):
             # a later item of "negative for X, Y and Z": the words before "for" state its
             # result too, so the stage lets it share them
             table, rule, pos = self.before_for, LIST_RULE, listed - 1
@@ -272,11 +273,12 @@ ITEM_ENDS = frozenset({",", ";", ".", ":", "(", ")", "and", "or", "nor", "but"})
 antibody and CT chest revealed a nodule": the CT is no item of the list)."""
 
 
-def _ends_item(words: SentenceWords, end: int) -> bool:
-    """Whether the mention ending at ``end`` ends its list item: the sentence ends there, or
-    a separator, a conjunction or a bracket follows."""
-    pos = first_token_at(words.tokens, end)
-    return pos >= len(words.tokens) or words.norms[pos] in ITEM_ENDS
+def ends_item(tokens: Sequence[Token], end: int) -> bool:
+    """Whether the mention ending at ``end`` ends its list item among ``tokens`` (one
+    sentence's): the sentence ends there, or a separator, a conjunction or a bracket
+    follows."""
+    pos = first_token_at(tokens, end)
+    return pos >= len(tokens) or tokens[pos].norm in ITEM_ENDS
 
 
 def _nearest_owner(words: SentenceWords) -> list[str | None]:
@@ -316,7 +318,7 @@ def _pair(number: StatedValue) -> bool:
     return "/" in str(number.value.get("string", ""))
 
 
-def first_token_at(tokens: list[Token], offset: int) -> int:
+def first_token_at(tokens: Sequence[Token], offset: int) -> int:
     """Index of the first token starting at or after ``offset`` (binary search)."""
     return bisect.bisect_left(tokens, offset, key=lambda t: t.start)
 
