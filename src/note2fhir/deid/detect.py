@@ -607,10 +607,28 @@ class Detector:
                     k -= 1
                 if k < i - 1 and tokens[k].title:
                     out[k] = tokens[k].low
+                elif k == i - 1 and k >= 0 and self._eponym_partner(text, tokens, k):
+                    # a second person's name: "Passey muir valve", "Stevens Johnson syndrome"
+                    out[k] = _base(tokens[k].low)
             elif f"{base} {nxt.low}" in pairs:
                 out[i] = base
                 out.setdefault(i + 1, nxt.low)  # "vena cava": the whole term
         return out
+
+    def _eponym_partner(self, text: str, tokens: list[_Tok], k: int) -> bool:
+        """Is ``tokens[k]``, one space before an eponym's word, the name of its first person:
+        a capitalised word of the name lists that is no English word?"""
+        tok = tokens[k]
+        low = _base(tok.low)
+        return (
+            tok.alpha
+            and tok.title
+            and len(low) >= 3
+            and tokens[k + 1].start - tok.end == 1
+            and text[tok.end] == " "
+            and (low in self.lex.surnames or low in self.lex.first_names)
+            and not self.common(low)
+        )
 
     def _drop_organisations(
         self, text: str, tokens: list[_Tok], found: list[Detection]
@@ -1216,9 +1234,9 @@ class Detector:
                     end = i + 1  # "theresa kondouli": a surname no list has
                 yield Detection(tokens[begin].start, tokens[end].end, "NAME", "lower-given-name")
                 continue
-            if not upper and tok.title and i > 0 and self._mid_sentence_given(text, tokens, i):
+            if not upper and tok.title and i > 0 and self._mid_sentence_name(text, tokens, i):
                 end = self._extend(tokens, i, upper, 1)
-                yield Detection(tok.start, tokens[end].end, "NAME", "given-name")
+                yield Detection(tok.start, _unpossessed(tokens[end]), "NAME", "given-name")
         yield from self._closing_name(text, tokens, upper)
         yield from self._introduced(text, deadline)
         if not upper:
@@ -1582,18 +1600,33 @@ class Detector:
             and self._continues(family, given, 1, False)
         )
 
-    def _mid_sentence_given(self, text: str, tokens: list[_Tok], i: int) -> bool:
+    def _mid_sentence_name(self, text: str, tokens: list[_Tok], i: int) -> bool:
         """A capitalised given name (Census or another country's) that is no English or
-        clinical word, after a lower-case word of the same sentence ("once Natalie woke up")."""
+        clinical word, after a lower-case word of the same sentence ("once Natalie woke up");
+        or such a frequent surname (Census rank) or another country's, of 4 letters or more,
+        that is no people, language or place of the dictionary and opens no eponym of the
+        terminology either ("unlike the Jensen novel"; not "a new English place", "western
+        Scotland", "Romberg's was positive")."""
         tok, prev = tokens[i], tokens[i - 1]
-        low = tok.low
+        low = _base(tok.low)
+        lex = self.lex
         return (
             len(low) >= 3
-            and (low in self.lex.first_names or low in self.lex.world_given)
+            and (
+                low in lex.first_names
+                or low in lex.world_given
+                or (
+                    len(low) >= 4
+                    and (low in lex.common_surnames or low in lex.world_surnames)
+                    and low not in lex.proper_words
+                    and low not in self._eponym_first
+                )
+            )
             and low not in self.protected
             and low not in self._sets["not_names"]
             and not self.common(low)
             and not self._is_place_word(low)
+            and low not in lex.countries
             and prev.alpha
             and prev.text.islower()
             and _gap(tokens, i - 1, i) == 1

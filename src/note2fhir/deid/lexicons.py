@@ -123,6 +123,9 @@ class Lexicons:
     """Census given names that ``web2`` also lists as a proper name ("henry", "tom",
     "mary"), unlike words that merely made the Census list ("see"); a capitalised one
     before an unknown surname is a name even when it is also a word ("Henry Manninen")."""
+    proper_words: frozenset[str] = frozenset()
+    """The capitalised entries of ``web2`` (lower case): peoples, languages and places
+    ("english", "czech", "provence") that the Census lists also hold as surnames."""
 
 
 _FAKER_NAME_LIST = regex.compile(r"(first|last)_(romanized_)?names(_male|_female)?")
@@ -206,6 +209,7 @@ def load_lexicons() -> Lexicons:
         world_given=_world_only(world_given, given | frozenset(surnames), web2_any, countries),
         world_surnames=_world_only(world_family, frozenset(surnames), web2_any, countries),
         proper_given=proper & given,
+        proper_words=proper,
         cities=frozenset(cities),
         big_cities=frozenset(big),
         states=frozenset(s["name"].lower() for s in states_raw.values()),
