@@ -515,6 +515,10 @@ def test_nurse_with_a_state_name(detector: Detector) -> None:
         "NEURO: perla. mae. bilat wrist restraints.",
         "He was placed on the Passey muir valve around noon.",  # two people's eponym
         "Blistering consistent with Stevens Johnson syndrome.",
+        "No laboratory evidence of Epstein–Barr virus infection.",  # joined by a dash
+        "Intubated with a Macintosh blade without difficulty.",
+        "We decided to perform a McKeown oesophagectomy.",  # a procedure word as the head
+        "Next, a 27-mm Hancock® II bioprosthetic valve was sewn in.",  # a trademark
     ],
 )
 def test_eponyms_and_abbreviations_are_not_names(detector: Detector, text: str) -> None:

@@ -587,7 +587,8 @@ class Detector:
         for i in range(len(tokens) - 1):
             nxt = tokens[i + 1]
             tok = tokens[i]
-            if nxt.low not in heads and tok.low not in pair_first:
+            head = nxt.low in heads or nxt.low.endswith(_PROCEDURE_ENDS)
+            if not head and tok.low not in pair_first:
                 continue
             if (
                 len(tok.low) < 3
@@ -599,7 +600,7 @@ class Detector:
             ):
                 continue
             base = _base(tok.low)
-            if nxt.low in heads:
+            if head:
                 out[i] = base
                 # "Cornelia de Lange syndrome": the given name before the particles too
                 k = i - 1
@@ -607,25 +608,37 @@ class Detector:
                     k -= 1
                 if k < i - 1 and tokens[k].title:
                     out[k] = tokens[k].low
-                elif k == i - 1 and k >= 0 and self._eponym_partner(text, tokens, k):
+                elif k == i - 1 and k >= 0 and self._eponym_partner(text, tokens, k, k + 1):
                     # a second person's name: "Passey muir valve", "Stevens Johnson syndrome"
                     out[k] = _base(tokens[k].low)
+                elif (
+                    k == i - 1
+                    and k >= 1
+                    and tokens[k].text in {"-", "–"}
+                    and self._eponym_partner(text, tokens, k - 1, k)
+                ):
+                    out[k - 1] = _base(tokens[k - 1].low)  # "Epstein–Barr virus"
             elif f"{base} {nxt.low}" in pairs:
                 out[i] = base
                 out.setdefault(i + 1, nxt.low)  # "vena cava": the whole term
         return out
 
-    def _eponym_partner(self, text: str, tokens: list[_Tok], k: int) -> bool:
-        """Is ``tokens[k]``, one space before an eponym's word, the name of its first person:
-        a capitalised word of the name lists that is no English word?"""
+    def _eponym_partner(self, text: str, tokens: list[_Tok], k: int, joint: int) -> bool:
+        """Is ``tokens[k]`` the name of an eponym's first person: a capitalised word of the
+        name lists that is no English word, one space before the eponym's word ``joint``
+        ("Passey muir") or right before its dash (``joint`` is the dash: "Epstein–Barr")?"""
         tok = tokens[k]
         low = _base(tok.low)
+        dash = joint > k + 1 or tokens[joint].text in {"-", "–"}
         return (
             tok.alpha
             and tok.title
             and len(low) >= 3
-            and tokens[k + 1].start - tok.end == 1
-            and text[tok.end] == " "
+            and (
+                tokens[joint].start == tok.end
+                if dash
+                else tokens[joint].start - tok.end == 1 and text[tok.end] == " "
+            )
             and (low in self.lex.surnames or low in self.lex.first_names)
             and not self.common(low)
         )
@@ -1627,6 +1640,7 @@ class Detector:
             and not self.common(low)
             and not self._is_place_word(low)
             and low not in lex.countries
+            and text[tok.end : tok.end + 1] not in _TRADEMARKS
             and prev.alpha
             and prev.text.islower()
             and _gap(tokens, i - 1, i) == 1
@@ -2167,6 +2181,14 @@ _ELLIPTIC_AFTER = frozenset({"was", "is", "were", "are", "positive", "negative",
 ("Romberg's was positive", "Tinel's positive"); a person's possession names the noun."""
 _WEAK_CUES = frozenset({"with", "by", "to", "from", "per", "seen", "aware", "patient", "pt"})
 """Person cues that stand before diseases and devices as often as before people."""
+
+
+_TRADEMARKS = frozenset({"®", "™"})
+"""Marks after a brand ("Hancock® II valve"): the word is no person's name."""
+
+_PROCEDURE_ENDS = ("ectomy", "otomy", "ostomy", "plasty", "pexy", "rrhaphy", "scopy")
+"""Endings of procedure words, heads of eponyms like "disease" ("McKeown oesophagectomy",
+"Nissen fundoplication" is listed whole)."""
 
 
 def _running_case(word: str, upper: bool) -> bool:
