@@ -154,6 +154,8 @@ def make_doc() -> MakeDoc:
         # step-relatives and in-laws are family, by their own RoleCode
         ("Step-father with [[alcoholism]].", {"alcoholism": {"family", "relative=STPFTH"}}),
         ("Mother-in-law with [[DM]].", {"DM": {"family", "relative=MTHINLAW"}}),
+        ("Husband's mother had [[DM]].", {"DM": {"family", "relative=MTHINLAW"}}),
+        ("Her wife's father has [[HTN]].", {"HTN": {"family", "relative=FTHINLAW"}}),
         # a relative kept informed has no condition of the list after it; one who speaks does
         ("daughter updated  skin yeast/[[psoriasis]]-creams", {"psoriasis": NONE}),
         ("Pt's daughter updated re: [[sepsis]].", {"sepsis": NONE}),

@@ -9,6 +9,7 @@ import simple_icd_10_cm as cm
 
 from note2fhir.coding.family import (
     LETTER_CATEGORIES,
+    TITLE_NOTE,
     FamilyCodes,
     category_key,
     load_family_rules,
@@ -59,6 +60,12 @@ def test_every_rule_is_the_release_s_own_inclusion_note(store: TerminologyStore)
     for rule in load_family_rules().rules:
         assert cm.is_valid_item(rule.family) and cm.is_leaf(rule.family), rule.family
         assert store.concept(f"icd10cm:{rule.family}") is not None
+        if rule.note == TITLE_NOTE:
+            title = cm.get_description(rule.family).lower()
+            for entry in rule.relative:
+                assert cm.is_leaf(entry), entry
+                assert title == "family history of " + cm.get_description(entry).lower(), entry
+            continue
         owners = [c for c in _ancestors(rule.family) if rule.note in cm.get_inclusion_term(c)]
         assert owners, rule.family
         ranges = _ranges(rule.note)
@@ -97,6 +104,7 @@ def test_every_rule_is_the_release_s_own_inclusion_note(store: TerminologyStore)
         ("G30.9", "Z82.0"),
         ("Q61.3", "Z82.71"),
         ("K63.5", "Z83.719"),
+        ("D13.91", "Z83.72"),  # by its title: no inclusion note takes D13.91
         ("K50.90", "Z83.79"),
         ("C4A.9", "Z80.8"),  # Merkel cell carcinoma: C40-C49 in the tabular's order
         ("C7A.00", "Z80.8"),

@@ -30,6 +30,11 @@ NOT_BLOOD = frozenset(
 is no family history of the patient."""
 
 
+TITLE_NOTE = "title"
+"""A rule's ``note`` when the family code has no inclusion note that takes the relative's
+code but its title is "Family history of " and that code's title (Z83.72, D13.91)."""
+
+
 class FamilyRule(BaseModel):
     """A family-history code and the relative's conditions it covers."""
 
@@ -157,10 +162,14 @@ class FamilyCodes:
             if entry is None:
                 out.append(cand)
                 continue
+            why = (
+                "title names it"
+                if entry.rule.note == TITLE_NOTE
+                else f"inclusion note takes it ({entry.rule.note})"
+            )
             reason = (
                 f"family history of {cand.code}: the note gives it a relative, and "
-                f"{entry.rule.family}'s inclusion note takes it ({entry.rule.note}) "
-                f"[icd10cm:{entry.rule.family}]"
+                f"{entry.rule.family}'s {why} [icd10cm:{entry.rule.family}]"
             )
             out.append(icd_in_place_of(cand, entry.rule.family, entry.display, reason))
             out.append(replace(cand, selected=False))
