@@ -58,6 +58,8 @@ def test_a_denial_of_the_item_itself_stands(pipeline: Pipeline, text: str, name:
         # an aside in brackets does not break the list
         ("The tumour was negative for CD31 (clone JC70), desmin and S100.", ["desmin", "S100"]),
         ("Tox screen negative for cocaine and UDS.", ["UDS"]),
+        # marker names no lexicon holds are list items too
+        ("The tumour was negative for c-Kit, CD31, MNF116 and S100.", ["CD31", "S100"]),
     ],
 )
 def test_a_test_that_negative_for_names_was_done(
@@ -81,8 +83,8 @@ def test_a_test_that_negative_for_names_was_done(
         # a result of its own, or a test of another clause after the list
         ("Labs negative for low potassium or high sodium.", "potassium"),
         ("Negative for bleeding, check CBC.", "CBC"),
-        # a word no mention covers breaks the list: no value without knowing it
-        ("The tumour was negative for c-Kit, CD31 and S100 (Fig 2).", "S100"),
+        # a plain word no mention covers breaks the list: no value without knowing it
+        ("The tumour was negative for spindling, CD31 and S100.", "S100"),
     ],
 )
 def test_a_test_after_negative_for_that_ends_no_item_gets_no_result(

@@ -163,7 +163,7 @@ class AssertionStage(Stage):
                         if _repeated_item(h, span, repeats, tokens):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
-                self._apply(entity, hits, tokens, span, spans)
+                self._apply(entity, hits, tokens, span, spans, doc.text)
                 if doc_year is None:
                     _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
@@ -194,6 +194,7 @@ class AssertionStage(Stage):
         tokens: Sequence[Token],
         span: tuple[int, int] | None = None,
         spans: Sequence[tuple[int, int]] = (),
+        doc_text: str = "",
     ) -> None:
         """Set the categories of ``hits`` on ``entity`` (a mention over the unit's tokens
         ``span``; ``spans``: those of every mention of the unit)."""
@@ -206,7 +207,7 @@ class AssertionStage(Stage):
                 and entity.value in (None, *NEGATIVE_VALUES)
                 and ends_item(tokens, entity.end)
                 and span is not None
-                and _listed_after(tokens, match.end, span[0], spans)
+                and _listed_after(tokens, doc_text, match.end, span[0], spans)
             ):
                 # a stain or assay that came back negative ("negative for CD31 and S100"),
                 # not one that was not done: its Observation says so.  Followed by a word
@@ -327,21 +328,46 @@ _LIST_WORDS = LIST_JOINERS | {"the", "any", "all"}
 
 
 def _listed_after(
-    tokens: Sequence[Token], start: int, first: int, spans: Sequence[tuple[int, int]]
+    tokens: Sequence[Token], text: str, start: int, first: int, spans: Sequence[tuple[int, int]]
 ) -> bool:
     """Whether the tokens from ``start`` (a trigger's end) to ``first`` (a mention's start)
-    are only other mentions (``spans``), list words and bracketed asides: "negative for
-    c-Kit, CD31 (clone JC70) and [S100]"; not "negative for bleeding, check [CBC]"."""
+    are only other mentions (``spans``), marker names no lexicon holds ("c-Kit", "MNF116"),
+    list words and bracketed asides: "negative for c-Kit, CD31 (clone JC70) and [S100]";
+    not "negative for bleeding, check [CBC]"."""
     depth = 0
-    for i in range(start, first):
+    i = start
+    while i < first:
         norm = tokens[i].norm
         if norm == "(":
             depth += 1
         elif norm == ")":
             depth = max(depth - 1, 0)
         elif depth == 0 and norm not in _LIST_WORDS and not any(a <= i < b for a, b in spans):
-            return False
+            end = _word_end(tokens, i, first)
+            if not _marker_shaped(text[tokens[i].start : tokens[end - 1].end]):
+                return False
+            i = end
+            continue
+        i += 1
     return True
+
+
+def _word_end(tokens: Sequence[Token], i: int, stop: int) -> int:
+    """The index after the run of tokens from ``i`` that touch each other ("c", "-", "Kit")."""
+    end = i + 1
+    while end < stop and tokens[end].start == tokens[end - 1].end:
+        end += 1
+    return end
+
+
+_MARKER = re.compile(r"\d|[A-Z].*[A-Z]|[a-z]-[A-Z]")
+"""A digit, two capitals or a capital after a hyphen: how stains and assays are named (CD31,
+EMA, c-Kit, AE1/AE3), and no plain word is."""
+
+
+def _marker_shaped(word: str) -> bool:
+    """Is ``word`` written like a marker's name, not like a plain word or a sentence?"""
+    return len(word) <= 12 and _MARKER.search(word) is not None
 
 
 def _prefix_doubt_backward(hit: Hit, tokens: Sequence[Token], text: str) -> bool:
