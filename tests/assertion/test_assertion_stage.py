@@ -149,6 +149,15 @@ def make_doc() -> MakeDoc:
             {"breast cancer": {"family", "historical", "relative=MTH"}},
         ),
         ("[[sepsis]] vs HD related", {"sepsis": {"uncertain", "differential"}}),
+        # an exposure or a screening names a disease the patient may not have
+        ("Exposure to [[COVID-19]] at work.", {"COVID-19": {"uncertain"}}),
+        ("Sick contact with [[influenza]] at home.", {"influenza": {"uncertain"}}),
+        ("Screening for [[colon cancer]].", {"colon cancer": {"uncertain"}}),
+        ("Evaluated for [[stroke]]; MRI negative.", {"stroke": {"uncertain"}}),
+        ("[[Contact dermatitis]] on hands.", {"Contact dermatitis": NONE}),
+        # a test that looked for the disease came back negative; not across a comma
+        ("[[Influenza]] A swab negative.", {"Influenza": {"negated"}}),
+        ("[[Pneumonia]], sputum culture negative.", {"Pneumonia": NONE}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
         # step-relatives and in-laws are family, by their own RoleCode

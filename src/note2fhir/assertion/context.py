@@ -104,6 +104,8 @@ def unit_context(
                     limit = starts[k]
                 if m.rule.max_scope is not None:
                     limit = min(limit, _words_after(words, m.end, m.rule.max_scope))
+                if m.rule.adjacent:
+                    limit = min(limit, _punctuation_after(norms, m.end, limit))
                 forward.append((m, m.end, limit))
             if m.rule.direction != "forward":
                 limit = 0
@@ -112,11 +114,15 @@ def unit_context(
                     limit = ends[k]
                 if m.rule.max_scope is not None:
                     limit = max(limit, _words_before(words, m.start, m.rule.max_scope))
+                if m.rule.adjacent:
+                    limit = max(limit, _punctuation_before(norms, m.start, limit))
                 backward.append((m, limit, m.start))
         # Nearest trigger first: the latest-starting forward one, the earliest backward one.
         ahead = _paint(low, high, reversed(forward))
         behind = _paint(low, high, backward)
-        within = _inside(low, high, own)
+        # an adjacent trigger stands after its mention, never inside it ("blood cultures were
+        # negative" is about the cultures)
+        within = _inside(low, high, [m for m in own if not m.rule.adjacent])
         for n, (first, last) in enumerate(spans):
             if last <= first or (only is not None and (types is None or types[n] not in only)):
                 continue
@@ -210,6 +216,22 @@ def _words_before(prefix: list[int], end: int, words: int) -> int:
     if target <= 0:
         return 0
     return bisect_right(prefix, target) - 1
+
+
+def _punctuation_after(norms: list[str], start: int, limit: int) -> int:
+    """The first punctuation token in ``[start, limit)``, or ``limit``."""
+    for i in range(start, limit):
+        if not norms[i][:1].isalnum():
+            return i
+    return limit
+
+
+def _punctuation_before(norms: list[str], end: int, limit: int) -> int:
+    """The token just after the last punctuation token in ``[limit, end)``, or ``limit``."""
+    for i in range(end - 1, limit - 1, -1):
+        if not norms[i][:1].isalnum():
+            return i + 1
+    return limit
 
 
 def _paint(low: int, high: int, scopes: Iterable[tuple[Match, int, int]]) -> list[Match | None]:

@@ -66,7 +66,10 @@ class TriggerRule(_Strict):
     ``terminates: false`` keeps the phrase from ending other categories' scopes ("not
     received prior radiation": "prior" does not end the negation); ``types`` limits the
     entity types it applies to ("will start metoprolol" is intended, "will follow up on CHF"
-    does not make CHF hypothetical).
+    does not make CHF hypothetical); ``adjacent`` ends the scope at the first punctuation mark
+    ("influenza swab negative", but not "pneumonia, sputum culture negative"); a phrase does
+    not match right before a word of ``not_before`` ("cultures were negative for MRSA" is the
+    "negative for" rule's).
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -80,6 +83,8 @@ class TriggerRule(_Strict):
     ended: bool = False
     terminates: bool = True
     types: list[EntityType] | None = Field(default=None, min_length=1)
+    adjacent: bool = False
+    not_before: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerRule:
@@ -162,6 +167,10 @@ class CompiledRule:
     terminates: bool = True
     types: frozenset[str] | None = None
     """Entity types (``EntityType`` values) the trigger applies to; None: all."""
+    adjacent: bool = False
+    """The trigger's scope ends at the first punctuation mark."""
+    not_before: frozenset[str] = frozenset()
+    """Words (normalised) the trigger may not be followed by."""
     order: int = 0
     """Position in the file; breaks ties between matches of equal length."""
 
@@ -322,6 +331,8 @@ class TriggerIndex:
                 ended=trig.ended,
                 terminates=trig.terminates,
                 types=frozenset(t.value for t in trig.types) if trig.types else None,
+                adjacent=trig.adjacent,
+                not_before=frozenset(w.lower() for w in trig.not_before),
                 order=next(order),
             )
             for phrase in trig.phrases:
@@ -354,7 +365,9 @@ class TriggerIndex:
             node, pos, relative = stack.pop()
             if node.ending is not None and pos > start:
                 rule, phrase = node.ending
-                if (
+                if rule.not_before and pos < end and norms[pos] in rule.not_before:
+                    pass
+                elif (
                     best is None
                     or pos > best.end
                     or (pos == best.end and rule.order < best.rule.order)
