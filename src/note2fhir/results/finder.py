@@ -172,13 +172,17 @@ class ResultFinder:
         if not words.tokens:
             return []
         start, end = words.tokens[0].start, words.end
+        if _DIGIT.search(text, start, end) is None:  # every measurement has a digit
+            return []
         found: list[tuple[FoundResult, str | None]] = []
-        nearest = _nearest_owner(words)
+        nearest: list[str | None] | None = None
         for match in self.measurement.finditer(text, start, end):
             first = first_token_at(words.tokens, match.start())
             last = first_token_at(words.tokens, match.end())
             if not _free(words, first, last) or _in_reference_range(text, match.start(), start):
                 continue
+            if nearest is None:
+                nearest = _nearest_owner(words)
             near = nearest[first - 1] if first else None
             shown = " ".join(match.group().split())
             found.append(
@@ -190,6 +194,8 @@ class ResultFinder:
         """Results after a reporting verb anywhere in the sentence ("gait was **normal**"),
         each with the id of the nearest mention before the verb (or None)."""
         found: list[tuple[FoundResult, str | None]] = []
+        if self.verbs.isdisjoint(words.norms):  # most sentences: no reporting verb at all
+            return found
         last_owner: str | None = None
         for pos, norm in enumerate(words.norms):
             owner = words.owner[pos]
@@ -303,6 +309,8 @@ def _hyphenated(text: str, start: int) -> bool:
 def _free(words: SentenceWords, first: int, last: int) -> bool:
     return all(owner is None for owner in words.owner[first:last])
 
+
+_DIGIT = re.compile(r"\d")
 
 _CLAUSE_END = re.compile(r"[ \t]{0,2}(?:[,;.)(\[]|$)")
 

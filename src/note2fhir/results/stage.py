@@ -134,13 +134,13 @@ def _sentence_words(
     doc: ClinicalDocument, index: int, owner: list[str | None], tests: frozenset[str]
 ) -> SentenceWords:
     sentence = doc.sentences[index]
-    keep = [
-        i for i in range(sentence.first_token, sentence.last_token) if doc.tokens[i].norm != "-"
-    ]
-    return SentenceWords(
-        tokens=[doc.tokens[i] for i in keep],
-        norms=[doc.tokens[i].norm for i in keep],
-        owner=[owner[i] for i in keep],
-        end=sentence.end,
-        tests=tests,
-    )
+    first, last = sentence.first_token, sentence.last_token
+    tokens = doc.tokens[first:last]
+    norms = [t.norm for t in tokens]
+    owners = owner[first:last]
+    if "-" in norms:  # rare: filter only then
+        keep = [i for i, norm in enumerate(norms) if norm != "-"]
+        tokens = [tokens[i] for i in keep]
+        norms = [norms[i] for i in keep]
+        owners = [owners[i] for i in keep]
+    return SentenceWords(tokens=tokens, norms=norms, owner=owners, end=sentence.end, tests=tests)
