@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import fields
 
 from pydantic import BaseModel, ConfigDict
 
@@ -52,28 +51,12 @@ def token_norm(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-# A note has hundreds of tokens and the frozen dataclass's __init__ (one object.__setattr__ per
-# field) was most of tokenising: the ASCII path fills the slots directly, a third faster.
-assert [f.name for f in fields(Token)] == ["start", "end", "norm"], "update tokenize"
-_new_object = object.__new__
-_set_start = vars(Token)["start"].__set__  # the slots' descriptors
-_set_end = vars(Token)["end"].__set__
-_set_norm = vars(Token)["norm"].__set__
-
-
 def tokenize(text: str) -> list[Token]:
     """Every token of ``text`` with its offsets and normalised form."""
     if text.isascii():  # most notes: lower-case once, then each norm is a slice
         lowered = text.lower()
-        tokens: list[Token] = []
-        for match in TOKEN.finditer(text):
-            start, end = match.span()
-            token = _new_object(Token)
-            _set_start(token, start)
-            _set_end(token, end)
-            _set_norm(token, lowered[start:end])
-            tokens.append(token)
-        return tokens
+        spans = [m.span() for m in TOKEN.finditer(text)]
+        return [Token(start, end, lowered[start:end]) for start, end in spans]
     return [Token(m.start(), m.end(), token_norm(m.group())) for m in TOKEN.finditer(text)]
 
 
