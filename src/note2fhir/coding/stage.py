@@ -21,6 +21,7 @@ from note2fhir.coding.laterality import SidedCodes
 from note2fhir.coding.links import LinkedCodes, load_link_rules
 from note2fhir.coding.select import SelectionRules, select_codes
 from note2fhir.coding.sites import SiteCodes, load_site_rules
+from note2fhir.coding.ulcers import UlcerCodes
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.pipeline import Stage, register_stage
 from note2fhir.settings import Settings
@@ -84,6 +85,11 @@ class CodingOptions(BaseModel):
         description="Select the family-history code of a relative's condition (mother with "
         "breast cancer is Z80.3, not C50.919); rules in family_history_codes.yaml.",
     )
+    pressure_ulcers: bool = Field(
+        True,
+        description="Select the L89 code of the site and stage the note gives a pressure "
+        "ulcer (stage 3 pressure ulcer of sacrum is L89.153, not L89.90).",
+    )
     linked_codes: bool = Field(
         True,
         description="Select the combination code of conditions the guidelines presume linked "
@@ -119,6 +125,7 @@ class CodingStage(Stage):
         )
         self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
         self.sides = SidedCodes(self.store) if self.opts.laterality else None
+        self.ulcers = UlcerCodes(self.store) if self.opts.pressure_ulcers else None
         self.links = LinkedCodes(load_link_rules(), self.store) if self.opts.linked_codes else None
         self.threshold = (
             self.opts.lookup_min_similarity
@@ -149,6 +156,8 @@ class CodingStage(Stage):
                     entity.codes = self.sites.apply(entity, doc)
                 if self.sides is not None:
                     entity.codes = self.sides.apply(entity, doc)
+                if self.ulcers is not None:
+                    entity.codes = self.ulcers.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
                 if self.family is not None:
