@@ -15,6 +15,12 @@ title of a code in another category ("Polyneuropathy" under A69.22 "Other neurol
 disorders in Lyme disease" is G62.9), and a bare substance under a substance-related category
 ("caffeine" under F15 "Other stimulant related disorders", "Cocaine (topical)" under T41.3).
 
+Each Excludes1 note that ends with codes in brackets ("diabetes mellitus (E08-E13)" under R73)
+becomes ``excludes1`` crosswalk rows from the code holding it (a block's or chapter's note from
+each of its categories) to every code it names, at the level it names them (a range of
+categories gives each category, "I69.35-" gives I69.35), the note's text as the rule: the
+``coding`` stage reads them to keep apart codes the classification never reports together.
+
 >>> # with ArtifactWriter(folder) ...: load_icd10cm(writer)
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version as package_version
 from types import ModuleType
@@ -56,6 +63,16 @@ _KIDNEY = re.compile(r"\b([Kk])idney(?=\s+(?:failure|disease|insufficiency)\b)")
 _TRAILING_NOS = re.compile(r"\s+NOS$")
 _TRAILING_DEFAULT = re.compile(r",\s*(?:unspecified|unspecified organism|site not specified)$")
 _SPACES = re.compile(r"\s+")
+_BRACKETS = re.compile(r"\(([^()]*)\)")
+_CODE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_EXCLUDED_ITEM = re.compile(
+    rf"(?P<first>{_CODE})(?:\.?-)?"
+    rf"(?:[ \t]*-[ \t]*(?P<last>{_CODE})(?:\.?-)?)?"
+    r"(?:[ \t]+with[ \t]+(?P<suffix>\.[0-9A-Z]{1,4})-?)?"
+)
+_ITEM_SPLIT = re.compile(r"[ \t]*(?:,|\band\b)[ \t]*")
+EXCLUDES1 = "excludes1"
+"""The crosswalk relation of an Excludes1 note (from the code holding it to a code it names)."""
 _WORDS = re.compile(r"[a-z]+")
 
 SUBSTANCE_CATEGORIES = (("F10", "F19"), ("T36", "T65"))
@@ -144,6 +161,71 @@ def icd10cm_description(code: str) -> str | None:
 def icd10cm_is_billable(code: str) -> bool:
     """Whether a code is valid for billing (a leaf: E11.9 is, E11 is not)."""
     return icd10cm_code_exists(code) and bool(_package().is_leaf(code))
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """Codes an Excludes1 note names: ``first`` to ``last`` at their level (one code when
+    they are equal), each with ``suffix`` appended when it has one ("E08-E13 with .42" is
+    E08.42, E09.42, E10.42, E11.42 and E13.42)."""
+
+    first: str
+    last: str
+    suffix: str = ""
+
+
+def excludes1_targets(note: str) -> tuple[Excluded, ...]:
+    """The codes an Excludes1 note names in its last bracket of codes, in order.
+
+    An item is a code ("E11.649"), a code and its children ("O24.-", "I69.35-"), a range
+    ("E08-E13", "J70.2-J70.4") or a range with a suffix ("E08-E13 with .42"); items are
+    separated by commas or "and".  Other items ("I69. with final characters -23", "V01-V09
+    with 5th character 9") say more than a code and are left out.  A note without codes
+    ("sepsis-code to specified infection") names none.
+
+    >>> excludes1_targets("diabetes mellitus (E08-E13)")
+    (Excluded(first='E08', last='E13', suffix=''),)
+    >>> [t.first for t in excludes1_targets("diabetes with hypoglycemia (E08.649, E11.649)")]
+    ['E08.649', 'E11.649']
+    >>> excludes1_targets("hemiplegia ... (I69.35-)")
+    (Excluded(first='I69.35', last='I69.35', suffix=''),)
+    >>> excludes1_targets("personal history of (PRIND) (Z86.73)")[0].first
+    'Z86.73'
+    >>> excludes1_targets("sepsis-code to specified infection")
+    ()
+    """
+    for group in reversed(_BRACKETS.findall(note)):
+        found: list[Excluded] = []
+        for item in _ITEM_SPLIT.split(group.strip()):
+            match = _EXCLUDED_ITEM.fullmatch(item)
+            if match is not None:
+                first = match["first"]
+                found.append(Excluded(first, match["last"] or first, match["suffix"] or ""))
+        if found:
+            return tuple(found)
+    return ()
+
+
+def expand_excluded(target: Excluded, position: dict[str, int], order: list[str]) -> list[str]:
+    """The codes ``target`` names, given every code's ``position`` in tabular ``order``: the
+    codes from ``first`` to ``last`` at ``first``'s level (its length), each with the
+    suffix when the release has that code.  Unknown bounds name nothing.
+
+    >>> order = ["E08", "E08.42", "E09", "E10", "E10.42", "E11", "E11.42"]
+    >>> pos = {c: i for i, c in enumerate(order)}
+    >>> expand_excluded(Excluded("E08", "E10"), pos, order)
+    ['E08', 'E09', 'E10']
+    >>> expand_excluded(Excluded("E08", "E11", ".42"), pos, order)
+    ['E08.42', 'E10.42', 'E11.42']
+    """
+    low, high = position.get(target.first), position.get(target.last)
+    if low is None or high is None or high < low:
+        return []
+    level = len(target.first)
+    codes = [c for c in order[low : high + 1] if len(c) == level]
+    if target.suffix:
+        codes = [s for c in codes if (s := c + target.suffix) in position]
+    return codes
 
 
 def term_variants(term: str, *, strip_unspecified: bool = False) -> list[str]:
@@ -292,3 +374,30 @@ def load_icd10cm(writer: ArtifactWriter) -> None:
                     for name in (term, *term_variants(term)):
                         if not context_only(code, name, titles, normalize):
                             src.term(cid, name, term_type)
+        for holder, target, note in _excludes1_rows([code for code, *_ in records]):
+            src.crosswalk(ICD10CM, holder, ICD10CM, target, EXCLUDES1, note)
+
+
+def _excludes1_rows(order: list[str]) -> Iterator[tuple[str, str, str]]:
+    """(code holding the note, code it names, note) for every Excludes1 note with codes; a
+    block's or chapter's note is held by each of its categories."""
+    cm = _package()
+    position = {code: index for index, code in enumerate(order)}
+    categories: dict[str, list[str]] = {}
+    for code in order:
+        if len(code) == 3:  # a category
+            for ancestor in cm.get_ancestors(code):
+                categories.setdefault(ancestor, []).append(code)
+    holders = [(code, [code]) for code in order]
+    holders += [(name, found) for name, found in categories.items()]
+    for name, held_by in holders:
+        for note in cm.get_excludes1(name):
+            targets = [
+                code
+                for target in excludes1_targets(note)
+                for code in expand_excluded(target, position, order)
+            ]
+            for holder in held_by:
+                for code in targets:
+                    if code != holder:
+                        yield holder, code, note

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 import simple_icd_10_cm as cm
+from hypothesis import given
+from hypothesis import strategies as st
 
 from note2fhir.terminology.schema import DB_FILE, ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 from terminology.sources.icd10cm import (
+    Excluded,
+    excludes1_targets,
     icd10cm_code_exists,
     icd10cm_codes,
     icd10cm_description,
@@ -172,3 +177,52 @@ def test_description_and_billable() -> None:
 )
 def test_term_variants(term: str, unspecified: bool, expected: list[str]) -> None:
     assert term_variants(term, strip_unspecified=unspecified) == expected
+
+
+_CODES = st.from_regex(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?", fullmatch=True)
+_ITEMS = st.one_of(
+    _CODES.map(lambda c: (c, c, "", c)),
+    _CODES.map(lambda c: (c, c, "", f"{c}-" if "." in c else f"{c}.-")),
+    st.tuples(_CODES, _CODES).map(lambda p: (p[0], p[1], "", f"{p[0]}-{p[1]}")),
+    st.tuples(_CODES, _CODES, st.from_regex(r"\.[0-9]{1,3}", fullmatch=True)).map(
+        lambda p: (p[0], p[1], p[2], f"{p[0]}-{p[1]} with {p[2]}")
+    ),
+)
+
+
+@given(
+    st.text(alphabet=st.characters(blacklist_characters="()"), max_size=40),
+    st.lists(_ITEMS, min_size=1, max_size=5),
+)
+def test_excludes1_targets_reads_the_last_bracket_of_codes(words: str, items: list) -> None:
+    """Every item of a bracket of codes comes back in order, whatever words precede it."""
+    note = f"{words} (PRIND) ({', '.join(text for *_, text in items)})"
+    assert excludes1_targets(note) == tuple(Excluded(a, b, s) for a, b, s, _ in items)
+
+
+@given(st.text(max_size=80))
+def test_excludes1_targets_never_fails_and_returns_codes(note: str) -> None:
+    for target in excludes1_targets(note):
+        assert icd_code_shape(target.first) and icd_code_shape(target.last)
+
+
+def icd_code_shape(code: str) -> bool:
+    return re.fullmatch(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?", code) is not None
+
+
+def test_excludes1_targets_of_release_notes() -> None:
+    assert excludes1_targets("diabetes mellitus (E08-E13)") == (Excluded("E08", "E13"),)
+    assert excludes1_targets("diabetes mellitus (E08-E13 with .42)") == (
+        Excluded("E08", "E13", ".42"),
+    )
+    assert excludes1_targets("hyperglycemia NOS (R73.9)") == (Excluded("R73.9", "R73.9"),)
+    assert excludes1_targets("hemiplegia (I69.05-, I69.35-)") == (
+        Excluded("I69.05", "I69.05"),
+        Excluded("I69.35", "I69.35"),
+    )
+    assert excludes1_targets("infection (A00-R94 and T80-T88.6)") == (
+        Excluded("A00", "R94"),
+        Excluded("T80", "T88.6"),
+    )
+    assert excludes1_targets("sequelae (I69. with final characters -23)") == ()
+    assert excludes1_targets("sepsis-code to specified infection") == ()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
+from note2fhir.coding.conflicts import CodeConflicts
 from note2fhir.coding.family import FamilyCodes, load_family_rules
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.laterality import SidedCodes
@@ -95,6 +96,12 @@ class CodingOptions(BaseModel):
         description="Select the combination code of conditions the guidelines presume linked "
         "when one note names both (HTN with CHF is I11.0); rules in linked_codes.yaml.",
     )
+    code_conflicts: bool = Field(
+        True,
+        description="Deselect a code an ICD-10-CM Excludes1 note keeps apart from another "
+        "selected code of the note (R73.9 beside E11.65), and a code 'without complications' "
+        "beside another of its category (E11.9 beside E11.621); both stay as candidates.",
+    )
 
 
 @register_stage
@@ -127,6 +134,7 @@ class CodingStage(Stage):
         self.sides = SidedCodes(self.store) if self.opts.laterality else None
         self.ulcers = UlcerCodes(self.store) if self.opts.pressure_ulcers else None
         self.links = LinkedCodes(load_link_rules(), self.store) if self.opts.linked_codes else None
+        self.conflicts = CodeConflicts(self.store) if self.opts.code_conflicts else None
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -164,6 +172,8 @@ class CodingStage(Stage):
                     entity.codes = self.family.apply(entity, doc)
         if self.links is not None:
             self.links.apply(doc)
+        if self.conflicts is not None:
+            self.conflicts.apply(doc)
 
     def _select(self, codes: list[CodeCandidate]) -> list[CodeCandidate]:
         key = tuple(codes)

@@ -411,6 +411,23 @@ class TerminologyStore:
                 )  # fmt: skip
         return list(out.values())
 
+    def relation(self, system: str, relation: str) -> list[tuple[str, str, str | None]]:
+        """Every crosswalk row of one ``relation`` within ``system``, as (from code, to code,
+        rule), in code order: ICD-10-CM's ``excludes1`` rows say R73 "Elevated blood glucose
+        level" excludes E11 with the note "diabetes mellitus (E08-E13)"."""
+        uri = resolve_system(system)
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT from_code, to_code, rule FROM crosswalk WHERE from_system = ?"
+                    " AND to_system = ? AND relation = ? ORDER BY from_code, to_code",
+                    (uri, uri, relation),
+                )
+                .fetchall()
+            )
+        return [(str(a), str(b), None if c is None else str(c)) for a, b, c in rows]
+
     def info(self) -> dict[str, Any]:
         """The artifact's provenance (manifest, per-source rows from the database), totals,
         path and size on disk."""

@@ -1,0 +1,230 @@
+"""Codes the classification never reports together: a document-level check after linking.
+
+ICD-10-CM's Excludes1 notes say two conditions are never coded together ("R73 Elevated blood
+glucose level — Excludes1: diabetes mellitus (E08-E13)"): when a note's selected codes hold
+both, one of them says something the other contradicts, usually a generic code beside the
+specific one ("hyperglycemia" R73.9 beside "DM2 with hyperglycemia" E11.65, "hemiplegia"
+G81.90 beside I69.351).  The terminology build turns each note into ``excludes1`` crosswalk
+rows (see :mod:`terminology.sources.icd10cm`); this module reads them once, when the stage is
+built, and for each conflict deselects one code, which stays an unselected candidate whose
+reason cites the note:
+
+- the code whose note excludes the other, since the note sends its condition there;
+- but the excluded code when the note calls it "NOS" (A41 "Sepsis" excludes "bacteremia NOS
+  (R78.81)": the unspecified form goes), when it is a sign or symptom (chapter 18, R00-R99)
+  beside a code of another chapter (guideline I.B.4-5: a symptom is not coded beside its
+  established diagnosis), or when it is a personal history (Z85-Z87) beside a current
+  condition (I.C.21.c.4: history codes are for conditions that no longer exist).
+
+Excludes1 has an exception, conditions unrelated to each other (guideline I.A.12.a), which
+the note must show: two signs (R06.00 dyspnea, R06.82 tachypnea) are never deselected, and a
+sign or a history is deselected only in a sentence that names the other code's condition too
+("Hypoglycemia in type 2 diabetic", "History of CVA with residual hemiparesis"); "leg edema"
+sentences away from "pulmonary edema" keeps R60.0, "he quit smoking" its Z87.891.
+
+When each of two codes loses by the other's note, the note that names the other's whole
+category by its title decides ("Manic episode" F30 excludes "bipolar disorder (F31.-)", while
+F31 excludes only "bipolar disorder, single manic episode (F30.-)": F30.9 goes beside F31.9).
+When both notes do (E10 excludes "type 2 diabetes mellitus (E11.-)" and E11 "type 1 diabetes
+mellitus (E10.-)"), neither code can be told right, and both are deselected: a wrong code is
+worse than none.
+
+A code whose title says it is "without complications" (E11.9) is also deselected beside
+another selected code of its category (E11.621): the title contradicts the complication.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, replace
+
+from note2fhir.coding.candidates import concept_of
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
+from note2fhir.terminology.schema import ICD10CM
+from note2fhir.terminology.store import TerminologyStore
+
+EXCLUDES1 = "excludes1"
+"""The crosswalk relation the terminology build gives an Excludes1 note."""
+
+_ENDED = frozenset({"historical.resolved", "historical.resolution", "historical.stopped"})
+_NOS = re.compile(r"\bNOS[ \t]*\([^()]*\)[ \t]*$")
+_WITHOUT_COMPLICATIONS = re.compile(r"\bwithout complications?\b", re.IGNORECASE)
+_TERM = re.compile(r"[ \t]*\([^()]*\)[ \t]*$")
+"""The bracket of codes at the end of a note ("type 2 diabetes mellitus (E11.-)")."""
+_HISTORY = ("Z85", "Z86", "Z87")
+"""Personal history categories (I.C.21.c.4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """``loser`` is deselected because the note of ``source`` (``holder`` or an ancestor of
+    it) excludes ``excluded``."""
+
+    loser: str
+    holder: str
+    excluded: str
+    source: str
+    note: str
+
+
+def current(entity: Entity) -> bool:
+    """Whether a problem mention is the patient's, affirmed and not over: only such mentions'
+    codes go on a Condition the classification's rules apply to."""
+    a = entity.assertion
+    if entity.type is not EntityType.PROBLEM or a.negated or a.uncertain:
+        return False
+    return not (a.hypothetical or a.family or any(c.rule in _ENDED for c in a.cues))
+
+
+def selected_icd(entity: Entity) -> CodeCandidate | None:
+    """The entity's selected ICD-10-CM code, if any."""
+    return next((c for c in entity.codes if c.system == ICD10CM and c.selected), None)
+
+
+def _prefixes(code: str) -> list[str]:
+    """The code and its ancestors in the tabular list: E11.649, E11.64, E11.6, E11."""
+    out = [code]
+    while len(code) > 3:  # a category has three characters
+        code = code[:-1].rstrip(".")
+        out.append(code)
+    return out
+
+
+def _symptom(code: str) -> bool:
+    return code.startswith("R")
+
+
+def _history(code: str) -> bool:
+    return code.startswith(_HISTORY)
+
+
+def _loser(holder: str, excluded: str, note: str) -> str:
+    """Which of two conflicting codes goes (see the module docstring)."""
+    if _NOS.search(note):
+        return excluded
+    if _symptom(excluded) and not _symptom(holder):
+        return excluded
+    if _history(excluded) and not _history(holder):
+        return excluded
+    return holder
+
+
+class CodeConflicts:
+    """The release's Excludes1 notes, read once from the store, and the titles that say
+    "without complications"."""
+
+    def __init__(self, store: TerminologyStore) -> None:
+        self.store = store
+        self.excludes: dict[str, list[tuple[str, str]]] = {}
+        for holder, target, note in store.relation(ICD10CM, EXCLUDES1):
+            self.excludes.setdefault(holder, []).append((target, note or ""))
+        self._plain: dict[str, bool] = {}
+
+    def conflicts(self, codes: set[str]) -> list[Conflict]:
+        """The Excludes1 conflicts among ``codes``, one per (holder, excluded) pair, with the
+        code each deselects.
+
+        >>> # {"R73.9", "E11.65"} -> [Conflict("R73.9", "R73.9", "E11.65", "R73",
+        >>> #                                   "diabetes mellitus (E08-E13)")]
+        """
+        out: list[Conflict] = []
+        for code in sorted(codes):
+            seen: set[str] = set()
+            for prefix in _prefixes(code):
+                for target, note in self.excludes.get(prefix, ()):
+                    for other in sorted(codes):
+                        if other == code or other in seen or not other.startswith(target):
+                            continue
+                        seen.add(other)
+                        out.append(Conflict(_loser(code, other, note), code, other, prefix, note))
+        return out
+
+    def _decided(self, conflicts: list[Conflict]) -> list[Conflict]:
+        """``conflicts`` less those a mutual conflict's other note decides (see the module
+        docstring)."""
+        own = {(c.holder, c.excluded): c for c in conflicts if c.loser == c.holder}
+        out: list[Conflict] = []
+        for c in conflicts:
+            back = own.get((c.excluded, c.holder))
+            if c.loser == c.holder and back is not None:
+                mine, theirs = self._names_category(c), self._names_category(back)
+                if theirs and not mine:
+                    continue  # the other note names my whole category: it decides
+            out.append(c)
+        return out
+
+    def _names_category(self, conflict: Conflict) -> bool:
+        """Whether the note's excluded term is the title of the excluded code's category."""
+        concept = self.store.concept(f"icd10cm:{conflict.excluded[:3]}")
+        term = _TERM.sub("", conflict.note).strip().lower()
+        return concept is not None and term == concept.preferred.strip().lower()
+
+    def without_complications(self, code: str) -> bool:
+        """Whether the title of ``code`` says "without complications" (E11.9, E10.9)."""
+        found = self._plain.get(code)
+        if found is None:
+            concept = self.store.concept(f"icd10cm:{code}")
+            found = self._plain[code] = bool(
+                concept is not None and _WITHOUT_COMPLICATIONS.search(concept.preferred)
+            )
+        return found
+
+    def apply(self, doc: ClinicalDocument) -> None:
+        """Deselect, on every current mention of ``doc``, the codes that contradict another
+        selected code of the note."""
+        coded = [(e, c) for e in doc.entities if current(e) and (c := selected_icd(e))]
+        codes = {c.code for _, c in coded}
+        if len(codes) < 2:  # a conflict needs two codes
+            return
+        where: dict[str, list[int]] = {}
+        for entity, cand in coded:
+            where.setdefault(cand.code, []).append(_sentence(doc, entity.start))
+        why: dict[tuple[str, int], str] = {}
+        for code in sorted(codes):
+            if self.without_complications(code):
+                other = next((o for o in sorted(codes) if o != code and o[:3] == code[:3]), None)
+                if other is not None:
+                    for at in where[code]:
+                        why[code, at] = (
+                            f"deselected: its title says without complications, and the "
+                            f"note's {other} names one"
+                        )
+        for conflict in self._decided(self.conflicts(codes)):
+            loser = conflict.loser
+            other = conflict.excluded if loser == conflict.holder else conflict.holder
+            if _symptom(loser) and _symptom(other):
+                continue  # two signs are coded apart, related or not (I.A.12.a)
+            near = _symptom(loser) or _history(loser)
+            for at in where[loser]:
+                if (loser, at) in why or (near and at not in where[other]):
+                    continue
+                why[loser, at] = (
+                    f'deselected beside {other}: Excludes1 of {conflict.source} "{conflict.note}"'
+                )
+        for entity, cand in coded:
+            reason = why.get((cand.code, _sentence(doc, entity.start)))
+            if reason is not None:
+                entity.codes = _deselected(entity.codes, cand, reason)
+
+
+def _sentence(doc: ClinicalDocument, offset: int) -> int:
+    """The index of the sentence holding ``offset`` (-1 when the note has none there)."""
+    starts = [s.start for s in doc.sentences]
+    index = bisect_right(starts, offset) - 1
+    if index >= 0 and offset < doc.sentences[index].end:
+        return index
+    return -1
+
+
+def _deselected(codes: list[CodeCandidate], old: CodeCandidate, why: str) -> list[CodeCandidate]:
+    """``codes`` with ``old`` kept as an unselected candidate that says why."""
+    concept = concept_of(old)
+    base = old.reason[: -(len(concept) + 3)] if concept else old.reason
+    reason = (f"{base}; {why}" if base else why) + (f" [{concept}]" if concept else "")
+    kept = replace(old, selected=False, reason=reason)
+    return (
+        [c for c in codes if c.selected and c is not old]
+        + [kept]
+        + [c for c in codes if not c.selected]
+    )
