@@ -27,8 +27,27 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
     for rule in load_link_rules().rules:
         assert cm.is_valid_item(rule.code) and cm.is_leaf(rule.code), rule.code
         assert store.concept(f"icd10cm:{rule.code}") is not None
-        notes = [*cm.get_includes(rule.code[:3]), cm.get_use_additional_code(rule.code)]
+        notes = [
+            *cm.get_includes(rule.code[:3]),
+            cm.get_use_additional_code(rule.code),
+            cm.get_description(rule.code),
+            *(
+                note
+                for group in rule.with_
+                for partner in group
+                for note in cm.get_excludes1(partner)
+                if rule.code in note
+            ),
+        ]
         assert rule.note in notes, rule.code
+        title = cm.get_description(rule.code).lower()
+        for partner in rule.includes:
+            assert any(partner in group for group in rule.with_), (rule.code, partner)
+            own = cm.get_description(partner).lower().removesuffix(", unspecified")
+            excluded = any(rule.code in note for note in cm.get_excludes1(partner))
+            assert excluded or own in title, (rule.code, partner)
+        for ruled_out in rule.without:
+            assert f"without {cm.get_description(ruled_out).lower()}" in title, rule.code
         for code in rule.replaces:
             assert cm.is_valid_item(code)
 
@@ -43,6 +62,9 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
         ("DM2, CKD stage 3", "DM2", "E11.22"),
         ("Problems:\n3. CKD stage 5 on hemodialysis\n4. HTN", "HTN", "I12.0"),
         ("HTN, CHF, ESKD", "HTN", "I13.2"),
+        ("DM2 with hypoglycemia.", "DM2", "E11.649"),
+        ("DM2 with hyperglycemia", "DM2", "E11.65"),
+        ("T1DM, hyperglycemia", "T1DM", "E10.65"),
     ],
 )
 def test_a_presumed_link_takes_the_combination_code(
@@ -83,3 +105,33 @@ def test_ckd_5_on_dialysis_is_esrd_and_links_as_such(run: Run) -> None:
     # the next item's number is no ward number ("on Quartermain 6")
     doc = run("PMH: 1. CKD stage 5 on hemodialysis 2. HTN")
     assert icd(doc, "CKD stage 5 on hemodialysis") == ["N18.6"]
+
+
+@pytest.mark.parametrize(
+    ("text", "partner"),
+    [
+        ("DM2 with hypoglycemia.", "hypoglycemia"),
+        ("DM2 with hyperglycemia", "hyperglycemia"),
+    ],
+)
+def test_the_partner_the_combination_includes_is_deselected(
+    run: Run, text: str, partner: str
+) -> None:
+    assert icd(run(text), partner) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "code"),
+    [
+        ("T1DM w/ DKA", "DKA", "E10.10"),
+        ("Type 1 diabetes presenting in diabetic ketoacidosis.", "diabetic ketoacidosis", "E10.10"),
+        ("DM2. DKA.", "DKA", "E11.10"),  # documented type 2
+        ("DKA.", "DKA", "E11.10"),  # no type documented: the default
+        ("T1DM. T2DM. DKA.", "DKA", None),  # both named: not carried, and E10/E11 exclude
+        ("DM2 with hypoglycemia with coma.", "DM2", "E11.9"),  # not E11.649 without coma
+    ],
+)
+def test_the_documented_type_is_carried_to_a_complication(
+    run: Run, text: str, name: str, code: str | None
+) -> None:
+    assert icd(run(text), name) == ([code] if code else [])

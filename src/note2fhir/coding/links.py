@@ -33,6 +33,8 @@ class LinkRule(BaseModel):
     replaces: list[str] = Field(min_length=1)
     with_: list[list[str]] = Field(alias="with", min_length=1)
     note: str
+    includes: list[str] = Field(default_factory=list)
+    without: list[str] = Field(default_factory=list)
 
 
 class LinkRules(BaseModel):
@@ -115,9 +117,25 @@ class LinkedCodes:
                 if code.code not in rule.replaces:
                     continue
                 found = [_present(group, codes) for group in rule.with_]
-                if all(found):
+                if all(found) and not (rule.without and _present(rule.without, codes)):
                     entity.codes = _replaced(entity.codes, code, rule, display, found)
+                    for other, own in selected:
+                        if own.code in rule.includes and other is not entity:
+                            other.codes = _included(other.codes, own, rule)
                     break
+
+
+def _included(
+    codes: list[CodeCandidate], old: CodeCandidate, rule: LinkRule
+) -> list[CodeCandidate]:
+    """``codes`` with ``old``, which ``rule``'s combination code includes, deselected."""
+    why = f"deselected: {rule.code} includes it ({rule.note})"
+    kept = replace(old, selected=False, reason=f"{old.reason}; {why}" if old.reason else why)
+    return (
+        [c for c in codes if c is not old and c.selected]
+        + [kept]
+        + [c for c in codes if c is not old and not c.selected]
+    )
 
 
 def _present(group: list[str], codes: list[str]) -> str | None:
@@ -145,3 +163,62 @@ def _replaced(
         elif not (cand.system == ICD10CM and cand.code == rule.code):
             out.append(cand)
     return out
+
+
+_TYPE_2 = re.compile(
+    r"type[ \t-]*(?:2|ii|two)\b|\bt2|\bdm[ \t-]*(?:2|ii)\b|niddm|non[ \t-]*insulin", re.IGNORECASE
+)
+"""Words of a mention that state type 2 diabetes (DM2, T2DM, type II, NIDDM)."""
+TYPE_1, TYPE_2 = "E10", "E11"
+
+
+class DiabetesType:
+    """The diabetes type a note documents, carried to a complication coded by default as type
+    2 (guideline I.C.4.a.2: E11 is the default only when the type is not documented): in a
+    note whose diabetes is type 1 only, "DKA" is E10.10, not E11.10.  The type 1 code is the
+    type 2 code's sibling whose store title differs only by the type."""
+
+    def __init__(self, store: TerminologyStore) -> None:
+        self.store = store
+        self._found: dict[str, tuple[str, str] | None] = {}
+
+    def type_1(self, code: str) -> tuple[str, str] | None:
+        """(code, title) of the type 1 code of type 2 ``code`` (E11.10 -> E10.10), if any."""
+        if code in self._found:
+            return self._found[code]
+        found = None
+        mine = self.store.concept(f"icd10cm:{code}")
+        theirs = self.store.concept(f"icd10cm:{TYPE_1}{code[3:]}")
+        if mine is not None and theirs is not None:
+            expected = mine.preferred.replace("Type 2 diabetes", "Type 1 diabetes", 1)
+            if expected != mine.preferred and theirs.preferred == expected:
+                found = (f"{TYPE_1}{code[3:]}", theirs.preferred)
+        self._found[code] = found
+        return found
+
+    def apply(self, doc: ClinicalDocument) -> None:
+        """Give each type 2 code of a mention that names no type the type 1 code, when the
+        note's other diabetes mentions are type 1 and none states type 2."""
+        coded = [(e, c) for e in doc.entities if (c := _selected_icd(e)) is not None]
+        typed = [(e, c) for e, c in coded if _affirmed(e, doc.text)]
+        if not any(c.code.startswith(TYPE_1) for _, c in typed):
+            return
+        if any(c.code.startswith(TYPE_2) and _TYPE_2.search(e.text) for e, c in typed):
+            return
+        for entity, code in typed:
+            if not code.code.startswith(TYPE_2) or _TYPE_2.search(entity.text):
+                continue
+            found = self.type_1(code.code)
+            if found is None:
+                continue
+            reason = (
+                f"the note documents type 1 diabetes only, and {code.code} is the type 2 "
+                f"default of a mention that names no type (guideline I.C.4.a.2) "
+                f"[icd10cm:{found[0]}]"
+            )
+            linked = icd_in_place_of(code, found[0], found[1], reason)
+            entity.codes = [linked, replace(code, selected=False)] + [
+                c
+                for c in entity.codes
+                if c is not code and not (c.system == ICD10CM and c.code == found[0])
+            ]

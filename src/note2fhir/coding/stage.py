@@ -19,7 +19,7 @@ from note2fhir.coding.conflicts import CodeConflicts
 from note2fhir.coding.family import FamilyCodes, load_family_rules
 from note2fhir.coding.history import HistoryCodes, load_history_rules
 from note2fhir.coding.laterality import SidedCodes
-from note2fhir.coding.links import LinkedCodes, load_link_rules
+from note2fhir.coding.links import DiabetesType, LinkedCodes, load_link_rules
 from note2fhir.coding.select import SelectionRules, select_codes
 from note2fhir.coding.sites import SiteCodes, load_site_rules
 from note2fhir.coding.ulcers import UlcerCodes
@@ -135,6 +135,7 @@ class CodingStage(Stage):
         self.ulcers = UlcerCodes(self.store) if self.opts.pressure_ulcers else None
         self.links = LinkedCodes(load_link_rules(), self.store) if self.opts.linked_codes else None
         self.conflicts = CodeConflicts(self.store) if self.opts.code_conflicts else None
+        self.diabetes_type = DiabetesType(self.store) if self.opts.linked_codes else None
         self.threshold = (
             self.opts.lookup_min_similarity
             if self.opts.lookup_min_similarity is not None
@@ -170,6 +171,8 @@ class CodingStage(Stage):
                     entity.codes = self.history.apply(entity, doc)
                 if self.family is not None:
                     entity.codes = self.family.apply(entity, doc)
+        if self.diabetes_type is not None:
+            self.diabetes_type.apply(doc)
         if self.links is not None:
             self.links.apply(doc)
         if self.conflicts is not None:
