@@ -216,6 +216,61 @@ def test_a_treated_spread_or_current_cancer_keeps_its_code(
     assert icd(run(text), mention)[0].startswith("C")
 
 
+@pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        # a treatment said to be over is no current treatment (guideline I.C.2.d)
+        (
+            "History of breast cancer s/p mastectomy, completed chemo 2015, no evidence of "
+            "recurrence.",
+            "breast cancer",
+            "Z85.3",
+        ),
+        ("History of prostate cancer s/p radiation (2008)", "prostate cancer", "Z85.46"),
+        ("History of breast cancer s/p XRT 2010.", "breast cancer", "Z85.3"),
+        # no cue calls it old, but the note says it was removed and when, or that none is left
+        ("PMH: colon cancer s/p hemicolectomy 2010", "colon cancer", "Z85.038"),
+        ("Breast cancer s/p lumpectomy and radiation in 2012, NED", "Breast cancer", "Z85.3"),
+        (
+            "Breast cancer s/p mastectomy and chemo, no evidence of disease.",
+            "Breast cancer",
+            "Z85.3",
+        ),
+    ],
+)
+def test_a_cancer_whose_treatment_is_over_is_its_personal_history(
+    run: Run, text: str, mention: str, code: str
+) -> None:
+    assert icd(run(text), mention) == [code]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("History of breast cancer, receiving chemo.", "breast cancer"),
+        ("History of breast cancer s/p mastectomy, now on chemo.", "breast cancer"),
+        ("History of breast cancer, completed cycle 2 of chemo.", "breast cancer"),
+        ("History of breast cancer s/p lumpectomy, scheduled for radiation.", "breast cancer"),
+        ("Colon cancer s/p hemicolectomy 2010, now with liver mets.", "Colon cancer"),
+        # removed, but nothing says when or that none is left
+        ("Breast cancer s/p lumpectomy 2012.", "Breast cancer"),
+        # a biopsy removes nothing; surgery of something else is no treatment of it
+        ("Breast cancer s/p biopsy 2024, NED", "Breast cancer"),
+        ("PMH: breast cancer, s/p knee surgery 2010", "breast cancer"),
+    ],
+)
+def test_a_current_or_unclear_treatment_keeps_the_cancer_code(
+    run: Run, text: str, mention: str
+) -> None:
+    assert icd(run(text), mention)[0].startswith("C")
+
+
+def test_the_removal_words_read_only_for_cancer(run: Run) -> None:
+    """ "s/p lobectomy 2010, NED" says nothing of smoking: the removal words are read only
+    for the Z85 rules."""
+    assert icd(run("Smoker s/p lobectomy 2010, NED."), "Smoker")[0].startswith("F17")
+
+
 def test_renal_ca_is_no_cancer_code(run: Run) -> None:
     """ "Renal Ca excretion" is calcium: the curated short forms leave "renal ca" out."""
     doc = run("Renal Ca excretion normal.")
