@@ -137,6 +137,18 @@ _DOSE_UNIT = re.compile(
     r"[ \t]*(?:(?:mg|mcg|µg|μg|ug|g|ml|unt|units?|iu|meq|mmol)\b|%|/)", re.IGNORECASE
 )
 _SKIP_GAP = re.compile(r"[ \t)/\-]{1,4}")
+_COUNTED = re.compile(
+    r"[ \t]*(?:-[ \t]*)?(?:years?|yrs?|y/?o|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b",
+    re.IGNORECASE,
+)
+"""A unit after a number that makes it a count, not a name's stage: "CKD 3 years ago" is CKD
+for three years, no CKD stage 3."""
+_RANGE_NEXT = re.compile(
+    r"[ \t]*(?:-|/|to\b|or\b)[ \t]*(?:\d|(?:iv|v|i{1,3})[ab]?\b)", re.IGNORECASE
+)
+"""A second number after a name's last one: "CKD 3-4", "CKD stage 3/4" give a range of
+stages, and no stage of it is the note's."""
+_STAGED = re.compile(r"(?:\d+|iv|v|i{1,3})[ab]?", re.IGNORECASE)
 """What may stand between the words before a head: "influenza A/B PCR"."""
 _NEGATIVE_RESULT = re.compile(
     r"(?:[ \t]{1,2}(?:type[ \t])?(?:a|b|a/b|a[ \t]and[ \t]b)\b)?"  # "Influenza A negative"
@@ -718,6 +730,13 @@ class _Scan:
             and not _NUMBER_NEXT.match(doc.text, end)  # "2 L/HR 92": the heart rate
         ):
             return None  # the denominator of a rate: "DILTIAZEM 10MG/HR" names no heart rate
+        if last - first > 1 and (
+            (self.texts[last - 1][:1].isdigit() and _COUNTED.match(doc.text, end))
+            or (_STAGED.fullmatch(self.texts[last - 1]) and _RANGE_NEXT.match(doc.text, end))
+        ):
+            # "CKD 3 years ago": the number counts the years; "CKD 3-4": a range of stages;
+            # the shorter name says no stage
+            return None
         caps = self.caps(words[first].sentence)
         limit = self.sentence_end(words[first])
         value = None
