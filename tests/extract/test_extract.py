@@ -460,6 +460,36 @@ def test_ambiguous_abbreviations_of_diseases_still_count_with_support(read: Read
     assert "I73.9" in codes(ents["pad"])
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ESKD on PD",
+        "Pt on PD, cloudy effluent, c/f peritonitis.",
+        "PD",
+        # Parkinson's drugs elsewhere in the note do not outweigh dialysis words beside it
+        "Started on levodopa. ESKD on PD.",
+    ],
+)
+def test_pd_without_parkinson_s_words_is_no_parkinson_s_disease(read: Read, text: str) -> None:
+    """ "PD" is as often peritoneal dialysis (review12 A6: "ESKD on PD" was G20.A1)."""
+    assert not any(c.code.startswith("G20") for e in read(text).entities for c in e.codes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PD on carbidopa-levodopa.",
+        "History of PD with tremor.",
+        # a case report that names levodopa once and "PD" again far from it
+        "Diagnosed with PD at 49. Started on levodopa. Good symptom control of PD.",
+    ],
+)
+def test_pd_with_parkinson_s_words_is_parkinson_s_disease(read: Read, text: str) -> None:
+    pd = [e for e in read(text).entities if e.text == "PD"]
+    assert pd
+    assert all("G20.A1" in codes(e) for e in pd)
+
+
 def test_cp_is_chest_pain_and_never_cerebral_palsy_without_context(read: Read) -> None:
     ents = found(read("Pt txr to floor with CP radiating to the left arm."))
     every = {c.code for c in ents["cp"].codes}

@@ -105,6 +105,10 @@ def ambiguous_verdict(
     if support:
         return True, f"supporting word '{support[0]}'"
     if rule.needs_support:
+        if rule.note_support and not nearby.intersection(rule.against):
+            in_note = sorted({w.text for w in words}.intersection(rule.note_support))
+            if in_note:
+                return True, f"supporting word '{in_note[0]}' in the note"
         return False, "no supporting word"
     section = sections.at(start)
     against_sections = (

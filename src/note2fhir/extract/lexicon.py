@@ -62,10 +62,14 @@ class AmbiguityRule(_Strict):
     keep_by_default: bool = False
     """Keep the meaning when no word speaks for or against it ("also on asa and lipitor"):
     for a lexicon drug whose other meaning has words of its own ("ASA class II")."""
+    note_support: list[str] = Field(default_factory=list)
+    """Words anywhere in the note that keep a rule's meaning that needs support when no word
+    nearby gives it and no against word stands nearby: a Parkinson's case report that names
+    levodopa once and "PD" ten times; "ESKD on PD" beside it stays peritoneal dialysis."""
 
     @model_validator(mode="after")
     def _against_is_read(self) -> AmbiguityRule:
-        if self.needs_support and self.against:
+        if self.needs_support and self.against and not self.note_support:
             raise ValueError("a rule that needs support never reads its against words")
         return self
 
