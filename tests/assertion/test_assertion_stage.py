@@ -96,6 +96,19 @@ def make_doc() -> MakeDoc:
                 "DM2": {"historical"},
             },
         ),
+        # "p/w" (presents with) ends the history's scope like "presents with" (review12 C1)
+        (
+            "58F w/ hx [[COPD]], [[HFpEF]], [[DM2]] p/w progressive [[SOB]], productive "
+            "[[cough]] and [[fevers]].",
+            {
+                "COPD": {"historical"},
+                "HFpEF": {"historical"},
+                "DM2": {"historical"},
+                "SOB": NONE,
+                "cough": NONE,
+                "fevers": NONE,
+            },
+        ),
         (
             "[[PNA]] vs [[CHF exacerbation]]",
             {
