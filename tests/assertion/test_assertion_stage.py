@@ -166,11 +166,13 @@ def make_doc() -> MakeDoc:
         ("Exposure to [[COVID-19]] at work.", {"COVID-19": {"uncertain"}}),
         ("Sick contact with [[influenza]] at home.", {"influenza": {"uncertain"}}),
         ("Screening for [[colon cancer]].", {"colon cancer": {"uncertain"}}),
-        ("Evaluated for [[stroke]]; MRI negative.", {"stroke": {"uncertain"}}),
+        ("Presents to be evaluated for [[chest pain]].", {"chest pain": NONE}),
         ("[[Contact dermatitis]] on hands.", {"Contact dermatitis": NONE}),
         # a test that looked for the disease came back negative; not across a comma
         ("[[Influenza]] A swab negative.", {"Influenza": {"negated"}}),
         ("[[Pneumonia]], sputum culture negative.", {"Pneumonia": NONE}),
+        ("[[Sepsis]] blood cultures negative at 48 hours.", {"Sepsis": NONE}),
+        ("[[Influenza]] A/B swab negative.", {"Influenza": {"negated"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
         # step-relatives and in-laws are family, by their own RoleCode

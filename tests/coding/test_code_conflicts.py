@@ -40,6 +40,11 @@ def icd(doc: ClinicalDocument, text: str) -> list[str]:
         ({"Z86.73", "I69.351"}, {"Z86.73"}),  # a history beside its sequela
         ({"F05", "R41.0"}, {"R41.0"}),  # F05: delirium NOS (R41.0)
         ({"E10.9", "E11.9"}, {"E10.9", "E11.9"}),  # each names the other's category
+        # a title "without" what the other code names goes, not the condition
+        ({"I25.10", "I20.0"}, {"I25.10"}),  # I25.10 ... without angina pectoris
+        ({"K80.20", "K81.0"}, {"K80.20"}),  # calculus of gallbladder without cholecystitis
+        ({"K57.90", "K92.2"}, {"K57.90"}),  # without bleeding; K92: ... with hemorrhage
+        ({"F10.10", "F10.20"}, {"F10.10"}),  # abuse beside dependence (I.C.5.b.1)
         ({"E11.9", "I10"}, set()),
     ],
 )
@@ -98,3 +103,12 @@ def test_without_complications_gives_way_to_a_complication(run: Run) -> None:
     kept = next(e for e in doc.entities if e.text == "Type 2 diabetes").codes
     assert any("without complications" in c.reason for c in kept)
     assert icd(run("Type 2 diabetes. Hypertension."), "Type 2 diabetes") == ["E11.9"]
+
+
+def test_without_complications_stays_beside_another_condition_of_its_category(
+    run: Run,
+) -> None:
+    """I87.309 "Chronic venous hypertension (idiopathic) without complications ..." is no
+    complication-free form of the venous insufficiency I87.2 beside it."""
+    doc = run("Chronic venous hypertension of the right leg. Left leg venous stasis.")
+    assert icd(doc, "Chronic venous hypertension") == ["I87.309"]

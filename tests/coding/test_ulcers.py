@@ -54,6 +54,7 @@ def test_site_words_name_sites_of_the_titles() -> None:
         ("Unstageable pressure ulcer of left buttock.", "L89.320"),
         ("Decubitus ulcer L hip.", "L89.229"),  # no stage: unspecified stage of the site
         ("Pressure ulcer, stage 2.", "L89.92"),  # no site: unspecified site of the stage
+        ("Pressure ulcer of the left heel, stage 3, dressing changed.", "L89.623"),
     ],
 )
 def test_site_and_stage_pick_the_code(run: Run, text: str, code: str) -> None:
@@ -65,6 +66,10 @@ def test_site_and_stage_pick_the_code(run: Run, text: str, code: str) -> None:
     [
         "Pressure ulcer on coccyx and left heel, stage 2.",  # two sites: the coder's choice
         "Pressure ulcer of sacrum, stage 2 and stage 3 areas.",
+        # another condition's stage or site in the clause: whose it is, the words do not say
+        "CKD stage 3, sacral pressure ulcer noted on admission.",
+        "Pressure ulcer, hip fracture.",
+        "Stage IV lung cancer with sacral decubitus ulcer.",
     ],
 )
 def test_two_sites_or_stages_keep_the_generic_code(run: Run, text: str) -> None:

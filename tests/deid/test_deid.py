@@ -519,6 +519,11 @@ def test_nurse_with_a_state_name(detector: Detector) -> None:
         "Intubated with a Macintosh blade without difficulty.",
         "We decided to perform a McKeown oesophagectomy.",  # a procedure word as the head
         "Next, a 27-mm Hancock® II bioprosthetic valve was sewn in.",  # a trademark
+        # eponyms written bare: manoeuvres, grades, positions, operations, device makers
+        "Shoulder exam positive Hawkins and Neer.",
+        "Biopsy showed Gleason 3+4.",
+        "SAH with Hunt and Hess 3.",
+        "Placed in left Sims position, then on a Stryker bed.",
     ],
 )
 def test_eponyms_and_abbreviations_are_not_names(detector: Detector, text: str) -> None:

@@ -30,7 +30,11 @@ mellitus (E10.-)"), neither code can be told right, and both are deselected: a w
 worse than none.
 
 A code whose title says it is "without complications" (E11.9) is also deselected beside
-another selected code of its category (E11.621): the title contradicts the complication.
+a selected code of the same condition "with" a complication (E11.621): the title contradicts
+it.  A code whose title says "without" what the other code names goes rather than the other
+("I25.10 ... without angina pectoris" beside the unstable angina I20.0, "K80.20 Calculus of
+gallbladder without cholecystitis" beside K81.0), and of a substance's use, abuse and
+dependence only the highest is kept (guideline I.C.5.b.1: F10.20 beside F10.10).
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def _history(code: str) -> bool:
     return code.startswith(_HISTORY)
 
 
-def _loser(holder: str, excluded: str, note: str) -> str:
+def _loser(holder: str, excluded: str, note: str, titles: dict[str, str]) -> str:
     """Which of two conflicting codes goes (see the module docstring)."""
     if _NOS.search(note):
         return excluded
@@ -107,7 +111,41 @@ def _loser(holder: str, excluded: str, note: str) -> str:
         return excluded
     if _history(excluded) and not _history(holder):
         return excluded
+    if not _symptom(holder) and _denies(titles.get(excluded, ""), note):
+        return excluded  # "I25.10 ... without angina pectoris" beside the angina I20.0
     return holder
+
+
+_WITHOUT_WORD = re.compile(r"\bwithout (\w+)", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+
+
+def _denies(title: str, note: str) -> bool:
+    """Whether ``title`` says "without" what ``note`` names: K80.20 "Calculus of gallbladder
+    without cholecystitis ..." beside a code whose note reads "cholecystitis with
+    cholelithiasis (K80.-)"; not E11.649 "... with hypoglycemia without coma" beside E16.2's
+    "diabetes with hypoglycemia (...)"."""
+    denied = {m.group(1).lower() for m in _WITHOUT_WORD.finditer(title)}
+    named = {_SAME_WORD.get(w, w) for w in _WORD.findall(_TERM.sub("", note).lower())}
+    return bool(denied & named)
+
+
+_SAME_WORD = {"hemorrhage": "bleeding"}
+"""Words the titles and notes use for one thing (K57.90 "without bleeding", K92's note
+"diverticular disease with hemorrhage")."""
+
+
+_SUBSTANCE_RANK = {"2": 3, "1": 2, "9": 1}
+"""Psychoactive substance use (F10-F19, subcategory .9), abuse (.1) and dependence (.2): the
+higher of two in one note is coded alone (guideline I.C.5.b.1)."""
+
+
+def _substance_outranks(code: str, other: str) -> bool:
+    """Whether ``code`` is the dependence beside the abuse or use of the same substance
+    (F10.20 beside F10.10), which I.C.5.b.1 codes alone."""
+    if not (code.startswith("F1") and code[:3] == other[:3] and len(code) > 4 < len(other)):
+        return False
+    return _SUBSTANCE_RANK.get(code[4], 0) > _SUBSTANCE_RANK.get(other[4], 0)
 
 
 class CodeConflicts:
@@ -129,6 +167,7 @@ class CodeConflicts:
         >>> #                                   "diabetes mellitus (E08-E13)")]
         """
         out: list[Conflict] = []
+        titles = {code: self._title(code) for code in codes}
         for code in sorted(codes):
             seen: set[str] = set()
             for prefix in _prefixes(code):
@@ -137,7 +176,8 @@ class CodeConflicts:
                         if other == code or other in seen or not other.startswith(target):
                             continue
                         seen.add(other)
-                        out.append(Conflict(_loser(code, other, note), code, other, prefix, note))
+                        loser = _loser(code, other, note, titles)
+                        out.append(Conflict(loser, code, other, prefix, note))
         return out
 
     def _decided(self, conflicts: list[Conflict]) -> list[Conflict]:
@@ -146,6 +186,9 @@ class CodeConflicts:
         own = {(c.holder, c.excluded): c for c in conflicts if c.loser == c.holder}
         out: list[Conflict] = []
         for c in conflicts:
+            other = c.excluded if c.loser == c.holder else c.holder
+            if _substance_outranks(c.loser, other):
+                continue
             back = own.get((c.excluded, c.holder))
             if c.loser == c.holder and back is not None:
                 mine, theirs = self._names_category(c), self._names_category(back)
@@ -160,15 +203,28 @@ class CodeConflicts:
         term = _TERM.sub("", conflict.note).strip().lower()
         return concept is not None and term == concept.preferred.strip().lower()
 
+    def _title(self, code: str) -> str:
+        concept = self.store.concept(f"icd10cm:{code}")
+        return concept.preferred if concept is not None else ""
+
     def without_complications(self, code: str) -> bool:
         """Whether the title of ``code`` says "without complications" (E11.9, E10.9)."""
         found = self._plain.get(code)
         if found is None:
-            concept = self.store.concept(f"icd10cm:{code}")
-            found = self._plain[code] = bool(
-                concept is not None and _WITHOUT_COMPLICATIONS.search(concept.preferred)
-            )
+            found = self._plain[code] = bool(_WITHOUT_COMPLICATIONS.search(self._title(code)))
         return found
+
+    def complication_of(self, code: str, other: str) -> bool:
+        """Whether ``other`` is a complication of the condition that the "without
+        complications" code names: its title is the same condition "with" something
+        ("Type 2 diabetes mellitus without complications" → "Type 2 diabetes mellitus with
+        foot ulcer"; not "Venous insufficiency" beside chronic venous hypertension)."""
+        title, other_title = self._title(code), self._title(other)
+        match = _WITHOUT_COMPLICATIONS.search(title)
+        if match is None or _WITHOUT_COMPLICATIONS.search(other_title):
+            return False
+        stem = title[: match.start()].strip().lower()
+        return other_title.lower().startswith(f"{stem} with ")
 
     def apply(self, doc: ClinicalDocument) -> None:
         """Deselect, on every current mention of ``doc``, the codes that contradict another
@@ -183,7 +239,10 @@ class CodeConflicts:
         why: dict[tuple[str, int], str] = {}
         for code in sorted(codes):
             if self.without_complications(code):
-                other = next((o for o in sorted(codes) if o != code and o[:3] == code[:3]), None)
+                other = next(
+                    (o for o in sorted(codes) if o != code and self.complication_of(code, o)),
+                    None,
+                )
                 if other is not None:
                     for at in where[code]:
                         why[code, at] = (

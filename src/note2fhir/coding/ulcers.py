@@ -63,6 +63,23 @@ _STAGE = re.compile(
     re.I,
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+_STAGE_WORDS = (
+    r"(?:stage|stg)\.?\s*(?:[1-4]|iv|iii|ii|i)\b|unstageable\b|unstagable\b"
+    r"|deep tissue (?:injury|damage|pressure injury)\b|dti\b|dtpi\b"
+)
+_SITE_WORDS = (
+    r"(?:(?:right|left|rt|lt|r|l)\.?\s+)?(?:upper back|lower back|"
+    + "|".join(sorted((w for w in SITE_WORDS if " " not in w), key=len, reverse=True))
+    + r")\b"
+)
+_LEAD = re.compile(rf"(?:\b(?:{_STAGE_WORDS})\s*)?(?:\b{_SITE_WORDS}\s*)?$", re.I)
+"""A stage and a site right before the mention, nothing else between."""
+_TAIL = re.compile(
+    rf"(?:[\s,:-]*(?:(?:of|on|to|at|over|involving)\s+(?:the\s+)?)?"
+    rf"(?:{_SITE_WORDS}|{_STAGE_WORDS})){{0,3}}",
+    re.I,
+)
+"""Sites and stages right after the mention ("of the sacrum, stage 2")."""
 _SIDES = {"right": "right", "rt": "right", "r": "right", "left": "left", "lt": "left", "l": "left"}
 _CLAUSE = re.compile(r"\n|[.;](?:\s|$)")
 _REACH = 60
@@ -105,8 +122,8 @@ class UlcerCodes:
         )
         if selected is None or not selected.code.startswith(CATEGORY):
             return entity.codes
-        clause = _clause(doc.text, entity.start, entity.end)
-        key = _site_and_stage(clause)
+        phrase = _around(doc.text, entity.start, entity.end)
+        key = _site_and_stage(*phrase) if phrase is not None else None
         if key is None:
             return entity.codes
         code = release_codes().get(key)
@@ -130,8 +147,13 @@ class UlcerCodes:
         return out
 
 
-def _clause(text: str, start: int, end: int) -> str:
-    """The text of the mention's clause, at most :data:`_REACH` characters either side."""
+def _around(text: str, start: int, end: int) -> tuple[str, str, str] | None:
+    """The words of the mention's phrase: those right before it that are only a stage, a
+    side and a site ("Stage II sacral [pressure ulcer]"), the mention, and those after it
+    that are only sites and stages ("[pressure ulcer] of the left heel, stage 3", "[pressure
+    injury] stage 4 right heel").  None when its clause names a site or a stage outside the
+    phrase ("CKD stage 3, sacral pressure ulcer", "pressure ulcer, hip fracture"): whose it
+    is, the words do not say."""
     before = text[max(0, start - _REACH) : start]
     cuts = list(_CLAUSE.finditer(before))
     if cuts:
@@ -140,17 +162,34 @@ def _clause(text: str, start: int, end: int) -> str:
     cut = _CLAUSE.search(after)
     if cut is not None:
         after = after[: cut.start()]
-    return f"{before} {text[start:end]} {after}"
+    lead = _LEAD.search(before)
+    lead_text = lead.group() if lead else ""
+    rest = before[: len(before) - len(lead_text)]
+    tail_text = ""
+    for n, part in enumerate(after.split(",")):
+        piece = part if n == 0 else "," + part
+        tail = _TAIL.match(piece)
+        taken = tail.group() if tail else ""
+        if n > 0 and piece[len(taken) :].strip():
+            break  # a later list item that is more than a site and a stage
+        tail_text += taken
+        if piece[len(taken) :].strip():
+            break
+    outside = rest + " " + after[len(tail_text) :]
+    if _SITE.search(outside) or _STAGE.search(outside):
+        return None
+    return (lead_text, text[start:end], tail_text)
 
 
-def _site_and_stage(clause: str) -> tuple[str, str, str] | None:
-    """(side, site, stage) of the one site and the one stage a clause names, each
+def _site_and_stage(lead: str, mention: str, tail: str) -> tuple[str, str, str] | None:
+    """(side, site, stage) of the one site and the one stage a mention's phrase names, each
     "unspecified" when it names none; None when it names two."""
+    phrase = f"{lead} {mention} {tail}"
     sites = {
         (_SIDES.get((m.group("side") or "").lower(), ""), SITE_WORDS[m.group("site").lower()])
-        for m in _SITE.finditer(clause)
+        for m in _SITE.finditer(phrase)
     }
-    stages = {_stage(m) for m in _STAGE.finditer(clause)}
+    stages = {_stage(m) for m in _STAGE.finditer(phrase)}
     if len(sites) > 1 or len(stages) > 1:
         return None
     stage = stages.pop() if stages else "unspecified"

@@ -151,6 +151,7 @@ class Detector:
             "not_facility_before",
             "not_facility_after",
             "eponym_heads",
+            "bare_eponyms",
             "ordinal_counted",
         ):
             self._sets[name] = frozenset(w.lower() for w in getattr(r, name))
@@ -1633,6 +1634,7 @@ class Detector:
                     and (low in lex.common_surnames or low in lex.world_surnames)
                     and low not in lex.proper_words
                     and low not in self._eponym_first
+                    and low not in self._sets["bare_eponyms"]
                 )
             )
             and low not in self.protected

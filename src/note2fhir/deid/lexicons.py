@@ -86,6 +86,7 @@ class DeidRules(BaseModel):
     ordinal_counted: list[str]
     citation_countries: list[str]
     eponym_heads: list[str]
+    bare_eponyms: list[str]
     not_eponym_next: list[str]
     protected: list[str]
 
