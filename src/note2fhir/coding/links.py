@@ -120,7 +120,7 @@ class LinkedCodes:
                 if all(found) and not (rule.without and _present(rule.without, codes)):
                     entity.codes = _replaced(entity.codes, code, rule, display, found)
                     for other, own in selected:
-                        if own.code in rule.includes and other is not entity:
+                        if own.code.startswith(tuple(rule.includes)) and other is not entity:
                             other.codes = _included(other.codes, own, rule)
                     break
 
