@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import simple_icd_10_cm as cm
 
-from note2fhir.coding.ulcers import SITE_WORDS, release_codes
+from note2fhir.coding.ulcers import SITE_WORDS, UlcerCodes, read_codes
 from note2fhir.document import ClinicalDocument
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -26,9 +26,10 @@ def selected_l89(doc: ClinicalDocument) -> list[str]:
 
 
 def test_every_l89_leaf_is_read_from_its_title(store: TerminologyStore) -> None:
-    codes = release_codes()
+    codes = UlcerCodes(store).codes()
     leaves = [c for c in cm.get_descendants("L89") if cm.is_leaf(c)]
     assert sorted(codes.values()) == sorted(leaves)
+    assert read_codes({c: cm.get_description(c) for c in leaves}) == codes  # the release's
     assert codes[("", "sacral region", "3")] == "L89.153"
     assert codes[("right", "heel", "deep")] == "L89.616"
     assert codes[("unspecified", "site", "unspecified")] == "L89.90"
@@ -36,8 +37,8 @@ def test_every_l89_leaf_is_read_from_its_title(store: TerminologyStore) -> None:
         assert store.concept(f"icd10cm:{code}") is not None, code
 
 
-def test_site_words_name_sites_of_the_titles() -> None:
-    sites = {site for _, site, _ in release_codes()}
+def test_site_words_name_sites_of_the_titles(store: TerminologyStore) -> None:
+    sites = {site for _, site, _ in UlcerCodes(store).codes()}
     assert set(SITE_WORDS.values()) <= sites
     # the coccyx and the tailbone are the sacral region's by its inclusion terms
     included = " ".join(cm.get_inclusion_term("L89.15")).lower()

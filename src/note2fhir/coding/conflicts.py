@@ -158,6 +158,7 @@ class CodeConflicts:
         for holder, target, note in store.relation(ICD10CM, EXCLUDES1):
             self.excludes.setdefault(holder, []).append((target, note or ""))
         self._plain: dict[str, bool] = {}
+        self._titles: dict[str, str] = {}  # the titles of the codes met, a few thousand
 
     def conflicts(self, codes: set[str]) -> list[Conflict]:
         """The Excludes1 conflicts among ``codes``, one per (holder, excluded) pair, with the
@@ -204,8 +205,11 @@ class CodeConflicts:
         return concept is not None and term == concept.preferred.strip().lower()
 
     def _title(self, code: str) -> str:
-        concept = self.store.concept(f"icd10cm:{code}")
-        return concept.preferred if concept is not None else ""
+        title = self._titles.get(code)
+        if title is None:
+            concept = self.store.concept(f"icd10cm:{code}")
+            title = self._titles[code] = concept.preferred if concept is not None else ""
+        return title
 
     def without_complications(self, code: str) -> bool:
         """Whether the title of ``code`` says "without complications" (E11.9, E10.9)."""

@@ -2,7 +2,7 @@
 ulcer of sacrum" is L89.153 Pressure ulcer of sacral region, stage 3, not L89.90 Pressure ulcer
 of unspecified site, unspecified stage).
 
-The codes are read from the ICD-10-CM release, never written here: every L89 leaf title has
+The codes are read from the store's ICD-10-CM titles, never written here: every L89 leaf title has
 the form "Pressure ulcer of <site>, <stage>" or "Pressure-induced deep tissue damage of
 <site>", so the title that names the note's site, side and stage is the code.  A site or stage
 the clause names twice ("sacrum and heel", "stage 2 ... stage 3") is not chosen: the
@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from functools import cache
-
-import simple_icd_10_cm as cm
 
 from note2fhir.coding.candidates import icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
@@ -86,16 +83,21 @@ _REACH = 60
 """Characters read on either side of the mention for its site and stage."""
 
 
-@cache
-def release_codes() -> dict[tuple[str, str, str], str]:
-    """(side, site, stage) → L89 leaf code, from the titles of the release; side is "right",
-    "left", "unspecified" or "" (a site without sides), stage "1"-"4", "unstageable",
-    "deep" or "unspecified"."""
+def _l89_codes() -> list[str]:
+    """Every code the L89 category could hold (L89.0-L89.9 with one or two more digits)."""
+    return [
+        f"{CATEGORY}.{a}{rest}"
+        for a in "0123456789"
+        for rest in ("", *"0123456789", *(f"{b}{c}" for b in "0123456789" for c in "0123456789"))
+    ]
+
+
+def read_codes(titles: dict[str, str]) -> dict[tuple[str, str, str], str]:
+    """(side, site, stage) → L89 code, from the titles ``titles`` gives codes; side is
+    "right", "left", "unspecified" or "" (a site without sides), stage "1"-"4",
+    "unstageable", "deep" or "unspecified"."""
     out: dict[tuple[str, str, str], str] = {}
-    for code in cm.get_descendants(CATEGORY):
-        if not cm.is_leaf(code):
-            continue
-        title = cm.get_description(code)
+    for code, title in titles.items():
         match = _TITLE.fullmatch(title) or _DEEP_TITLE.fullmatch(title)
         if match is None:
             continue
@@ -112,6 +114,18 @@ class UlcerCodes:
 
     def __init__(self, store: TerminologyStore) -> None:
         self.store = store
+        self._codes: dict[tuple[str, str, str], str] | None = None
+
+    def codes(self) -> dict[tuple[str, str, str], str]:
+        """(side, site, stage) → L89 code, read once from the store's titles."""
+        if self._codes is None:
+            titles = {}
+            for code in _l89_codes():
+                concept = self.store.concept(f"icd10cm:{code}")
+                if concept is not None:
+                    titles[code] = concept.preferred
+            self._codes = read_codes(titles)
+        return self._codes
 
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with a selected L89 code replaced by the code of the site and
@@ -123,10 +137,10 @@ class UlcerCodes:
         if selected is None or not selected.code.startswith(CATEGORY):
             return entity.codes
         phrase = _around(doc.text, entity.start, entity.end)
-        key = _site_and_stage(*phrase) if phrase is not None else None
+        key = _site_and_stage(*phrase, self.codes()) if phrase is not None else None
         if key is None:
             return entity.codes
-        code = release_codes().get(key)
+        code = self.codes().get(key)
         if code is None or code == selected.code:
             return entity.codes
         concept = self.store.concept(f"icd10cm:{code}")
@@ -181,7 +195,9 @@ def _around(text: str, start: int, end: int) -> tuple[str, str, str] | None:
     return (lead_text, text[start:end], tail_text)
 
 
-def _site_and_stage(lead: str, mention: str, tail: str) -> tuple[str, str, str] | None:
+def _site_and_stage(
+    lead: str, mention: str, tail: str, codes: dict[tuple[str, str, str], str]
+) -> tuple[str, str, str] | None:
     """(side, site, stage) of the one site and the one stage a mention's phrase names, each
     "unspecified" when it names none; None when it names two."""
     phrase = f"{lead} {mention} {tail}"
@@ -196,7 +212,6 @@ def _site_and_stage(lead: str, mention: str, tail: str) -> tuple[str, str, str] 
     if not sites:
         return ("unspecified", "site", stage)
     side, site = sites.pop()
-    codes = release_codes()
     if ("", site, stage) in codes:
         return ("", site, stage)  # a site without sides: "sacral region", "head"
     return (side or "unspecified", site, stage)
