@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from note2fhir.coding.acuity import AcuteOnChronic
 from note2fhir.coding.billable import BillableCheck
 from note2fhir.coding.candidates import code_candidates
 from note2fhir.coding.conflicts import CodeConflicts
@@ -86,6 +87,11 @@ class CodingOptions(BaseModel):
         description="Select the family-history code of a relative's condition (mother with "
         "breast cancer is Z80.3, not C50.919); rules in family_history_codes.yaml.",
     )
+    acuity: bool = Field(
+        True,
+        description="Select the acute-on-chronic sibling of a chronic code when the mention's "
+        "phrase says it flared (chronic systolic CHF exacerbation is I50.23, not I50.22).",
+    )
     pressure_ulcers: bool = Field(
         True,
         description="Select the L89 code of the site and stage the note gives a pressure "
@@ -133,6 +139,7 @@ class CodingStage(Stage):
         self.sites = SiteCodes(load_site_rules(), self.store) if self.opts.site_codes else None
         self.sides = SidedCodes(self.store) if self.opts.laterality else None
         self.ulcers = UlcerCodes(self.store) if self.opts.pressure_ulcers else None
+        self.acuity = AcuteOnChronic(self.store) if self.opts.acuity else None
         self.links = LinkedCodes(load_link_rules(), self.store) if self.opts.linked_codes else None
         self.conflicts = CodeConflicts(self.store) if self.opts.code_conflicts else None
         self.diabetes_type = DiabetesType(self.store) if self.opts.linked_codes else None
@@ -167,6 +174,8 @@ class CodingStage(Stage):
                     entity.codes = self.sides.apply(entity, doc)
                 if self.ulcers is not None:
                     entity.codes = self.ulcers.apply(entity, doc)
+                if self.acuity is not None:
+                    entity.codes = self.acuity.apply(entity, doc)
                 if self.history is not None:
                     entity.codes = self.history.apply(entity, doc)
                 if self.family is not None:
