@@ -78,6 +78,7 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
         ("DM2 with hypoglycemia.", "DM2", "E11.649"),
         ("DM2 with hyperglycemia", "DM2", "E11.65"),
         ("T1DM, hyperglycemia", "T1DM", "E10.65"),
+        ("DM2 with hypoglycemia with coma.", "DM2", "E11.641"),
         ("CAD. Unstable angina, heparin drip started.", "CAD", "I25.110"),
         ("CAD, stable angina on exertion.", "CAD", "I25.118"),  # stable angina: I20.89
         ("PMH: CAD. Angina with exertion.", "CAD", "I25.119"),
