@@ -145,7 +145,6 @@ def test_the_partner_the_combination_includes_is_deselected(
         ("DM2. DKA.", "DKA", "E11.10"),  # documented type 2
         ("DKA.", "DKA", "E11.10"),  # no type documented: the default
         ("T1DM. T2DM. DKA.", "DKA", None),  # both named: not carried, and E10/E11 exclude
-        ("DM2 with hypoglycemia with coma.", "DM2", "E11.9"),  # not E11.649 without coma
     ],
 )
 def test_the_documented_type_is_carried_to_a_complication(
