@@ -365,9 +365,8 @@ class TriggerIndex:
             node, pos, relative = stack.pop()
             if node.ending is not None and pos > start:
                 rule, phrase = node.ending
-                if rule.not_before and pos < end and norms[pos] in rule.not_before:
-                    pass
-                elif (
+                blocked = rule.not_before and pos < end and norms[pos] in rule.not_before
+                if not blocked and (
                     best is None
                     or pos > best.end
                     or (pos == best.end and rule.order < best.rule.order)

@@ -163,7 +163,7 @@ class AssertionStage(Stage):
                         if _repeated_item(h, span, repeats, tokens):
                             ended.add((h.match.start, h.match.end))
                     hits = [h for h in hits if (h.match.start, h.match.end) not in ended]
-                self._apply(entity, hits, tokens, span, spans, doc.text)
+                self._apply(entity, hits, tokens, doc.text, span, spans)
                 if doc_year is None:
                     _no_year_for_a_plan(entity)
                 self._doubt_in_mention(entity)
@@ -192,9 +192,9 @@ class AssertionStage(Stage):
         entity: Entity,
         hits: list[Hit],
         tokens: Sequence[Token],
+        doc_text: str,
         span: tuple[int, int] | None = None,
         spans: Sequence[tuple[int, int]] = (),
-        doc_text: str = "",
     ) -> None:
         """Set the categories of ``hits`` on ``entity`` (a mention over the unit's tokens
         ``span``; ``spans``: those of every mention of the unit)."""

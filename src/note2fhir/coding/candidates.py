@@ -87,3 +87,20 @@ def first_of_each(candidates: Iterable[CodeCandidate]) -> list[CodeCandidate]:
             seen.add(key)
             out.append(cand)
     return out
+
+
+def deselected(codes: list[CodeCandidate], old: CodeCandidate, why: str) -> list[CodeCandidate]:
+    """``codes`` with ``old`` kept as an unselected candidate whose reason adds ``why``
+    before its concept tag (the reason still ends with it); ``codes`` as they are when
+    ``old`` is no longer among them."""
+    if old not in codes:
+        return codes
+    concept = concept_of(old)
+    base = old.reason[: -(len(concept) + 3)] if concept else old.reason
+    reason = (f"{base}; {why}" if base else why) + (f" [{concept}]" if concept else "")
+    kept = replace(old, selected=False, reason=reason)
+    return (
+        [c for c in codes if c.selected and c is not old]
+        + [kept]
+        + [c for c in codes if not c.selected and c is not old]
+    )

@@ -31,19 +31,21 @@ worse than none.
 
 A code whose title says it is "without complications" (E11.9) is also deselected beside
 a selected code of the same condition "with" a complication (E11.621): the title contradicts
-it.  A code whose title says "without" what the other code names goes rather than the other
-("I25.10 ... without angina pectoris" beside the unstable angina I20.0, "K80.20 Calculus of
-gallbladder without cholecystitis" beside K81.0), and of a substance's use, abuse and
-dependence only the highest is kept (guideline I.C.5.b.1: F10.20 beside F10.10).
+it.  When the excluded code's title says "without" a word of the holder's note, the excluded
+code goes rather than the holder (unless the holder is a symptom): "I25.10 ... without
+angina pectoris" beside the unstable angina I20.0, whose note reads "angina pectoris with
+atherosclerotic heart disease ...", "K80.20 Calculus of gallbladder without cholecystitis"
+beside K81.0.  Of a substance's use, abuse and dependence only the highest is kept
+(guideline I.C.5.b.1: F10.20 beside F10.10).
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from note2fhir.coding.candidates import concept_of
+from note2fhir.coding.candidates import deselected
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -141,9 +143,10 @@ higher of two in one note is coded alone (guideline I.C.5.b.1)."""
 
 
 def _substance_outranks(code: str, other: str) -> bool:
-    """Whether ``code`` is the dependence beside the abuse or use of the same substance
-    (F10.20 beside F10.10), which I.C.5.b.1 codes alone."""
-    if not (code.startswith("F1") and code[:3] == other[:3] and len(code) > 4 < len(other)):
+    """Whether ``code`` outranks ``other``, a use, abuse or dependence code of the same
+    substance (dependence over abuse over use: F10.20 beside F10.10), which I.C.5.b.1 codes
+    alone."""
+    if not (code.startswith("F1") and code[:3] == other[:3] and min(len(code), len(other)) > 4):
         return False
     return _SUBSTANCE_RANK.get(code[4], 0) > _SUBSTANCE_RANK.get(other[4], 0)
 
@@ -158,7 +161,7 @@ class CodeConflicts:
         for holder, target, note in store.relation(ICD10CM, EXCLUDES1):
             self.excludes.setdefault(holder, []).append((target, note or ""))
         self._plain: dict[str, bool] = {}
-        self._titles: dict[str, str] = {}  # the titles of the codes met, a few thousand
+        self._titles: dict[str, str] = {}  # the titles of the codes met (at most the release's)
 
     def conflicts(self, codes: set[str]) -> list[Conflict]:
         """The Excludes1 conflicts among ``codes``, one per (holder, excluded) pair, with the
@@ -200,9 +203,9 @@ class CodeConflicts:
 
     def _names_category(self, conflict: Conflict) -> bool:
         """Whether the note's excluded term is the title of the excluded code's category."""
-        concept = self.store.concept(f"icd10cm:{conflict.excluded[:3]}")
+        title = self._title(conflict.excluded[:3])
         term = _TERM.sub("", conflict.note).strip().lower()
-        return concept is not None and term == concept.preferred.strip().lower()
+        return bool(title) and term == title.strip().lower()
 
     def _title(self, code: str) -> str:
         title = self._titles.get(code)
@@ -237,9 +240,10 @@ class CodeConflicts:
         codes = {c.code for _, c in coded}
         if len(codes) < 2:  # a conflict needs two codes
             return
+        starts = [sentence.start for sentence in doc.sentences]
         where: dict[str, list[int]] = {}
         for entity, cand in coded:
-            where.setdefault(cand.code, []).append(_sentence(doc, entity.start))
+            where.setdefault(cand.code, []).append(_sentence(doc, starts, entity.start))
         why: dict[tuple[str, int], str] = {}
         for code in sorted(codes):
             if self.without_complications(code):
@@ -266,28 +270,15 @@ class CodeConflicts:
                     f'deselected beside {other}: Excludes1 of {conflict.source} "{conflict.note}"'
                 )
         for entity, cand in coded:
-            reason = why.get((cand.code, _sentence(doc, entity.start)))
+            reason = why.get((cand.code, _sentence(doc, starts, entity.start)))
             if reason is not None:
-                entity.codes = _deselected(entity.codes, cand, reason)
+                entity.codes = deselected(entity.codes, cand, reason)
 
 
-def _sentence(doc: ClinicalDocument, offset: int) -> int:
-    """The index of the sentence holding ``offset`` (-1 when the note has none there)."""
-    starts = [s.start for s in doc.sentences]
+def _sentence(doc: ClinicalDocument, starts: list[int], offset: int) -> int:
+    """The index of the sentence holding ``offset`` (-1 when the note has none there);
+    ``starts``: the sentences' starts."""
     index = bisect_right(starts, offset) - 1
     if index >= 0 and offset < doc.sentences[index].end:
         return index
     return -1
-
-
-def _deselected(codes: list[CodeCandidate], old: CodeCandidate, why: str) -> list[CodeCandidate]:
-    """``codes`` with ``old`` kept as an unselected candidate that says why."""
-    concept = concept_of(old)
-    base = old.reason[: -(len(concept) + 3)] if concept else old.reason
-    reason = (f"{base}; {why}" if base else why) + (f" [{concept}]" if concept else "")
-    kept = replace(old, selected=False, reason=reason)
-    return (
-        [c for c in codes if c.selected and c is not old]
-        + [kept]
-        + [c for c in codes if not c.selected]
-    )

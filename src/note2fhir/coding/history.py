@@ -294,6 +294,11 @@ class HistoryCodes:
         a = entity.assertion
         if a.negated or a.uncertain or a.hypothetical or a.family:
             return entity.codes
+        if not any(
+            c.system == ICD10CM and c.selected and self._prefix_of(c.code) is not None
+            for c in entity.codes
+        ):
+            return entity.codes  # most mentions: no code a history rule replaces
         if (
             _NOT_OLD.search(entity.text)
             or _NOT_OLD.search(_words_before(doc, entity.start))

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from note2fhir.coding.candidates import icd_in_place_of
+from note2fhir.coding.candidates import deselected, icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
@@ -129,13 +129,7 @@ def _included(
     codes: list[CodeCandidate], old: CodeCandidate, rule: LinkRule
 ) -> list[CodeCandidate]:
     """``codes`` with ``old``, which ``rule``'s combination code includes, deselected."""
-    why = f"deselected: {rule.code} includes it ({rule.note})"
-    kept = replace(old, selected=False, reason=f"{old.reason}; {why}" if old.reason else why)
-    return (
-        [c for c in codes if c is not old and c.selected]
-        + [kept]
-        + [c for c in codes if c is not old and not c.selected]
-    )
+    return deselected(codes, old, f"deselected: {rule.code} includes it ({rule.note})")
 
 
 def _present(group: list[str], codes: list[str]) -> str | None:

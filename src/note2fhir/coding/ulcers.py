@@ -110,7 +110,7 @@ def read_codes(titles: dict[str, str]) -> dict[tuple[str, str, str], str]:
 
 
 class UlcerCodes:
-    """Site and stage of pressure ulcers, looked up in the release and the store."""
+    """Site and stage of pressure ulcers, looked up in the store's L89 titles."""
 
     def __init__(self, store: TerminologyStore) -> None:
         self.store = store
@@ -129,7 +129,8 @@ class UlcerCodes:
 
     def apply(self, entity: Entity, doc: ClinicalDocument) -> list[CodeCandidate]:
         """``entity.codes`` with a selected L89 code replaced by the code of the site and
-        stage its clause names (the replaced code stays, unselected)."""
+        stage the mention's phrase names, when the rest of its clause names no other (the
+        replaced code stays, unselected)."""
         selected = next(
             (c for c in entity.codes if c.system == ICD10CM and c.selected),
             None,
