@@ -173,6 +173,8 @@ def make_doc() -> MakeDoc:
         ("[[Pneumonia]], sputum culture negative.", {"Pneumonia": NONE}),
         ("[[Sepsis]] blood cultures negative at 48 hours.", {"Sepsis": NONE}),
         ("[[Influenza]] A/B swab negative.", {"Influenza": {"negated"}}),
+        ("[[MRSA]] nares swab negative.", {"MRSA": {"negated"}}),  # the specimen between
+        ("[[HIV]] Ab negative.", {"HIV": {"negated"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
         # step-relatives and in-laws are family, by their own RoleCode

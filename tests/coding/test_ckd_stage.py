@@ -55,6 +55,7 @@ def test_ckd_5_on_dialysis_makes_i13_2(run: Run) -> None:
         "CKD stage 3/4",
         "CKD stage IV-V",
         "CKD I think is stable",  # a pronoun
+        "CKD 2/2 HTN",  # "2/2" is "secondary to": a word bag takes each word once
     ],
 )
 def test_no_stage_the_note_does_not_give(run: Run, text: str) -> None:

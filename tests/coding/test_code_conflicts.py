@@ -45,6 +45,8 @@ def icd(doc: ClinicalDocument, text: str) -> list[str]:
         ({"K80.20", "K81.0"}, {"K80.20"}),  # calculus of gallbladder without cholecystitis
         ({"K57.90", "K92.2"}, {"K57.90"}),  # without bleeding; K92: ... with hemorrhage
         ({"F10.10", "F10.20"}, {"F10.10"}),  # abuse beside dependence (I.C.5.b.1)
+        # a note that names a "without" code by its title is no word that code denies
+        ({"G20.A1", "G20.C"}, {"G20.C"}),
         ({"E11.9", "I10"}, set()),
     ],
 )

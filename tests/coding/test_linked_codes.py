@@ -81,7 +81,8 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
         ("DM2 with hypoglycemia with coma.", "DM2", "E11.641"),
         ("CAD. Unstable angina, heparin drip started.", "CAD", "I25.110"),
         ("CAD, stable angina on exertion.", "CAD", "I25.118"),  # stable angina: I20.89
-        ("PMH: CAD. Angina with exertion.", "CAD", "I25.119"),
+        ("CAD. Angina with exertion.", "CAD", "I25.119"),
+        ("PMH: CAD. Exertional angina.", "CAD", "I25.119"),  # a chronic angina listed
     ],
 )
 def test_a_presumed_link_takes_the_combination_code(
@@ -97,6 +98,7 @@ def test_a_presumed_link_takes_the_combination_code(
     ("text", "name", "code"),
     [
         ("HTN. No CHF.", "HTN", "I10"),  # denied
+        ("CAD. Hx of unstable angina 2015.", "CAD", "I25.10"),  # a past angina links nothing
         ("HTN. ? CHF.", "HTN", "I10"),  # not confirmed
         ("HTN. Mother with CHF.", "HTN", "I10"),  # a relative's
         ("Mother with HTN and CHF.", "HTN", "Z82.49"),  # her family history, no link

@@ -56,6 +56,9 @@ def test_site_words_name_sites_of_the_titles(store: TerminologyStore) -> None:
         ("Decubitus ulcer L hip.", "L89.229"),  # no stage: unspecified stage of the site
         ("Pressure ulcer, stage 2.", "L89.92"),  # no site: unspecified site of the stage
         ("Pressure ulcer of the left heel, stage 3, dressing changed.", "L89.623"),
+        ("Left heel: stage 2 pressure ulcer.", "L89.622"),
+        ("Pressure ulcer on sacrum (stage 2).", "L89.152"),
+        ("Sacral pressure ulcer, stage 3 with slough.", "L89.153"),
     ],
 )
 def test_site_and_stage_pick_the_code(run: Run, text: str, code: str) -> None:

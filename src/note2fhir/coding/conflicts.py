@@ -105,15 +105,19 @@ def _history(code: str) -> bool:
     return code.startswith(_HISTORY)
 
 
-def _loser(holder: str, excluded: str, note: str, titles: dict[str, str]) -> str:
-    """Which of two conflicting codes goes (see the module docstring)."""
+def _loser(
+    holder: str, excluded: str, note: str, titles: dict[str, str], holder_past: bool = False
+) -> str:
+    """Which of two conflicting codes goes (see the module docstring); ``holder_past``: the
+    holder's mentions are all historical, so no "without" title contradicts it ("CAD. Hx of
+    unstable angina 2015" keeps I25.10 ... without angina pectoris)."""
     if _NOS.search(note):
         return excluded
     if _symptom(excluded) and not _symptom(holder):
         return excluded
     if _history(excluded) and not _history(holder):
         return excluded
-    if not _symptom(holder) and _denies(titles.get(excluded, ""), note):
+    if not _symptom(holder) and not holder_past and _denies(titles.get(excluded, ""), note):
         return excluded  # "I25.10 ... without angina pectoris" beside the angina I20.0
     return holder
 
@@ -128,7 +132,9 @@ def _denies(title: str, note: str) -> bool:
     cholelithiasis (K80.-)"; not E11.649 "... with hypoglycemia without coma" beside E16.2's
     "diabetes with hypoglycemia (...)"."""
     denied = {m.group(1).lower() for m in _WITHOUT_WORD.finditer(title)}
-    named = {_SAME_WORD.get(w, w) for w in _WORD.findall(_TERM.sub("", note).lower())}
+    # a note that names a "without" code by its title says "without" too: not a word it names
+    term = _WITHOUT_WORD.sub("", _TERM.sub("", note).lower())
+    named = {_SAME_WORD.get(w, w) for w in _WORD.findall(term)}
     return bool(denied & named)
 
 
@@ -163,7 +169,7 @@ class CodeConflicts:
         self._plain: dict[str, bool] = {}
         self._titles: dict[str, str] = {}  # the titles of the codes met (at most the release's)
 
-    def conflicts(self, codes: set[str]) -> list[Conflict]:
+    def conflicts(self, codes: set[str], past: frozenset[str] = frozenset()) -> list[Conflict]:
         """The Excludes1 conflicts among ``codes``, one per (holder, excluded) pair, with the
         code each deselects.
 
@@ -180,7 +186,7 @@ class CodeConflicts:
                         if other == code or other in seen or not other.startswith(target):
                             continue
                         seen.add(other)
-                        loser = _loser(code, other, note, titles)
+                        loser = _loser(code, other, note, titles, code in past)
                         out.append(Conflict(loser, code, other, prefix, note))
         return out
 
@@ -257,7 +263,9 @@ class CodeConflicts:
                             f"deselected: its title says without complications, and the "
                             f"note's {other} names one"
                         )
-        for conflict in self._decided(self.conflicts(codes)):
+        now = {c.code for e, c in coded if not e.assertion.historical}
+        past = frozenset(codes - now)
+        for conflict in self._decided(self.conflicts(codes, past)):
             loser = conflict.loser
             other = conflict.excluded if loser == conflict.holder else conflict.holder
             if _symptom(loser) and _symptom(other):

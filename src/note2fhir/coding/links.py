@@ -35,6 +35,7 @@ class LinkRule(BaseModel):
     note: str
     includes: list[str] = Field(default_factory=list)
     without: list[str] = Field(default_factory=list)
+    present: bool = False
 
 
 class LinkRules(BaseModel):
@@ -87,6 +88,16 @@ def _affirmed(entity: Entity, text: str) -> bool:
     return _UNRELATED.search(text, max(0, entity.start - 80), entity.end + 80) is None
 
 
+def _past_event(entity: Entity) -> bool:
+    """Whether a cue of the mention's own sentence puts it in the past ("Hx of unstable
+    angina 2015"); a past-history section alone does not: a chronic condition listed there
+    ("PMH: CAD. Exertional angina") is still the patient's."""
+    return any(
+        c.category == "historical" and not c.rule.startswith("section.")
+        for c in entity.assertion.cues
+    )
+
+
 def _selected_icd(entity: Entity) -> CodeCandidate | None:
     return next((c for c in entity.codes if c.system == ICD10CM and c.selected), None)
 
@@ -110,13 +121,15 @@ class LinkedCodes:
             return  # most notes: no code a rule replaces, no text to read
         selected = [(e, code) for e, code in coded if _affirmed(e, doc.text)]
         codes = [code.code for _, code in selected]
+        now = [code.code for e, code in selected if not _past_event(e)]
         for entity, code in selected:
             if code.code not in self.replaced:
                 continue
             for rule, display in self.rules:
                 if code.code not in rule.replaces:
                     continue
-                found = [_present(group, codes) for group in rule.with_]
+                pool = now if rule.present else codes
+                found = [_present(group, pool) for group in rule.with_]
                 if all(found) and not (rule.without and _present(rule.without, codes)):
                     entity.codes = _replaced(entity.codes, code, rule, display, found)
                     for other, own in selected:

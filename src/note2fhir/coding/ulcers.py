@@ -69,10 +69,14 @@ _SITE_WORDS = (
     + "|".join(sorted((w for w in SITE_WORDS if " " not in w), key=len, reverse=True))
     + r")\b"
 )
-_LEAD = re.compile(rf"(?:\b(?:{_STAGE_WORDS})\s*)?(?:\b{_SITE_WORDS}\s*)?$", re.I)
-"""A stage and a site right before the mention, nothing else between."""
+_LEAD = re.compile(
+    rf"(?:\b{_SITE_WORDS}\s*[:-]?\s*)?(?:\b(?:{_STAGE_WORDS})\s*)?(?:\b{_SITE_WORDS}\s*)?$",
+    re.I,
+)
+"""A site, a stage and a site right before the mention, nothing else between ("Left heel:
+stage 2 [pressure ulcer]", "Stage II sacral [pressure ulcer]")."""
 _TAIL = re.compile(
-    rf"(?:[\s,:-]*(?:(?:of|on|to|at|over|involving)\s+(?:the\s+)?)?"
+    rf"(?:[\s,:()-]*(?:(?:of|on|to|at|over|involving)\s+(?:the\s+)?)?"
     rf"(?:{_SITE_WORDS}|{_STAGE_WORDS})){{0,3}}",
     re.I,
 )
@@ -185,8 +189,8 @@ def _around(text: str, start: int, end: int) -> tuple[str, str, str] | None:
         piece = part if n == 0 else "," + part
         tail = _TAIL.match(piece)
         taken = tail.group() if tail else ""
-        if n > 0 and piece[len(taken) :].strip():
-            break  # a later list item that is more than a site and a stage
+        if n > 0 and piece[len(taken) :].strip() and not _STAGE.search(taken):
+            break  # a later list item that is more than a site ("hip fracture")
         tail_text += taken
         if piece[len(taken) :].strip():
             break

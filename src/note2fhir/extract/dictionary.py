@@ -651,6 +651,7 @@ class _Scan:
                 # a bag of this window holds exactly its distinct words, each in that bag
                 if (
                     not keys
+                    and len(seen) == j - i + 1  # each word once: "CKD 2/2 HTN" is no "CKD 2"
                     and sizes >> len(seen) & 1
                     and " ".join(sorted(seen)) in bags
                     and not self._ends_in_dose(j)
@@ -697,6 +698,7 @@ class _Scan:
             not keys
             and 2 <= length <= self.opts.max_bag_words
             and self.bag_run[i] >= length
+            and len(set(window)) == length  # each word once
             # bag_run: no word of the window is a bag stop word, so its bag is its word set
             and " ".join(sorted(set(window))) in index.bags
             and not self._ends_in_dose(i + length - 1)
