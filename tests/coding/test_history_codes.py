@@ -257,6 +257,9 @@ def test_a_cancer_whose_treatment_is_over_is_its_personal_history(
         # a biopsy removes nothing; surgery of something else is no treatment of it
         ("Breast cancer s/p biopsy 2024, NED", "Breast cancer"),
         ("PMH: breast cancer, s/p knee surgery 2010", "breast cancer"),
+        # a treatment before the surgery to come, or one that goes on
+        ("Breast cancer s/p neoadjuvant chemo 2025, awaiting mastectomy.", "Breast cancer"),
+        ("Breast cancer s/p lumpectomy 2021 on letrozole.", "Breast cancer"),
     ],
 )
 def test_a_current_or_unclear_treatment_keeps_the_cancer_code(
