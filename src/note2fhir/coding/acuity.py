@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from note2fhir.coding.candidates import first_of_each, icd_in_place_of
+from note2fhir.coding.candidates import clause_around, first_of_each, icd_in_place_of
 from note2fhir.coding.conflicts import current
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.terminology.schema import ICD10CM
@@ -93,12 +93,5 @@ class AcuteOnChronic:
 
 def _flared(text: str, start: int, end: int) -> bool:
     """Whether the mention or its clause right around it says the condition flared."""
-    before = text[max(0, start - _REACH) : start]
-    cuts = list(_CLAUSE.finditer(before))
-    if cuts:
-        before = before[cuts[-1].end() :]
-    after = text[end : end + _REACH]
-    cut = _CLAUSE.search(after)
-    if cut is not None:
-        after = after[: cut.start()]
+    before, after = clause_around(text, start, end, _REACH, _CLAUSE)
     return _FLARE.search(f"{before} {text[start:end]} {after}") is not None

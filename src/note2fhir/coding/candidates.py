@@ -104,3 +104,20 @@ def deselected(codes: list[CodeCandidate], old: CodeCandidate, why: str) -> list
         + [kept]
         + [c for c in codes if not c.selected and c is not old]
     )
+
+
+def clause_around(
+    text: str, start: int, end: int, reach: int, cut: re.Pattern[str]
+) -> tuple[str, str]:
+    """The text of the mention ``[start, end)``'s clause on either side of it: at most
+    ``reach`` characters each way, up to the nearest match of ``cut`` (a line break, a full
+    stop ...)."""
+    before = text[max(0, start - reach) : start]
+    cuts = list(cut.finditer(before))
+    if cuts:
+        before = before[cuts[-1].end() :]
+    after = text[end : end + reach]
+    stop = cut.search(after)
+    if stop is not None:
+        after = after[: stop.start()]
+    return before, after

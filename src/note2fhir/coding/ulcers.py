@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from note2fhir.coding.candidates import icd_in_place_of
+from note2fhir.coding.candidates import clause_around, icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -173,14 +173,7 @@ def _around(text: str, start: int, end: int) -> tuple[str, str, str] | None:
     injury] stage 4 right heel").  None when its clause names a site or a stage outside the
     phrase ("CKD stage 3, sacral pressure ulcer", "pressure ulcer, hip fracture"): whose it
     is, the words do not say."""
-    before = text[max(0, start - _REACH) : start]
-    cuts = list(_CLAUSE.finditer(before))
-    if cuts:
-        before = before[cuts[-1].end() :]
-    after = text[end : end + _REACH]
-    cut = _CLAUSE.search(after)
-    if cut is not None:
-        after = after[: cut.start()]
+    before, after = clause_around(text, start, end, _REACH, _CLAUSE)
     lead = _LEAD.search(before)
     lead_text = lead.group() if lead else ""
     rest = before[: len(before) - len(lead_text)]
