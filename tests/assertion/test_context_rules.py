@@ -18,7 +18,7 @@ from note2fhir.assertion.rules import (
     expand_phrase,
     load_index,
 )
-from note2fhir.coding import links
+from note2fhir.coding import candidates
 from note2fhir.fhir.build.family_member_history import ROLE_CODE_SYSTEM
 from note2fhir.resources.loader import load_data_file
 from note2fhir.text.segment import tokenize
@@ -154,4 +154,4 @@ def test_the_rules_the_stage_names_by_id_exist() -> None:
     tense): renaming either in the YAML must fail here, not switch the refinement off."""
     ids = {t.id for t in load_data_file(RULES_FILE, ContextRules).triggers}
     assert {stage._QUESTION_RULE, stage._YEAR_RULE} <= ids
-    assert ids >= links._ENDED  # the linked-codes rule reads "over" from these
+    assert ids >= candidates.ENDED  # the coding rules read "over" from these

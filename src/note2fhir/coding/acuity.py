@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from note2fhir.coding.candidates import clause_around, first_of_each, icd_in_place_of
-from note2fhir.coding.conflicts import current
+from note2fhir.coding.candidates import clause_around, current, first_of_each, icd_in_place_of
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from note2fhir.document import CodeCandidate
+from note2fhir.document import CodeCandidate, Entity, EntityType
 from note2fhir.terminology.candidates import Candidate
 from note2fhir.terminology.schema import ICD10CM
 
@@ -121,3 +121,21 @@ def clause_around(
     if stop is not None:
         after = after[: stop.start()]
     return before, after
+
+
+ENDED = frozenset({"historical.resolved", "historical.resolution", "historical.stopped"})
+"""Cues that say a condition is over ("hypertension (resolved)")."""
+
+
+def current(entity: Entity) -> bool:
+    """Whether a problem mention is the patient's, affirmed and not over: only such mentions'
+    codes go on a Condition the classification's rules apply to."""
+    a = entity.assertion
+    if entity.type is not EntityType.PROBLEM or a.negated or a.uncertain:
+        return False
+    return not (a.hypothetical or a.family or any(c.rule in ENDED for c in a.cues))
+
+
+def selected_icd(entity: Entity) -> CodeCandidate | None:
+    """The entity's selected ICD-10-CM code, if any."""
+    return next((c for c in entity.codes if c.system == ICD10CM and c.selected), None)

@@ -45,15 +45,14 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from note2fhir.coding.candidates import deselected
-from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
+from note2fhir.coding.candidates import current, deselected, selected_icd
+from note2fhir.document import ClinicalDocument
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
 EXCLUDES1 = "excludes1"
 """The crosswalk relation the terminology build gives an Excludes1 note."""
 
-_ENDED = frozenset({"historical.resolved", "historical.resolution", "historical.stopped"})
 _NOS = re.compile(r"\bNOS[ \t]*\([^()]*\)[ \t]*$")
 _WITHOUT_COMPLICATIONS = re.compile(r"\bwithout complications?\b", re.IGNORECASE)
 _TERM = re.compile(r"[ \t]*\([^()]*\)[ \t]*$")
@@ -72,20 +71,6 @@ class Conflict:
     excluded: str
     source: str
     note: str
-
-
-def current(entity: Entity) -> bool:
-    """Whether a problem mention is the patient's, affirmed and not over: only such mentions'
-    codes go on a Condition the classification's rules apply to."""
-    a = entity.assertion
-    if entity.type is not EntityType.PROBLEM or a.negated or a.uncertain:
-        return False
-    return not (a.hypothetical or a.family or any(c.rule in _ENDED for c in a.cues))
-
-
-def selected_icd(entity: Entity) -> CodeCandidate | None:
-    """The entity's selected ICD-10-CM code, if any."""
-    return next((c for c in entity.codes if c.system == ICD10CM and c.selected), None)
 
 
 def _prefixes(code: str) -> list[str]:

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from note2fhir.coding.candidates import deselected, icd_in_place_of
-from note2fhir.document import ClinicalDocument, CodeCandidate, Entity, EntityType
+from note2fhir.coding.candidates import current, deselected, icd_in_place_of, selected_icd
+from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
 from note2fhir.resources.loader import load_data_file
 from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
@@ -52,8 +52,6 @@ def load_link_rules() -> LinkRules:
     return load_data_file(LINKED_FILE, LinkRules)
 
 
-_ENDED = frozenset({"historical.resolved", "historical.resolution", "historical.stopped"})
-"""Cues that say a condition is over ("hypertension (resolved)"): it links nothing."""
 _CAUSE_AFTER = re.compile(
     r"[ \t]*,?[ \t]*(?:due[ \t]+to|secondary[ \t]+to|2[ \t]*/[ \t]*2|d/t|caused[ \t]+by|"
     r"from|related[ \t]+to)\b",
@@ -76,10 +74,7 @@ _UNRELATED = re.compile(
 def _affirmed(entity: Entity, text: str) -> bool:
     """Whether a problem mention is the patient's, affirmed, not over, with no other cause
     or kind stated and no denied link nearby."""
-    a = entity.assertion
-    if entity.type is not EntityType.PROBLEM or a.negated or a.uncertain:
-        return False
-    if a.hypothetical or a.family or any(c.rule in _ENDED for c in a.cues):
+    if not current(entity):
         return False
     if _CAUSE_AFTER.match(text, entity.end):
         return False
@@ -98,10 +93,6 @@ def _past_event(entity: Entity) -> bool:
     )
 
 
-def _selected_icd(entity: Entity) -> CodeCandidate | None:
-    return next((c for c in entity.codes if c.system == ICD10CM and c.selected), None)
-
-
 class LinkedCodes:
     """The rules whose combination code the store has, in file order."""
 
@@ -116,7 +107,7 @@ class LinkedCodes:
     def apply(self, doc: ClinicalDocument) -> None:
         """Select the combination code on each affirmed mention a rule replaces, when the
         note's other affirmed mentions hold every group the rule needs."""
-        coded = [(e, code) for e in doc.entities if (code := _selected_icd(e)) is not None]
+        coded = [(e, code) for e in doc.entities if (code := selected_icd(e)) is not None]
         if not any(code.code in self.replaced for _, code in coded):
             return  # most notes: no code a rule replaces, no text to read
         selected = [(e, code) for e, code in coded if _affirmed(e, doc.text)]
@@ -206,7 +197,7 @@ class DiabetesType:
     def apply(self, doc: ClinicalDocument) -> None:
         """Give each type 2 code of a mention that names no type the type 1 code, when the
         note's other diabetes mentions are type 1 and none states type 2."""
-        coded = [(e, c) for e in doc.entities if (c := _selected_icd(e)) is not None]
+        coded = [(e, c) for e in doc.entities if (c := selected_icd(e)) is not None]
         typed = [(e, c) for e, c in coded if _affirmed(e, doc.text)]
         if not any(c.code.startswith(TYPE_1) for _, c in typed):
             return

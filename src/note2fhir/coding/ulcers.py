@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from note2fhir.coding.candidates import clause_around, icd_in_place_of
+from note2fhir.coding.candidates import clause_around, icd_in_place_of, selected_icd
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
-from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
 CATEGORY = "L89"
@@ -135,10 +134,7 @@ class UlcerCodes:
         """``entity.codes`` with a selected L89 code replaced by the code of the site and
         stage the mention's phrase names, when the rest of its clause names no other (the
         replaced code stays, unselected)."""
-        selected = next(
-            (c for c in entity.codes if c.system == ICD10CM and c.selected),
-            None,
-        )
+        selected = selected_icd(entity)
         if selected is None or not selected.code.startswith(CATEGORY):
             return entity.codes
         phrase = _around(doc.text, entity.start, entity.end)
