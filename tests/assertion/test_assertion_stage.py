@@ -175,6 +175,9 @@ def make_doc() -> MakeDoc:
         ("[[Influenza]] A/B swab negative.", {"Influenza": {"negated"}}),
         ("[[MRSA]] nares swab negative.", {"MRSA": {"negated"}}),  # the specimen between
         ("[[HIV]] Ab negative.", {"HIV": {"negated"}}),
+        # a review of systems written with colons
+        ("[[Fever]]: negative. [[Cough]]: positive.", {"Fever": {"negated"}, "Cough": NONE}),
+        ("[[Chest pain]]: denies.", {"Chest pain": {"negated"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
         # step-relatives and in-laws are family, by their own RoleCode

@@ -135,3 +135,27 @@ def test_a_test_not_drawn_leaves_the_problem_before_it(pipeline: Pipeline) -> No
     text = "Patient febrile to 102, blood cultures were not drawn."
     assert not mention(pipeline, text, "febrile").assertion.negated
     assert mention(pipeline, text, "blood cultures").assertion.negated
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Flu/COVID swab negative.",
+        "COVID/flu: negative.",
+        "COVID/flu/RSV negative.",
+    ],
+)
+def test_no_name_of_a_slash_list_of_negative_tests_is_affirmed(
+    pipeline: Pipeline, text: str
+) -> None:
+    """Each name is either the test ("COVID" of "COVID/flu negative") or a problem the test
+    refuted ("COVID" of "Flu/COVID swab negative")."""
+    doc = pipeline.run(ClinicalDocument(id="n1", source=SOURCE, original_text=text))
+    assert len(doc.entities) >= 2
+    for e in doc.entities:
+        assert e.type.value == "test" or e.assertion.negated, e.text
+
+
+def test_a_colon_negative_after_a_test_is_its_result(pipeline: Pipeline) -> None:
+    """"Blood cultures: negative" reports cultures done; only a problem is denied so."""
+    assert not mention(pipeline, "Blood cultures: negative.", "Blood cultures").assertion.negated

@@ -52,6 +52,12 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "Converted to sinus rhythm with two direct current electric shocks.",
         "Presented to the R Adams Cowley Shock Trauma Center.",
         "REQUIRES FREQ HAND FLUSHING TO MAINT WAVE FORM.",
+        # a likeness: the name only says what something resembles
+        "Flu-like symptoms for two days.",
+        "Influenza like illness.",
+        "Pneumonia-like symptoms resolved.",
+        "Lupus-like syndrome after hydralazine.",
+        "Pt wants flu shot.",
     ],
 )
 def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
@@ -69,6 +75,9 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("SEND STOOL C DIFF.", "C DIFF"),
         ("Tested for HIV at the clinic.", "HIV"),
         ("- sleep apnea monitoring with alarm", "sleep apnea monitoring"),
+        # a slash list of tests with one result: each name is a test
+        ("COVID/flu negative.", "COVID"),
+        ("COVID/flu/RSV negative.", "flu"),
     ],
 )
 def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
@@ -97,6 +106,10 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Left wrist laceration self-inflicted.", "laceration"),
         ("Hepatitis C virus antibody positive, HCV RNA high.", "Hepatitis C"),
         ("Current shock state likely septic.", "shock"),
+        ("Had the flu last week.", "flu"),
+        ("Chest pain like pressure.", "Chest pain"),
+        ("Lupus-like rash on the cheeks.", "rash"),
+        ("COVID/flu positive.", "COVID"),
     ],
 )
 def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:
@@ -135,3 +148,8 @@ def test_the_normal_states_group_is_the_source_the_builders_skip() -> None:
     turn "afebrile" back into a Condition."""
     group = NORMAL_STATE_SOURCE.removeprefix("lexicon:")
     assert "afebrile" in {t for e in load_lexicon().groups[group].entries for t in e.terms}
+
+
+def test_a_likeness_makes_no_entity_of_the_words_it_describes(read: Read) -> None:
+    """"flu-like symptoms" is neither influenza nor a problem called "like symptoms"."""
+    assert read("Flu-like symptoms, fever 101.").entities[0].text == "fever"

@@ -159,6 +159,14 @@ _NEGATIVE_RESULT = re.compile(
 """A negative result right after a problem name: the name is that of its test ("HIV was
 negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
 ER" speaks of a stain of the tumor."""
+_SLASH_LIST_NEGATIVE = re.compile(
+    r"(?:[ \t]?/[ \t]?[A-Za-z][\w-]{0,15}){1,4}"
+    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
+    r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern,
+    re.IGNORECASE,
+)
+"""A name in a slash list of tests that came back negative: "COVID/flu negative", "Flu/COVID
+swab negative" (each name is a test of it)."""
 _LIST_LOOKBACK = 40
 """Words looked back for a list cue ("immunizations:") before a name."""
 _STRENGTH = re.compile(
@@ -915,6 +923,10 @@ class _Scan:
             if m.type not in (EntityType.PROBLEM, EntityType.MEDICATION):
                 kept.append(m)
                 continue
+            end = self._likeness_end(m) if m.type is EntityType.PROBLEM else None
+            if end is not None:
+                dropped.append(replace(m, last=end, end=self.words[end - 1].end))
+                continue
             verdict = self._named_otherwise(m, taken)
             if verdict is None:
                 kept.append(m)
@@ -923,6 +935,30 @@ class _Scan:
             else:
                 dropped.append(m)
         return kept, dropped
+
+    def _likeness_end(self, m: _Match) -> int | None:
+        """Where a likeness after a problem name ends ("flu-like", "flu like symptoms"): the
+        name only describes what something resembles.  None when no likeness follows."""
+        rules = self.lexicon.not_problems
+        words, texts, text = self.words, self.texts, self.doc.text
+        k = m.last
+        if k >= len(words) or texts[k] not in rules.likeness:
+            return None
+        sentence = words[m.first].sentence
+        if words[k].sentence != sentence:
+            return None
+        gap = text[m.end : words[k].start]
+        head = (
+            k + 1 < len(words)
+            and words[k + 1].sentence == sentence
+            and texts[k + 1] in rules.likeness_heads
+            and text[words[k].end : words[k + 1].start] == " "
+        )
+        if gap == "-":
+            return k + 2 if head else k + 1
+        if gap == " " and head:
+            return k + 2
+        return None
 
     def _named_otherwise(self, m: _Match, taken: list[bool]) -> _Match | object | None:
         """What a problem match names in context: a test (a new match), nothing (``_DROP``)
@@ -979,7 +1015,7 @@ class _Scan:
             )
         if after in rules.other_heads or self._head_phrase(nxt, sentence, rules.other_heads):
             return _DROP
-        if _NEGATIVE_RESULT.match(text, m.end):
+        if _NEGATIVE_RESULT.match(text, m.end) or _SLASH_LIST_NEGATIVE.match(text, m.end):
             # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
             return _Match(
                 m.first,

@@ -162,11 +162,16 @@ class NotProblems(_Strict):
     head_skip: frozenset[str] = frozenset()
     """Words that may stand between a name and its head ("zoster virus antibody")."""
     drug_heads: frozenset[str] = frozenset()
+    """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
+    likeness: frozenset[str] = frozenset()
+    """Words after a name that say something only resembles it ("flu-like symptoms")."""
+    likeness_heads: frozenset[str] = frozenset()
+    """What a likeness word without a hyphen must describe to count ("flu like symptoms",
+    not "chest pain like pressure")."""
     susceptibility_cues: frozenset[str] = frozenset()
     """Words before "to" that list the drugs an isolate was tested against ("resistant to")."""
     microbe_words: frozenset[str] = frozenset()
     """Words that make a sentence a culture's report ("isolate", "strain", "MRSA")."""
-    """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
     sections: frozenset[str] = frozenset()
     """Sections whose problem names are vaccines given ("Immunizations: hep B, adult")."""
     words: dict[str, WordContext] = Field(default_factory=dict)
