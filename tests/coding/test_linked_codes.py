@@ -83,6 +83,11 @@ def test_every_rule_cites_the_release(store: TerminologyStore) -> None:
         ("CAD, stable angina on exertion.", "CAD", "I25.118"),  # stable angina: I20.89
         ("CAD. Angina with exertion.", "CAD", "I25.119"),
         ("PMH: CAD. Exertional angina.", "CAD", "I25.119"),  # a chronic angina listed
+        # the note states the link itself
+        ("CKD 4 due to HTN.", "HTN", "I12.9"),
+        ("CKD stage 3 secondary to hypertension.", "hypertension", "I12.9"),
+        ("CHF due to HTN.", "HTN", "I11.0"),
+        ("CKD 3 due to DM2.", "DM2", "E11.22"),
     ],
 )
 def test_a_presumed_link_takes_the_combination_code(
@@ -110,6 +115,7 @@ def test_a_presumed_link_takes_the_combination_code(
         ("CKD stage 3, unrelated to hypertension. HTN.", "HTN", "I10"),
         ("Hypertension (resolved). CHF.", "Hypertension", "I10"),
         ("CKD due to IgA nephropathy, not diabetic. DM2.", "DM2", "E11.9"),
+        ("CKD 4 due to IgA nephropathy. HTN.", "HTN", "I10"),  # another cause stated
     ],
 )
 def test_no_link_without_an_affirmed_partner(run: Run, text: str, name: str, code: str) -> None:

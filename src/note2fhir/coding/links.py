@@ -71,12 +71,13 @@ _UNRELATED = re.compile(
 """Words near a mention that deny a link ("CKD, unrelated to his hypertension")."""
 
 
-def _affirmed(entity: Entity, text: str) -> bool:
+def _affirmed(entity: Entity, text: str, cause_linked: bool = False) -> bool:
     """Whether a problem mention is the patient's, affirmed, not over, with no other cause
-    or kind stated and no denied link nearby."""
+    (unless ``cause_linked``: the cause stated is its link partner) or kind stated and no
+    denied link nearby."""
     if not current(entity):
         return False
-    if _CAUSE_AFTER.match(text, entity.end):
+    if not cause_linked and _CAUSE_AFTER.match(text, entity.end):
         return False
     if _KIND_BEFORE.search(text, max(0, entity.start - 30), entity.start):
         return False
@@ -104,13 +105,40 @@ class LinkedCodes:
                 self.rules.append((rule, concept.preferred))
         self.replaced = frozenset(code for rule, _ in self.rules for code in rule.replaces)
 
+    def _cause_is_partner(
+        self,
+        entity: Entity,
+        code: CodeCandidate,
+        coded: list[tuple[Entity, CodeCandidate]],
+        text: str,
+    ) -> bool:
+        """Whether the cause a note states right after a mention is the mention a rule links
+        it with: "CKD 4 due to HTN" states the link the guidelines presume ("HTN 2/2 CKD"
+        names a kind of hypertension coded elsewhere, and does not)."""
+        stated = _CAUSE_AFTER.match(text, entity.end)
+        if stated is None:
+            return False
+        at = stated.end()
+        cause = next(
+            (c for e, c in coded if e.start >= at and not text[at : e.start].strip()), None
+        )
+        return cause is not None and any(
+            cause.code in rule.replaces
+            and any(code.code.startswith(tuple(group)) for group in rule.with_)
+            for rule, _ in self.rules
+        )
+
     def apply(self, doc: ClinicalDocument) -> None:
         """Select the combination code on each affirmed mention a rule replaces, when the
         note's other affirmed mentions hold every group the rule needs."""
         coded = [(e, code) for e in doc.entities if (code := selected_icd(e)) is not None]
         if not any(code.code in self.replaced for _, code in coded):
             return  # most notes: no code a rule replaces, no text to read
-        selected = [(e, code) for e, code in coded if _affirmed(e, doc.text)]
+        selected = [
+            (e, code)
+            for e, code in coded
+            if _affirmed(e, doc.text, self._cause_is_partner(e, code, coded, doc.text))
+        ]
         codes = [code.code for _, code in selected]
         now = [code.code for e, code in selected if not _past_event(e)]
         for entity, code in selected:
