@@ -468,6 +468,9 @@ def test_ambiguous_abbreviations_of_diseases_still_count_with_support(read: Read
         "PD",
         # Parkinson's drugs elsewhere in the note do not outweigh dialysis words beside it
         "Started on levodopa. ESKD on PD.",
+        # ropinirole and pramipexole treat restless legs too, common on dialysis
+        "ESRD on PD, ropinirole for RLS.",
+        "PD catheter site clean, on pramipexole.",
     ],
 )
 def test_pd_without_parkinson_s_words_is_no_parkinson_s_disease(read: Read, text: str) -> None:
@@ -479,6 +482,7 @@ def test_pd_without_parkinson_s_words_is_no_parkinson_s_disease(read: Read, text
     "text",
     [
         "PD on carbidopa-levodopa.",
+        "PD on ropinirole.",
         "History of PD with tremor.",
         # a case report that names levodopa once and "PD" again far from it
         "Diagnosed with PD at 49. Started on levodopa. Good symptom control of PD.",
@@ -536,3 +540,10 @@ def test_a_rule_that_needs_support_has_no_against_words() -> None:
 
     with pytest.raises(ValueError, match="never reads its against words"):
         AmbiguityRule(needs_support=True, against=["mental"])
+
+
+def test_rls_is_restless_legs_syndrome(read: Read) -> None:
+    """Index: Restless legs (syndrome) G25.81."""
+    ents = found(read("ESRD on PD, ropinirole for RLS. Restless legs at night."))
+    assert codes(ents["rls"])[0] == "G25.81"
+    assert codes(ents["restless legs"])[0] == "G25.81"
