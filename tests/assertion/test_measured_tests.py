@@ -157,5 +157,5 @@ def test_no_name_of_a_slash_list_of_negative_tests_is_affirmed(
 
 
 def test_a_colon_negative_after_a_test_is_its_result(pipeline: Pipeline) -> None:
-    """"Blood cultures: negative" reports cultures done; only a problem is denied so."""
+    """ "Blood cultures: negative" reports cultures done; only a problem is denied so."""
     assert not mention(pipeline, "Blood cultures: negative.", "Blood cultures").assertion.negated

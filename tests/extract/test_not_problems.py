@@ -151,5 +151,5 @@ def test_the_normal_states_group_is_the_source_the_builders_skip() -> None:
 
 
 def test_a_likeness_makes_no_entity_of_the_words_it_describes(read: Read) -> None:
-    """"flu-like symptoms" is neither influenza nor a problem called "like symptoms"."""
+    """ "flu-like symptoms" is neither influenza nor a problem called "like symptoms"."""
     assert read("Flu-like symptoms, fever 101.").entities[0].text == "fever"
