@@ -175,9 +175,57 @@ def make_doc() -> MakeDoc:
         ("[[Influenza]] A/B swab negative.", {"Influenza": {"negated"}}),
         ("[[MRSA]] nares swab negative.", {"MRSA": {"negated"}}),  # the specimen between
         ("[[HIV]] Ab negative.", {"HIV": {"negated"}}),
-        # a review of systems written with colons
+        # a review of systems written with colons, dashes and signs
         ("[[Fever]]: negative. [[Cough]]: positive.", {"Fever": {"negated"}, "Cough": NONE}),
         ("[[Chest pain]]: denies.", {"Chest pain": {"negated"}}),
+        ("[[Fever]]: no", {"Fever": {"negated"}}),
+        ("[[Fever]] - negative", {"Fever": {"negated"}}),
+        ("[[Chest pain]]: (-)", {"Chest pain": {"negated"}}),
+        # the colon's word opens a list: the forward rules' (review16 D1)
+        (
+            "Constitutional: Negative for [[fever]], [[chills]]. Respiratory: Denies [[cough]].",
+            {"fever": {"negated"}, "chills": {"negated"}, "cough": {"negated"}},
+        ),
+        (
+            "Constitutional: Denies [[fever]] and [[chills]].",
+            {"fever": {"negated"}, "chills": {"negated"}},
+        ),
+        (
+            "[[Chest pain]]: negative for exertional component.",
+            {"Chest pain": NONE},
+        ),
+        (
+            "(-) [[fever]], [[chills]], (+) [[cough]]",
+            {"fever": {"negated"}, "chills": {"negated"}, "cough": NONE},
+        ),
+        (
+            "Neg: [[fever]], [[chills]]; Pos: [[cough]]",
+            {"fever": {"negated"}, "chills": {"negated"}, "cough": NONE},
+        ),
+        (
+            "Pertinent negatives: [[chest pain]], [[dyspnea]].",
+            {"chest pain": {"negated"}, "dyspnea": {"negated"}},
+        ),
+        # a bare "neg" is about the word just before, in its clause (review16 D4)
+        ("[[Chest pain]], [[trop]] neg x2.", {"Chest pain": NONE, "trop": {"negated"}}),
+        ("[[CAD]], neg [[troponin]]", {"CAD": NONE}),
+        ("[[UA]] neg", {"UA": {"negated"}}),
+        # a rule-out that ends its clause looks back (review16 D11)
+        ("[[NSTEMI]] r/o", {"NSTEMI": {"uncertain", "differential"}}),
+        ("[[ACS]] (r/o)", {"ACS": {"uncertain", "differential"}}),
+        ("[[Meningitis]]: rule out", {"Meningitis": {"uncertain", "differential"}}),
+        ("[[ACS]]: to r/o", {"ACS": {"uncertain", "differential"}}),
+        ("Pt c/o [[SOB]], r/o [[MI]].", {"SOB": NONE, "MI": {"uncertain", "differential"}}),
+        (
+            "R/O: [[MI]], [[PE]]",
+            {"MI": {"uncertain", "differential"}, "PE": {"uncertain", "differential"}},
+        ),
+        # a hedge (review16 D9)
+        ("Looks like [[pneumonia]].", {"pneumonia": {"uncertain"}}),
+        ("Sounds like [[GERD]].", {"GERD": {"uncertain"}}),
+        # a list of resolved or inactive problems (review16 D6)
+        ("Resolved: [[C. diff]] (2023)", {"C. diff": {"historical"}}),
+        ("Inactive problems: [[breast cancer]]", {"breast cancer": {"historical"}}),
         ("Seen by WO nurse for sacral [[decubitus ulcer]].", {"decubitus ulcer": NONE}),
         ("Remote 10 year history of [[alcohol abuse]].", {"alcohol abuse": {"historical"}}),
         # step-relatives and in-laws are family, by their own RoleCode

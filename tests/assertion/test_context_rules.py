@@ -140,7 +140,7 @@ def test_packaged_matches() -> None:
     index = load_index()
     assert _matches(index, "Pt denies CP; r/o MI, no family history of CAD") == [
         ("negated.list", "Pt denies"),
-        ("uncertain.differential", "r/o"),
+        ("uncertain.rule_out", "r/o"),
         ("negated.family_history", "no family history of"),
     ]
     found = find_matches(index, [t.norm for t in tokenize("her maternal grandmother’s DM")])

@@ -58,6 +58,10 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "Pneumonia-like symptoms resolved.",
         "Lupus-like syndrome after hydralazine.",
         "Pt wants flu shot.",
+        # a season, gastroenteritis, an animal influenza
+        "Flu season precautions reviewed.",
+        "She had the stomach flu last week.",
+        "Concern for bird flu exposure.",
     ],
 )
 def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
@@ -78,6 +82,12 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         # a slash list of tests with one result: each name is a test
         ("COVID/flu negative.", "COVID"),
         ("COVID/flu/RSV negative.", "flu"),
+        # a panel's one result cannot say which name it is for
+        ("COVID/flu pos.", "COVID"),
+        ("COVID/flu/RSV swab: positive for RSV", "flu"),
+        # an antibody alone does not establish the infection
+        ("HCV Ab positive, HCV RNA undetectable.", "HCV Ab"),
+        ("Lyme IgM positive.", "Lyme IgM"),
     ],
 )
 def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
@@ -109,7 +119,6 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Had the flu last week.", "flu"),
         ("Chest pain like pressure.", "Chest pain"),
         ("Lupus-like rash on the cheeks.", "rash"),
-        ("COVID/flu positive.", "COVID"),
     ],
 )
 def test_the_same_names_elsewhere_stay_problems(read: Read, text: str, problem: str) -> None:
@@ -153,3 +162,21 @@ def test_the_normal_states_group_is_the_source_the_builders_skip() -> None:
 def test_a_likeness_makes_no_entity_of_the_words_it_describes(read: Read) -> None:
     """ "flu-like symptoms" is neither influenza nor a problem called "like symptoms"."""
     assert read("Flu-like symptoms, fever 101.").entities[0].text == "fever"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("Influenza A.", "Influenza A"), ("Flu B positive.", "Flu B"), ("flu type A", "flu type A")],
+)
+def test_a_named_influenza_type_is_the_identified_virus(read: Read, text: str, name: str) -> None:
+    """J10 includes influenza A (non-novel) and B; J11 is for an unidentified virus."""
+    entity = next(e for e in read(text).entities if e.text == name)
+    assert [c.code for c in entity.codes if c.selected] == ["J10.1"]
+    assert "J11.1" in [c.code for c in entity.codes]  # kept for the coder
+
+
+def test_a_positive_nasal_mrsa_screen_is_colonization(read: Read) -> None:
+    """Guideline I.C.1.e.1.(d): "MRSA screen positive", "MRSA nasal swab positive"."""
+    for text in ("MRSA nares positive.", "MRSA nasal swab positive", "MRSA screen positive."):
+        (entity,) = read(text).entities
+        assert [c.code for c in entity.codes if c.selected] == ["Z22.322"], text

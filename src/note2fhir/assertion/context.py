@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from note2fhir.assertion.rules import Category, Match, TriggerIndex
+from note2fhir.assertion.rules import TRAILING_ENDS, Category, Match, TriggerIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,10 @@ def unit_context(
         forward: list[tuple[Match, int, int]] = []
         backward: list[tuple[Match, int, int]] = []
         for m in own:
-            if m.rule.direction != "backward":
+            direction = m.rule.direction
+            if m.rule.trailing and (m.end >= len(norms) or norms[m.end] in TRAILING_ENDS):
+                direction = "backward"  # "NSTEMI r/o": nothing follows in its clause
+            if direction != "backward":
                 limit = len(norms)
                 k = bisect_left(starts, m.end)
                 if k < len(starts):
@@ -107,7 +110,7 @@ def unit_context(
                 if m.rule.adjacent:
                     limit = min(limit, _punctuation_after(norms, m.end, limit))
                 forward.append((m, m.end, limit))
-            if m.rule.direction != "forward":
+            if direction != "forward":
                 limit = 0
                 k = bisect_right(ends, m.start) - 1
                 if k >= 0:

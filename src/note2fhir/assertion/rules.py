@@ -69,7 +69,10 @@ class TriggerRule(_Strict):
     does not make CHF hypothetical); ``adjacent`` ends the scope at the first punctuation mark
     ("influenza swab negative", but not "pneumonia, sputum culture negative"); a phrase does
     not match right before a word of ``not_before`` ("cultures were negative for MRSA" is the
-    "negative for" rule's).
+    "negative for" rule's); an ``ends_clause`` phrase matches only before a punctuation mark
+    or the end of its unit ("Fever: negative.", not "Constitutional: negative for fever");
+    a ``trailing`` forward trigger that ends its clause looks back instead ("NSTEMI r/o",
+    "ACS (r/o)", but "r/o MI" and "R/O: MI").
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -85,6 +88,8 @@ class TriggerRule(_Strict):
     types: list[EntityType] | None = Field(default=None, min_length=1)
     adjacent: bool = False
     not_before: list[str] = Field(default_factory=list)
+    ends_clause: bool = False
+    trailing: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerRule:
@@ -96,6 +101,8 @@ class TriggerRule(_Strict):
             raise ValueError("relative is only for family triggers")
         if self.category in self.also:
             raise ValueError("also repeats the category")
+        if self.trailing and self.direction != "forward":
+            raise ValueError("trailing is only for forward triggers")
         return self
 
 
@@ -171,6 +178,10 @@ class CompiledRule:
     """The trigger's scope ends at the first punctuation mark."""
     not_before: frozenset[str] = frozenset()
     """Words (normalised) the trigger may not be followed by."""
+    ends_clause: bool = False
+    """The trigger matches only before a punctuation mark or the end of its unit."""
+    trailing: bool = False
+    """At the end of its clause the (forward) trigger looks back instead."""
     order: int = 0
     """Position in the file; breaks ties between matches of equal length."""
 
@@ -333,6 +344,8 @@ class TriggerIndex:
                 types=frozenset(t.value for t in trig.types) if trig.types else None,
                 adjacent=trig.adjacent,
                 not_before=frozenset(w.lower() for w in trig.not_before),
+                ends_clause=trig.ends_clause,
+                trailing=trig.trailing,
                 order=next(order),
             )
             for phrase in trig.phrases:
@@ -365,7 +378,10 @@ class TriggerIndex:
             node, pos, relative = stack.pop()
             if node.ending is not None and pos > start:
                 rule, phrase = node.ending
-                blocked = rule.not_before and pos < end and norms[pos] in rule.not_before
+                blocked = pos < end and (
+                    norms[pos] in rule.not_before
+                    or (rule.ends_clause and norms[pos] not in _CLAUSE_ENDS)
+                )
                 if not blocked and (
                     best is None
                     or pos > best.end
@@ -387,6 +403,12 @@ class TriggerIndex:
                     elif _is_number(norm) if element == NUMBER else _is_year(norm):
                         stack.append((child, pos + 1, relative))
         return best
+
+
+_CLAUSE_ENDS = frozenset(".,;:)")
+"""Tokens an ``ends_clause`` trigger may stand before."""
+TRAILING_ENDS = frozenset(".,;)-")
+"""Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI")."""
 
 
 def _is_number(norm: str) -> bool:

@@ -167,6 +167,25 @@ _SLASH_LIST_NEGATIVE = re.compile(
 )
 """A name in a slash list of tests that came back negative: "COVID/flu negative", "Flu/COVID
 swab negative" (each name is a test of it)."""
+_PANEL_TEST = (
+    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
+    r"[ \t]{0,2}:?[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
+    r"(?:positive|pos\b|detected|reactive)"
+)
+_SLASH_LIST_POSITIVE = re.compile(
+    r"(?:[ \t]?/[ \t]?[A-Za-z][\w-]{0,15}){1,4}" + _PANEL_TEST, re.IGNORECASE
+)
+_PANEL_TAIL = re.compile(_PANEL_TEST, re.IGNORECASE)
+_SLASH_BEFORE = re.compile(r"[A-Za-z][\w-]{0,15}[ \t]?/[ \t]?$")
+"""A panel with one result: "COVID/flu/RSV swab: positive for RSV", "COVID/flu pos".  The
+result cannot say which name it belongs to, so every name of the list is a test (the
+organism after "positive for" is a mention of its own)."""
+_VIRUS_TYPE = re.compile(r"[ \t]{1,2}(?:[Tt]ype[ \t]{1,2})?[AB]\b(?![ \t]?/)")
+"""The type letter written after influenza ("Influenza A", "flu type B"; not "A/B")."""
+_TYPED_INFLUENZA = {"flu": "influenza type b", "influenza": "influenza type b"}
+"""Names whose type letter identifies the virus, and the store term of the code a named type
+takes: J10.1 "Influenza due to other identified influenza virus ..." includes influenza A
+(non-novel) and B, unlike J11.1 (unidentified virus)."""
 _LIST_LOOKBACK = 40
 """Words looked back for a list cue ("immunizations:") before a name."""
 _STRENGTH = re.compile(
@@ -1015,7 +1034,15 @@ class _Scan:
             )
         if after in rules.other_heads or self._head_phrase(nxt, sentence, rules.other_heads):
             return _DROP
-        if _NEGATIVE_RESULT.match(text, m.end) or _SLASH_LIST_NEGATIVE.match(text, m.end):
+        if (
+            _NEGATIVE_RESULT.match(text, m.end)
+            or _SLASH_LIST_NEGATIVE.match(text, m.end)
+            or _SLASH_LIST_POSITIVE.match(text, m.end)
+            or (
+                _PANEL_TAIL.match(text, m.end)
+                and _SLASH_BEFORE.search(text, max(0, m.start - 20), m.start)
+            )
+        ):
             # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
             return _Match(
                 m.first,
@@ -1031,6 +1058,9 @@ class _Scan:
             )
         if before in rules.before and text[words[prev].end : m.start] == "-":
             return _DROP
+        typed = self._typed_virus(m)
+        if typed is not None:
+            return typed
         context = rules.words.get(texts[m.first]) if m.last - m.first == 1 else None
         if context is not None:
             if after is not None and after in context.after:
@@ -1046,6 +1076,23 @@ class _Scan:
         if section is not None and section.name in rules.sections:
             return _DROP
         return None
+
+    def _typed_virus(self, m: _Match) -> _Match | None:
+        """ "Influenza A", "flu type B": the name with its type letter, coded as the identified
+        virus (J10.1) instead of the unidentified one; None for any other mention."""
+        term = _TYPED_INFLUENZA.get(self.texts[m.first]) if m.last - m.first == 1 else None
+        letter = _VIRUS_TYPE.match(self.doc.text, m.end) if term is not None else None
+        if term is None or letter is None:
+            return None
+        found = self.stage.exact_candidates(term)
+        if not found:
+            return None
+        last = m.last
+        while last < len(self.words) and self.words[last].end <= letter.end():
+            last += 1
+        codes = code_candidates(found, note="; the type letter names the virus")
+        codes += rescored(m.codes, cap=max(found[0].score - 0.01, 0.0), note="; no type")
+        return replace(m, last=last, end=letter.end(), source=f"{m.source}; typed", codes=codes)
 
     def _antibiogram(self, first: int, sentence: int, taken: list[bool]) -> bool:
         """Whether word ``first`` is in the list after "resistant/sensitive/susceptible to" in
