@@ -122,6 +122,25 @@ def test_codes_of_and_concept(store: TerminologyStore) -> None:
     assert store.concept("icd10cm:nope") is None
 
 
+def test_title_by_short_name_or_uri(store: TerminologyStore) -> None:
+    assert store.title("icd10cm", "I10") == "Essential (primary) hypertension"
+    assert store.title(ICD10CM, "M25.562") == "Pain in left knee"
+    assert store.title(ICD10CM, "nope") is None
+    assert store.title("snomed", "38341003") is None  # not in this artifact
+
+
+def test_siblings_differ_in_the_last_digit(store: TerminologyStore) -> None:
+    assert store.siblings(ICD10CM, "M25.569") == [
+        ("M25.561", "Pain in right knee"),
+        ("M25.562", "Pain in left knee"),
+    ]
+    assert store.siblings(ICD10CM, "I50.22")[:2] == [
+        ("I50.20", "Unspecified systolic (congestive) heart failure"),
+        ("I50.21", "Acute systolic (congestive) heart failure"),
+    ]
+    assert store.siblings(ICD10CM, "Z99.99") == []
+
+
 def test_candidate_to_dict(store: TerminologyStore) -> None:
     data = store.exact("PE")[0].to_dict()
     assert data["ambiguous"] is True
@@ -193,6 +212,7 @@ def test_crosswalk(tmp_path: Path) -> None:
         ("I10", "maps-to", "TRUE", "Essential (primary) hypertension")
     ]
     assert store.crosswalk("snomed", "59621000", to_system="rxnorm") == []
+    assert store.title("umls", "C0020538") == "Hypertensive disease"
     with pytest.raises(ValueError, match="unknown code system"):
         store.crosswalk("icd9", "401.9")
 

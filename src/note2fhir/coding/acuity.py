@@ -30,7 +30,6 @@ _FLARE = re.compile(
 _CLAUSE = re.compile(r"\n|[.;,](?:\s|$)")
 _REACH = 30
 """Characters read on either side of the mention."""
-_LAST_CHARACTERS = "0123456789"
 
 
 class AcuteOnChronic:
@@ -46,18 +45,12 @@ class AcuteOnChronic:
         if code in self._siblings:
             return self._siblings[code]
         found = None
-        own = self.store.concept(f"icd10cm:{code}")
-        title = own.preferred if own is not None else ""
+        title = self.store.title(ICD10CM, code) or ""
         if title.lower().startswith(_CHRONIC):
             wanted = _ACUTE_ON_CHRONIC + title[len(_CHRONIC) :].lower()
-            for last in _LAST_CHARACTERS:
-                other = code[:-1] + last
-                if other == code:
-                    continue
-                concept = self.store.concept(f"icd10cm:{other}")
-                if concept is not None and concept.preferred.lower() == wanted:
-                    found = (other, concept.preferred)
-                    break
+            found = next(
+                (s for s in self.store.siblings(ICD10CM, code) if s[1].lower() == wanted), None
+            )
         self._siblings[code] = found
         return found
 

@@ -201,8 +201,7 @@ class CodeConflicts:
     def _title(self, code: str) -> str:
         title = self._titles.get(code)
         if title is None:
-            concept = self.store.concept(f"icd10cm:{code}")
-            title = self._titles[code] = concept.preferred if concept is not None else ""
+            title = self._titles[code] = self.store.title(ICD10CM, code) or ""
         return title
 
     def without_complications(self, code: str) -> bool:

@@ -129,12 +129,12 @@ class FamilyCodes:
     def __init__(self, rules: FamilyRules, store: TerminologyStore) -> None:
         entries: list[_Entry] = []
         for rule in rules.rules:
-            concept = store.concept(f"icd10cm:{rule.family}")
-            if concept is None:
+            title = store.title(ICD10CM, rule.family)
+            if title is None:
                 continue  # an artifact without it: the relative's code stays
             for entry in rule.relative:
                 low, high, prefix = parse_entry(entry)
-                entries.append(_Entry(low, high, prefix, rule, concept.preferred))
+                entries.append(_Entry(low, high, prefix, rule, title))
         self.entries = sorted(entries, key=_Entry.rank)
 
     def code_for(self, relative_code: str) -> _Entry | None:

@@ -254,8 +254,8 @@ class HistoryCodes:
         self.not_with: dict[str, re.Pattern[str]] = {}
         self.still_with: dict[str, re.Pattern[str]] = {}
         for rule in rules.rules:
-            concept = store.concept(f"icd10cm:{rule.history}")
-            if concept is None:
+            title = store.title(ICD10CM, rule.history)
+            if title is None:
                 continue  # an artifact without it: the acute code stays
             for prefix in rule.acute:
                 why = (
@@ -263,7 +263,7 @@ class HistoryCodes:
                     if rule.excludes_note
                     else f"{rule.history} names {rule.history_names}"
                 )
-                self.by_prefix[prefix] = (rule.history, concept.preferred, why)
+                self.by_prefix[prefix] = (rule.history, title, why)
                 if rule.not_with:
                     self.not_with[prefix] = _words(rule.not_with)
                 if rule.still_with:

@@ -41,7 +41,6 @@ _SIDE_INSIDE = re.compile(r"\b(left|l|lt|right|r|rt|bilateral|bilat)\b", re.I)
 _LITRES = re.compile(r"\d[ \t]?$")
 """A number right before an "L": litres ("NS BOLUS 1 L HIP PAIN"), not the left side."""
 _WORDS = re.compile(r"[a-z]+")
-_LAST_CHARACTERS = "0123456789"
 
 
 def _shape(title: str, drop: str) -> tuple[str, ...]:
@@ -63,22 +62,13 @@ class SidedCodes:
         if found is not None:
             return found
         found = {}
-        own = self.store.concept(f"icd10cm:{code}")
-        title = own.preferred if own is not None else ""
+        title = self.store.title(ICD10CM, code) or ""
         if "unspecified" in title.lower():
             shape = _shape(title, "unspecified")
-            for last in _LAST_CHARACTERS:
-                sibling = code[:-1] + last
-                if sibling == code:
-                    continue
-                concept = self.store.concept(f"icd10cm:{sibling}")
-                if concept is None:
-                    continue
+            for sibling, other in self.store.siblings(ICD10CM, code):
                 for side in set(SIDES.values()):
-                    if side in _WORDS.findall(concept.preferred.lower()) and (
-                        _shape(concept.preferred, side) == shape
-                    ):
-                        found[side] = (sibling, concept.preferred)
+                    if side in _WORDS.findall(other.lower()) and _shape(other, side) == shape:
+                        found[side] = (sibling, other)
         self._siblings[code] = found
         return found
 

@@ -100,9 +100,9 @@ class LinkedCodes:
     def __init__(self, rules: LinkRules, store: TerminologyStore) -> None:
         self.rules: list[tuple[LinkRule, str]] = []
         for rule in rules.rules:
-            concept = store.concept(f"icd10cm:{rule.code}")
-            if concept is not None:
-                self.rules.append((rule, concept.preferred))
+            title = store.title(ICD10CM, rule.code)
+            if title is not None:
+                self.rules.append((rule, title))
         self.replaced = frozenset(code for rule, _ in self.rules for code in rule.replaces)
 
     def _cause_is_partner(
@@ -213,12 +213,13 @@ class DiabetesType:
         if code in self._found:
             return self._found[code]
         found = None
-        mine = self.store.concept(f"icd10cm:{code}")
-        theirs = self.store.concept(f"icd10cm:{TYPE_1}{code[3:]}")
+        other = f"{TYPE_1}{code[3:]}"
+        mine = self.store.title(ICD10CM, code)
+        theirs = self.store.title(ICD10CM, other)
         if mine is not None and theirs is not None:
-            expected = mine.preferred.replace("Type 2 diabetes", "Type 1 diabetes", 1)
-            if expected != mine.preferred and theirs.preferred == expected:
-                found = (f"{TYPE_1}{code[3:]}", theirs.preferred)
+            expected = mine.replace("Type 2 diabetes", "Type 1 diabetes", 1)
+            if expected != mine and theirs == expected:
+                found = (other, theirs)
         self._found[code] = found
         return found
 

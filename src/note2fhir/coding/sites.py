@@ -89,9 +89,9 @@ class SiteCodes:
             for site in rule.sites:
                 found = None
                 if site.code is not None:
-                    concept = store.concept(f"icd10cm:{site.code}")
-                    if concept is not None:
-                        found = (site.code, concept.preferred, site.excludes_note or "")
+                    title = store.title(ICD10CM, site.code)
+                    if title is not None:
+                        found = (site.code, title, site.excludes_note or "")
                 for word in site.words:
                     sites[word.lower()] = found
             for prefix in rule.generic:

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from note2fhir.coding.candidates import clause_around, icd_in_place_of, selected_icd
 from note2fhir.document import ClinicalDocument, CodeCandidate, Entity
+from note2fhir.terminology.schema import ICD10CM
 from note2fhir.terminology.store import TerminologyStore
 
 CATEGORY = "L89"
@@ -124,9 +125,9 @@ class UlcerCodes:
         if self._codes is None:
             titles = {}
             for code in _l89_codes():
-                concept = self.store.concept(f"icd10cm:{code}")
-                if concept is not None:
-                    titles[code] = concept.preferred
+                title = self.store.title(ICD10CM, code)
+                if title is not None:
+                    titles[code] = title
             self._codes = read_codes(titles)
         return self._codes
 
@@ -144,8 +145,8 @@ class UlcerCodes:
         code = self.codes().get(key)
         if code is None or code == selected.code:
             return entity.codes
-        concept = self.store.concept(f"icd10cm:{code}")
-        if concept is None:
+        title = self.store.title(ICD10CM, code)
+        if title is None:
             return entity.codes
         side, site, stage = key
         reason = (
@@ -155,7 +156,7 @@ class UlcerCodes:
         out: list[CodeCandidate] = []
         for cand in entity.codes:
             if cand is selected:
-                out.append(icd_in_place_of(cand, code, concept.preferred, reason))
+                out.append(icd_in_place_of(cand, code, title, reason))
                 out.append(replace(cand, selected=False))
             else:
                 out.append(cand)

@@ -42,6 +42,7 @@ from note2fhir.terminology.schema import (
     SIMSTRING_DB,
     SIMSTRING_DIR,
     SIMSTRING_NGRAM,
+    SNOMED_CT,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +64,10 @@ little, and abbreviations are curated."""
 APPROXIMATE_MAX_STRINGS = 50
 """At most this many similar index strings are turned into candidates per lookup."""
 CACHE_SIZE = 4096
+CONCEPT_PREFIXES = {SNOMED_CT: "sct"}
+"""The concept-id prefix of a system whose prefix is not its short name (``sct:38341003``)."""
+SIBLING_LAST_CHARACTERS = "0123456789"
+"""The last characters ``siblings`` tries: ICD-10-CM subdivides a code by a final digit."""
 OPEN_BUILD_ESTIMATE_S = 40
 """Rough time to build the open default (27-29 s measured on a 2-CPU dev container; slower disks
 more), announced before the one-time build."""
@@ -111,6 +116,7 @@ SAME_MEANING_COSINE = 0.5
 for an abbreviation of both to keep both ("Chronic pulmonary obstruction" / "chronic
 obstructive pulmonary disease" 0.72; "Cerebral palsy" / "chest pain" 0.14)."""
 _CONCEPT = f"SELECT {_CONCEPT_COLUMNS} FROM concepts c WHERE c.concept_id = ?"
+_TITLE = "SELECT preferred FROM concepts WHERE concept_id = ?"
 _BY_CODE = (
     f"SELECT {_CONCEPT_COLUMNS}, k.system, k.code FROM codes k JOIN concepts c ON c.cid = k.cid"
     " WHERE k.system = ? AND k.code = ?"
@@ -356,6 +362,27 @@ class TerminologyStore:
                 codes=self._codes_of_cid(int(row[0])),
                 terms=tuple((str(t), str(tt), str(s)) for t, tt, s in terms),
             )
+
+    def title(self, system: str, code: str) -> str | None:
+        """The preferred display of the concept of ``system`` (short name or URI) and
+        ``code``, or None when the store has no such concept: ``title("icd10cm", "I10")`` is
+        "Essential (primary) hypertension"."""
+        uri = resolve_system(system)
+        concept_id = f"{CONCEPT_PREFIXES.get(uri) or short_name(uri)}:{code}"
+        with self._lock:
+            row = self._connection().execute(_TITLE, (concept_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def siblings(self, system: str, code: str) -> list[tuple[str, str]]:
+        """``(code, title)`` of each code of the store that is ``code`` with another digit as
+        its last character, in digit order: M25.569 "Pain in unspecified knee" has M25.561
+        "Pain in right knee" and M25.562 "Pain in left knee"."""
+        found: list[tuple[str, str]] = []
+        for last in SIBLING_LAST_CHARACTERS:
+            other = code[:-1] + last
+            if other != code and (title := self.title(system, other)) is not None:
+                found.append((other, title))
+        return found
 
     def codes_of(self, concept_id: str) -> list[Coding]:
         """The codes of a concept in every system the artifact links."""
