@@ -13,6 +13,7 @@ processes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -319,6 +320,16 @@ class ClinicalDocument:
             if section.start <= offset < section.end:
                 return section
         return None
+
+    def sentence_at(self, offset: int, *, or_before: bool = False) -> int | None:
+        """The index in ``sentences`` of the sentence that holds working ``offset`` (its start
+        included, its end not), or None where none does: before the first sentence, or in a
+        gap between two (a blank line).  With ``or_before`` an offset in a gap belongs to the
+        sentence before it, so only an offset before the first sentence gives None."""
+        index = bisect_right(self.sentences, offset, key=lambda s: s.start) - 1
+        if index < 0 or (not or_before and offset >= self.sentences[index].end):
+            return None
+        return index
 
     def entity(self, entity_id: str) -> Entity | None:
         """Look an entity up by id."""

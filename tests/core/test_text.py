@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from note2fhir.document import ClinicalDocument, SourceRef
+from note2fhir.document import ClinicalDocument, Sentence, SourceRef
 from note2fhir.pipeline import Pipeline
 from note2fhir.settings import load_settings
 from note2fhir.text.segment import (
@@ -91,3 +91,17 @@ def test_large_input_completes() -> None:
     tokens = tokenize(text)
     found = sentences(text, tokens, sentence_breaks(text, tokens, load_rules()))
     assert len(found) == 600_000
+
+
+def test_sentence_at_holds_start_not_end_and_gaps_by_choice() -> None:
+    text = "Cough.\n\nFever now."
+    doc = ClinicalDocument(id="n1", source=SOURCE, original_text=text)
+    doc.sentences = [Sentence(0, 6, 0, 2), Sentence(8, 18, 2, 5)]
+    assert [doc.sentence_at(i) for i in (0, 5, 6, 7, 8, 17, 18)] == [0, 0, None, None, 1, 1, None]
+    # a gap (the blank line) and the text after the last sentence belong to the one before
+    assert [doc.sentence_at(i, or_before=True) for i in (6, 7, 8, 18)] == [0, 0, 1, 1]
+    doc.sentences = [Sentence(3, 6, 0, 1)]
+    assert doc.sentence_at(0) is None
+    assert doc.sentence_at(0, or_before=True) is None  # before the first sentence
+    doc.sentences = []
+    assert doc.sentence_at(0, or_before=True) is None

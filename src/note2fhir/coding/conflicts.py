@@ -42,7 +42,6 @@ beside K81.0.  Of a substance's use, abuse and dependence only the highest is ke
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 
 from note2fhir.coding.candidates import current, deselected, selected_icd
@@ -230,11 +229,10 @@ class CodeConflicts:
         codes = {c.code for _, c in coded}
         if len(codes) < 2:  # a conflict needs two codes
             return
-        starts = [sentence.start for sentence in doc.sentences]
-        where: dict[str, list[int]] = {}
+        where: dict[str, list[int | None]] = {}
         for entity, cand in coded:
-            where.setdefault(cand.code, []).append(_sentence(doc, starts, entity.start))
-        why: dict[tuple[str, int], str] = {}
+            where.setdefault(cand.code, []).append(doc.sentence_at(entity.start))
+        why: dict[tuple[str, int | None], str] = {}
         for code in sorted(codes):
             if self.without_complications(code):
                 other = next(
@@ -262,15 +260,6 @@ class CodeConflicts:
                     f'deselected beside {other}: Excludes1 of {conflict.source} "{conflict.note}"'
                 )
         for entity, cand in coded:
-            reason = why.get((cand.code, _sentence(doc, starts, entity.start)))
+            reason = why.get((cand.code, doc.sentence_at(entity.start)))
             if reason is not None:
                 entity.codes = deselected(entity.codes, cand, reason)
-
-
-def _sentence(doc: ClinicalDocument, starts: list[int], offset: int) -> int:
-    """The index of the sentence holding ``offset`` (-1 when the note has none there);
-    ``starts``: the sentences' starts."""
-    index = bisect_right(starts, offset) - 1
-    if index >= 0 and offset < doc.sentences[index].end:
-        return index
-    return -1

@@ -45,7 +45,6 @@ class MedicationStage(Stage):
         if not meds or not doc.tokens:
             return
         token_starts = [t.start for t in doc.tokens]
-        unit_starts = [s.start for s in doc.sentences]
         problems = {e.start: e.end for e in doc.entities if e.type is EntityType.PROBLEM}
         # a status word before another mention is about that one ("continued hypotension
         # requiring dopamine"): the window before a drug starts after the mention before it
@@ -54,7 +53,8 @@ class MedicationStage(Stage):
         previous_end = 0
         previous_unit: Sentence | None = None
         for index, ent in enumerate(meds):
-            unit = _unit_of(doc.sentences, unit_starts, ent.start)
+            at = doc.sentence_at(ent.start, or_before=True)
+            unit = doc.sentences[at] if at is not None else None
             low = unit.start if unit is not None else 0
             high = unit.end if unit is not None else len(doc.text)
             same_unit = previous_unit is not None and previous_unit == unit
@@ -129,13 +129,6 @@ class MedicationStage(Stage):
         if not reading.consumed_end:
             reading.consumed_end = ent.end
         return reading
-
-
-def _unit_of(units: list[Sentence], starts: list[int], offset: int) -> Sentence | None:
-    index = bisect_right(starts, offset) - 1
-    if index >= 0 and units[index].start <= offset < max(units[index].end, offset + 1):
-        return units[index]
-    return None
 
 
 def _share_statuses(readings: list[tuple[Entity, Reading, Sentence | None]]) -> None:

@@ -4,7 +4,7 @@ one problem item of an assessment and plan ("2. HTN - continue lisinopril")."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,11 +74,10 @@ class RelationsStage(Stage):
             (e for e in doc.entities if e.source != NORMAL_STATE_SOURCE),
             key=lambda e: (e.start, -e.end),
         )
-        starts = [s.start for s in doc.sentences]
         groups: dict[int, list[Entity]] = {}
         for ent in entities:
-            index = bisect_right(starts, ent.start) - 1
-            if index >= 0 and ent.start < doc.sentences[index].end:
+            index = doc.sentence_at(ent.start)
+            if index is not None:
                 groups.setdefault(index, []).append(ent)
         found: dict[tuple[str, str], _Candidate] = {}
         pairs = {(c.rule.source, c.rule.target) for c in self.rules.rules}

@@ -8,8 +8,6 @@ are the caller's, and evaluation on gold spans must not see extra ones.
 
 from __future__ import annotations
 
-import bisect
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from note2fhir.document import ClinicalDocument, EntityType, Result
@@ -62,7 +60,6 @@ class ResultsStage(Stage):
             return
         owner = _owners(doc)
         test_ids = frozenset(e.id for e in tests)
-        starts = [s.start for s in doc.sentences]
         cache: dict[int, SentenceWords] = {}
         results: list[Result] = []
         taken: set[tuple[int, int]] = set()
@@ -70,7 +67,8 @@ class ResultsStage(Stage):
         # check needs only that sentence's (a document-wide scan was quadratic)
         taken_in: dict[int, list[tuple[int, int]]] = {}
         for entity in tests:
-            index = _sentence_index(starts, entity.start)
+            # an offset before the first sentence reads the first
+            index = doc.sentence_at(entity.start, or_before=True) or 0
             words = cache.get(index)
             if words is None:
                 words = cache[index] = _sentence_words(doc, index, owner, test_ids)
@@ -123,11 +121,6 @@ def _owners(doc: ClinicalDocument) -> list[str | None]:
             owner[i] = entity.id
             i += 1
     return owner
-
-
-def _sentence_index(starts: list[int], offset: int) -> int:
-    """The sentence that contains ``offset`` (the last one starting at or before it)."""
-    return max(bisect.bisect_right(starts, offset) - 1, 0)
 
 
 def _sentence_words(
