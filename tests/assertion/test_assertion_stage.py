@@ -220,6 +220,52 @@ def make_doc() -> MakeDoc:
             "R/O: [[MI]], [[PE]]",
             {"MI": {"uncertain", "differential"}, "PE": {"uncertain", "differential"}},
         ),
+        # only the alternatives of "vs" are the differential (review16 D7)
+        (
+            "[[Chest pain]], [[ACS]] vs [[PE]]",
+            {"Chest pain": NONE, "ACS": {"uncertain", "differential"}},
+        ),
+        (
+            "# [[Sepsis]] 2/2 [[UTI]] vs [[PNA]]",
+            {"Sepsis": NONE, "PNA": {"uncertain", "differential"}},
+        ),
+        # a colon's denial reaches only its own item (review16 D14)
+        ("[[Cough]]: yes, [[Fever]]: negative", {"Cough": NONE, "Fever": {"negated"}}),
+        ("[[COVID]]: positive, [[Flu]]: negative", {"COVID": NONE, "Flu": {"negated"}}),
+        ("[[Flu A]]: Positive  [[Flu B]]: Negative", {"Flu A": NONE, "Flu B": {"negated"}}),
+        # an order after a denial is no part of it (review16 D13)
+        (
+            "No [[bleeding]], continue [[warfarin]] 5 mg daily",
+            {"bleeding": {"negated"}, "warfarin": NONE},
+        ),
+        ("No [[fever]], given [[tylenol]].", {"fever": {"negated"}, "tylenol": NONE}),
+        # hedges and doubts (review16 D28)
+        ("c/f [[sepsis]]", {"sepsis": {"uncertain"}}),
+        ("Low c/f [[meningitis]].", {"meningitis": {"uncertain"}}),
+        ("[[PE]] not suspected.", {"PE": {"negated"}}),
+        ("[[MI]] doubtful", {"MI": {"uncertain"}}),
+        ("doubt [[ACS]]", {"ACS": {"uncertain"}}),
+        ("No doubt he has [[pneumonia]].", {"pneumonia": NONE}),
+        ("[[NSTEMI]] less likely given flat trops", {"NSTEMI": {"uncertain"}}),
+        ("[[CHF]], less likely [[PNA]]", {"CHF": NONE, "PNA": {"uncertain"}}),
+        ("[[Sepsis]] is on the differential.", {"Sepsis": {"uncertain"}}),
+        ("query [[PNA]]", {"PNA": {"uncertain"}}),
+        # warnings, risks and side effects are no conditions (review16 D22)
+        (
+            "Return precautions: [[chest pain]], [[fever]].",
+            {"chest pain": {"hypothetical"}, "fever": {"hypothetical"}},
+        ),
+        ("Return to ED for worsening [[chest pain]].", {"chest pain": {"hypothetical"}}),
+        (
+            "Side effects reviewed: [[nausea]], [[lactic acidosis]].",
+            {"nausea": {"hypothetical"}, "lactic acidosis": {"hypothetical"}},
+        ),
+        ("Risks include bleeding, infection, and [[stroke]].", {"stroke": {"hypothetical"}}),
+        # a pain score of zero (review16 D20)
+        ("[[Pain]]: 0/10", {"Pain": {"negated"}}),
+        ("[[Pain]]: 7/10", {"Pain": NONE}),
+        # a negative nares screen (review16 D23)
+        ("[[MRSA]] nares negative.", {"MRSA": {"negated"}}),
         # a hedge (review16 D9)
         ("Looks like [[pneumonia]].", {"pneumonia": {"uncertain"}}),
         ("Sounds like [[GERD]].", {"GERD": {"uncertain"}}),

@@ -59,6 +59,21 @@ def test_an_old_mi_by_its_year_or_cue(run: Run, text: str, mention: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "mention", "code"),
+    [
+        ("Prior PE 2019.", "PE", "Z86.711"),  # I26 Excludes2
+        ("History of DVT.", "DVT", "Z86.718"),
+        ("Remote hx of TB, treated.", "TB", "Z86.11"),
+    ],
+)
+def test_a_past_thrombosis_or_tuberculosis_is_its_history(
+    run: Run, text: str, mention: str, code: str
+) -> None:
+    """review16 D29: the acute code stayed for a history the note dates or calls old."""
+    assert icd(run(text), mention) == [code]
+
+
+@pytest.mark.parametrize(
     ("text", "mention"),
     [
         # an admission for the cath after an MI: weeks, not years, so still I21

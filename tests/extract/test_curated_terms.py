@@ -30,6 +30,13 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
          "severe anxiety (panic)", "F41.0"),
         ("Episode of flash pulmonary edema overnight.", "flash pulmonary edema", "J81.0"),
         ("Influenza B positive.", "Influenza B", "J10.1"),
+        # review16 D17 and a reader's D2: type 2 MI (I.C.9.e.5), streptococcal pharyngitis,
+        # recurrent C. diff, restless legs
+        ("# Type 2 MI", "Type 2 MI", "I21.A1"),
+        ("Type II NSTEMI due to demand.", "Type II NSTEMI", "I21.A1"),
+        ("Strep pharyngitis.", "Strep pharyngitis", "J02.0"),
+        ("Recurrent C. diff colitis.", "Recurrent C. diff colitis", "A04.71"),
+        ("Restless legs at night.", "Restless legs", "G25.81"),
         ("PMH: steroid-induced diabetes, ESRD.", "steroid-induced diabetes", "E09.9"),
         ("PMH: type II diabetes mellitus.", "type II diabetes mellitus", "E11.9"),
         ("EKG showing only sinus brady.", "sinus brady", "R00.1"),

@@ -58,6 +58,17 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         "Pneumonia-like symptoms resolved.",
         "Lupus-like syndrome after hydralazine.",
         "Pt wants flu shot.",
+        # an order, a risk or an exposure (review16 D18, D19)
+        "DVT ppx: heparin SQ",
+        "Stroke prophylaxis: apixaban",
+        "Seizure precautions.",
+        "MRSA precautions",
+        "Counseled on COVID prevention.",
+        "Tamiflu prophylaxis after flu exposure at daycare.",
+        "Stroke risk high, CHA2DS2-VASc 4.",
+        # an ambulance crew (review16)
+        "Brought in by ALS.",
+        "flu vax declined",
         # a season, gastroenteritis, an animal influenza
         "Flu season precautions reviewed.",
         "She had the stomach flu last week.",
@@ -82,6 +93,12 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         # a slash list of tests with one result: each name is a test
         ("COVID/flu negative.", "COVID"),
         ("COVID/flu/RSV negative.", "flu"),
+        # lists of panel names before one negative result (review16 D26, D30)
+        ("COVID and flu negative.", "COVID"),
+        ("COVID, flu, RSV all negative.", "flu"),
+        ("COVID and influenza negative.", "influenza"),
+        ("COVID/flu A/flu B/RSV negative.", "COVID"),
+        ("COVID/flu/RSV/strep/mono/HIV negative", "HIV"),
         # a panel's one result cannot say which name it is for
         ("COVID/flu pos.", "COVID"),
         ("COVID/flu/RSV swab: positive for RSV", "flu"),
@@ -117,6 +134,7 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Hepatitis C virus antibody positive, HCV RNA high.", "Hepatitis C"),
         ("Current shock state likely septic.", "shock"),
         ("Had the flu last week.", "flu"),
+        ("Pneumonia and HIV negative.", "Pneumonia"),  # no panel
         ("Chest pain like pressure.", "Chest pain"),
         ("Lupus-like rash on the cheeks.", "rash"),
     ],
@@ -180,3 +198,17 @@ def test_a_positive_nasal_mrsa_screen_is_colonization(read: Read) -> None:
     for text in ("MRSA nares positive.", "MRSA nasal swab positive", "MRSA screen positive."):
         (entity,) = read(text).entities
         assert [c.code for c in entity.codes if c.selected] == ["Z22.322"], text
+
+
+def test_ctab_is_an_exam_finding_no_drug(read: Read) -> None:
+    """ "Lungs: CTAB" is clear to auscultation bilaterally, not cetrimonium."""
+    drugs = [
+        e for e in read("Lungs: CTAB, no wheezes.").entities if e.type is EntityType.MEDICATION
+    ]
+    assert drugs == []
+
+
+def test_cva_tenderness_is_no_stroke(read: Read) -> None:
+    """Costovertebral angle tenderness (review16): the exam finding, never I63.9."""
+    codes = {c.code for e in read("No CVA tenderness.").entities for c in e.codes}
+    assert not any(code.startswith("I63") for code in codes)

@@ -107,8 +107,8 @@ def unit_context(
                     limit = starts[k]
                 if m.rule.max_scope is not None:
                     limit = min(limit, _words_after(words, m.end, m.rule.max_scope))
-                if m.rule.adjacent:
-                    limit = min(limit, _punctuation_after(norms, m.end, limit))
+                if m.rule.adjacent or m.rule.stop_at:
+                    limit = min(limit, _punctuation_after(norms, m.end, limit, m.rule.stop_at))
                 forward.append((m, m.end, limit))
             if direction != "forward":
                 limit = 0
@@ -117,8 +117,8 @@ def unit_context(
                     limit = ends[k]
                 if m.rule.max_scope is not None:
                     limit = max(limit, _words_before(words, m.start, m.rule.max_scope))
-                if m.rule.adjacent:
-                    limit = max(limit, _punctuation_before(norms, m.start, limit))
+                if m.rule.adjacent or m.rule.stop_at:
+                    limit = max(limit, _punctuation_before(norms, m.start, limit, m.rule.stop_at))
                 backward.append((m, limit, m.start))
         # Nearest trigger first: the latest-starting forward one, the earliest backward one.
         ahead = _paint(low, high, reversed(forward))
@@ -221,18 +221,24 @@ def _words_before(prefix: list[int], end: int, words: int) -> int:
     return bisect_right(prefix, target) - 1
 
 
-def _punctuation_after(norms: list[str], start: int, limit: int) -> int:
-    """The first punctuation token in ``[start, limit)``, or ``limit``."""
+def _punctuation_after(
+    norms: list[str], start: int, limit: int, marks: frozenset[str] = frozenset()
+) -> int:
+    """The first punctuation token (one of ``marks``, if given) in ``[start, limit)``, or
+    ``limit``."""
     for i in range(start, limit):
-        if not norms[i][:1].isalnum():
+        if norms[i] in marks if marks else not norms[i][:1].isalnum():
             return i
     return limit
 
 
-def _punctuation_before(norms: list[str], end: int, limit: int) -> int:
-    """The token just after the last punctuation token in ``[limit, end)``, or ``limit``."""
+def _punctuation_before(
+    norms: list[str], end: int, limit: int, marks: frozenset[str] = frozenset()
+) -> int:
+    """The token just after the last punctuation token (one of ``marks``, if given) in
+    ``[limit, end)``, or ``limit``."""
     for i in range(end - 1, limit - 1, -1):
-        if not norms[i][:1].isalnum():
+        if norms[i] in marks if marks else not norms[i][:1].isalnum():
             return i + 1
     return limit
 

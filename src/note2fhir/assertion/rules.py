@@ -72,7 +72,8 @@ class TriggerRule(_Strict):
     "negative for" rule's); an ``ends_clause`` phrase matches only before a punctuation mark
     or the end of its unit ("Fever: negative.", not "Constitutional: negative for fever");
     a ``trailing`` forward trigger that ends its clause looks back instead ("NSTEMI r/o",
-    "ACS (r/o)", but "r/o MI" and "R/O: MI").
+    "ACS (r/o)", but "r/o MI" and "R/O: MI"); ``stop_at`` ends the scope at the first of
+    these punctuation marks (``adjacent`` at any).
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -90,6 +91,7 @@ class TriggerRule(_Strict):
     not_before: list[str] = Field(default_factory=list)
     ends_clause: bool = False
     trailing: bool = False
+    stop_at: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerRule:
@@ -182,6 +184,8 @@ class CompiledRule:
     """The trigger matches only before a punctuation mark or the end of its unit."""
     trailing: bool = False
     """At the end of its clause the (forward) trigger looks back instead."""
+    stop_at: frozenset[str] = frozenset()
+    """Punctuation tokens that end the trigger's scope."""
     order: int = 0
     """Position in the file; breaks ties between matches of equal length."""
 
@@ -346,6 +350,7 @@ class TriggerIndex:
                 not_before=frozenset(w.lower() for w in trig.not_before),
                 ends_clause=trig.ends_clause,
                 trailing=trig.trailing,
+                stop_at=frozenset(trig.stop_at),
                 order=next(order),
             )
             for phrase in trig.phrases:

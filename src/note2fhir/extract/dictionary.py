@@ -159,27 +159,32 @@ _NEGATIVE_RESULT = re.compile(
 """A negative result right after a problem name: the name is that of its test ("HIV was
 negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
 ER" speaks of a stain of the tumor."""
+_PANEL_ITEM = r"[A-Za-z][\w-]{0,15}(?:[ \t][AB]\b)?"
+_SLASH_LIST = r"(?:[ \t][AB]\b)?(?:[ \t]?/[ \t]?" + _PANEL_ITEM + r"){1,8}"
+_TEST_WORDS = r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
 _SLASH_LIST_NEGATIVE = re.compile(
-    r"(?:[ \t]?/[ \t]?[A-Za-z][\w-]{0,15}){1,4}"
-    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
-    r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern,
-    re.IGNORECASE,
+    _SLASH_LIST + _TEST_WORDS + r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern, re.IGNORECASE
 )
 """A name in a slash list of tests that came back negative: "COVID/flu negative", "Flu/COVID
-swab negative" (each name is a test of it)."""
+swab negative", "COVID/flu A/flu B/RSV negative" (each name is a test of it)."""
 _PANEL_TEST = (
-    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
-    r"[ \t]{0,2}:?[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
+    _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
     r"(?:positive|pos\b|detected|reactive)"
 )
-_SLASH_LIST_POSITIVE = re.compile(
-    r"(?:[ \t]?/[ \t]?[A-Za-z][\w-]{0,15}){1,4}" + _PANEL_TEST, re.IGNORECASE
-)
+_SLASH_LIST_POSITIVE = re.compile(_SLASH_LIST + _PANEL_TEST, re.IGNORECASE)
 _PANEL_TAIL = re.compile(_PANEL_TEST, re.IGNORECASE)
-_SLASH_BEFORE = re.compile(r"[A-Za-z][\w-]{0,15}[ \t]?/[ \t]?$")
+_SLASH_BEFORE = re.compile(_PANEL_ITEM + r"[ \t]?/[ \t]?$")
 """A panel with one result: "COVID/flu/RSV swab: positive for RSV", "COVID/flu pos".  The
 result cannot say which name it belongs to, so every name of the list is a test (the
 organism after "positive for" is a mention of its own)."""
+_JOINED_LIST = re.compile(
+    r"((?:[ \t]{0,2}(?:,|&|and|,[ \t]{0,2}and)[ \t]{1,2}" + _PANEL_ITEM + r"){1,6})"
+    r"(?:[ \t]{1,2}(?:all|both))?" + _TEST_WORDS + r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern,
+    re.IGNORECASE,
+)
+"""A list joined by commas or "and" before one negative result: "COVID and flu negative",
+"COVID, flu, RSV all negative"; read as tests only when every other item is a panel name."""
+_JOIN_WORDS = re.compile(r"[,&]|\band\b", re.IGNORECASE)
 _VIRUS_TYPE = re.compile(r"[ \t]{1,2}(?:[Tt]ype[ \t]{1,2})?[AB]\b(?![ \t]?/)")
 """The type letter written after influenza ("Influenza A", "flu type B"; not "A/B")."""
 _TYPED_INFLUENZA = {"flu": "influenza type b", "influenza": "influenza type b"}
@@ -1042,6 +1047,7 @@ class _Scan:
                 _PANEL_TAIL.match(text, m.end)
                 and _SLASH_BEFORE.search(text, max(0, m.start - 20), m.start)
             )
+            or self._panel_list(m)
         ):
             # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
             return _Match(
@@ -1076,6 +1082,18 @@ class _Scan:
         if section is not None and section.name in rules.sections:
             return _DROP
         return None
+
+    def _panel_list(self, m: _Match) -> bool:
+        """Whether a name opens a list of panel names joined by commas or "and" before one
+        negative result ("COVID and flu negative"); "pneumonia and HIV negative" is no panel."""
+        panel = self.lexicon.not_problems.panel_names
+        if self.doc.text[m.start : m.end].lower() not in panel:
+            return False
+        found = _JOINED_LIST.match(self.doc.text, m.end)
+        if found is None:
+            return False
+        items = [i.strip().lower() for i in _JOIN_WORDS.split(found.group(1)) if i.strip()]
+        return bool(items) and all(i in panel for i in items)
 
     def _typed_virus(self, m: _Match) -> _Match | None:
         """ "Influenza A", "flu type B": the name with its type letter, coded as the identified

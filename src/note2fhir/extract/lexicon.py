@@ -163,6 +163,9 @@ class NotProblems(_Strict):
     """Words that may stand between a name and its head ("zoster virus antibody")."""
     drug_heads: frozenset[str] = frozenset()
     """Words after a drug name that make it part of an enzyme's, receptor's or gene's name."""
+    panel_names: frozenset[str] = frozenset()
+    """Names of tests run together (lower case), whose list before one negative result
+    is a list of tests ("COVID and flu negative")."""
     likeness: frozenset[str] = frozenset()
     """Words after a name that say something only resembles it ("flu-like symptoms")."""
     likeness_heads: frozenset[str] = frozenset()
