@@ -179,7 +179,9 @@ def make_doc() -> MakeDoc:
         ("[[Fever]]: negative. [[Cough]]: positive.", {"Fever": {"negated"}, "Cough": NONE}),
         ("[[Chest pain]]: denies.", {"Chest pain": {"negated"}}),
         ("[[Fever]]: no", {"Fever": {"negated"}}),
-        ("[[Fever]] - negative", {"Fever": {"negated"}}),
+        ("[[Fever]] - no", {"Fever": {"negated"}}),
+        ("The [[organism]] was catalase-negative, esculin-negative.", {"organism": NONE}),
+        ("anti-HBs (-), [[anti-HBc]] (+), anti-HCV (-) and [[anti-HIV]] (-).", {"anti-HBc": NONE}),
         ("[[Chest pain]]: (-)", {"Chest pain": {"negated"}}),
         # the colon's word opens a list: the forward rules' (review16 D1)
         (
@@ -266,6 +268,15 @@ def make_doc() -> MakeDoc:
         ("[[Pain]]: 7/10", {"Pain": NONE}),
         # a negative nares screen (review16 D23)
         ("[[MRSA]] nares negative.", {"MRSA": {"negated"}}),
+        # a study's requisition (review16 D31)
+        ("Reason for study: [[PE]].", {"PE": {"uncertain"}}),
+        # people the patient lives with or cares for (review16 D21)
+        ("Lives with boyfriend who has [[HIV]].", {"HIV": {"family", "relative=SIGOTHR"}}),
+        ("Roommate tested positive for [[COVID]].", {"COVID": {"family", "relative=ROOM"}}),
+        ("Husband recently diagnosed with [[TB]].", {"TB": {"family", "relative=SPS"}}),
+        ("Caregiver for husband with [[ALS]].", {"ALS": {"family", "relative=SPS"}}),
+        ("Coworker with [[COVID]] last week.", {"COVID": {"family", "relative=FRND"}}),
+        ("Boyfriend at bedside. Pt with [[HIV]] on ART.", {"HIV": NONE}),
         # a hedge (review16 D9)
         ("Looks like [[pneumonia]].", {"pneumonia": {"uncertain"}}),
         ("Sounds like [[GERD]].", {"GERD": {"uncertain"}}),

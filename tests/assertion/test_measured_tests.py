@@ -159,3 +159,18 @@ def test_no_name_of_a_slash_list_of_negative_tests_is_affirmed(
 def test_a_colon_negative_after_a_test_is_its_result(pipeline: Pipeline) -> None:
     """ "Blood cultures: negative" reports cultures done; only a problem is denied so."""
     assert not mention(pipeline, "Blood cultures: negative.", "Blood cultures").assertion.negated
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("PMH: HTN on lisinopril, DM2 on metformin.", "lisinopril"),
+        ("PMH: afib, currently on apixaban", "apixaban"),
+    ],
+)
+def test_a_drug_taken_in_a_past_history_list_is_current(
+    pipeline: Pipeline, text: str, name: str
+) -> None:
+    """review16 D25: "on" before the drug says it is taken now; the section's past does not
+    make its MedicationStatement completed."""
+    assert not mention(pipeline, text, name).assertion.historical

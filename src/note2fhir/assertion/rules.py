@@ -31,6 +31,7 @@ RoleCode = Literal[
     "MTH", "FTH", "PRN", "SIS", "BRO", "SIB", "CHILD", "DAUC", "SONC",
     "GRMTH", "GRFTH", "GRPRN", "AUNT", "UNCLE", "COUSN", "SPS", "HUSB", "WIFE",
     "STPFTH", "STPMTH", "STPBRO", "STPSIS", "MTHINLAW", "FTHINLAW", "FAMMEMB",
+    "SIGOTHR", "ROOM", "FRND",
 ]  # fmt: skip
 """The v3-RoleCode codes the stage names relatives with."""
 

@@ -262,6 +262,13 @@ class AssertionStage(Stage):
             return
         assertion = entity.assertion
         if (
+            implied == "historical"
+            and entity.type is EntityType.MEDICATION
+            and span[0] > 0
+            and tokens[span[0] - 1].norm in _TAKING
+        ):
+            return  # "PMH: afib, currently on apixaban": a drug taken now
+        if (
             implied == "family"
             and not assertion.family
             and _patient_subject(tokens)
@@ -289,6 +296,9 @@ class AssertionStage(Stage):
         )
 
 
+_TAKING = frozenset({"on", "taking", "takes"})
+"""Words right before a drug in a past-history section that say it is taken now ("HTN on
+lisinopril")."""
 _PATIENT_SUBJECTS = frozenset({"patient", "pt"})
 """Words that name the patient as a unit's subject; a pronoun in a family-history section
 may be the relative just named ("Her father had colon cancer. He has hypertension.")."""

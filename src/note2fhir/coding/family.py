@@ -25,9 +25,10 @@ _STANDS_FOR = re.compile(r"\Afamily history of ([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{
 """The start of a family code's reason, which names the relative's code it stands for."""
 NOT_BLOOD = frozenset(
     {"SPS", "HUSB", "WIFE", "STPFTH", "STPMTH", "STPBRO", "STPSIS", "MTHINLAW", "FTHINLAW"}
+    | {"SIGOTHR", "ROOM", "FRND"}
 )
-"""v3-RoleCodes of a spouse, step-relative or in-law: no blood relative, so their condition
-is no family history of the patient."""
+"""v3-RoleCodes of a spouse, step-relative, in-law, partner, roommate or friend: no blood
+relative, so their condition is no family history of the patient."""
 
 
 TITLE_NOTE = "title"

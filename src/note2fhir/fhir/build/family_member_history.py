@@ -53,6 +53,10 @@ RELATIVES = {
     "MTHINLAW": "mother-in-law",
     "FTHINLAW": "father-in-law",
     "FAMMEMB": "family member",
+    # people the patient lives with or cares for, not family: their condition is theirs
+    "SIGOTHR": "significant other",
+    "ROOM": "Roommate",
+    "FRND": "unrelated friend",
 }
 """v3-RoleCode codes we emit, with their official displays; any other becomes FAMMEMB."""
 
