@@ -277,6 +277,33 @@ def make_doc() -> MakeDoc:
         ("Caregiver for husband with [[ALS]].", {"ALS": {"family", "relative=SPS"}}),
         ("Coworker with [[COVID]] last week.", {"COVID": {"family", "relative=FRND"}}),
         ("Boyfriend at bedside. Pt with [[HIV]] on ART.", {"HIV": NONE}),
+        # review17: a trailing rule-out doubts only its own item; "most likely" looks ahead;
+        # a result's sign or "negative:" is no list; an order ends a denial, a symptom does
+        # not; "2/2" ends a scope; "neg" is the word just before; a query's answer confirms
+        (
+            "[[HTN]], [[DM2]], [[CKD 3]], [[ACS]] r/o",
+            {"HTN": NONE, "DM2": NONE, "CKD 3": NONE, "ACS": {"uncertain", "differential"}},
+        ),
+        ("[[Cirrhosis]] with ascites, [[SBP]] to rule out", {"Cirrhosis": NONE}),
+        ("[[AKI]] most likely prerenal", {"AKI": NONE}),
+        ("Rapid strep (-), viral [[pharyngitis]].", {"pharyngitis": NONE}),
+        ("Workup negative: [[syncope]] likely vasovagal", {"syncope": NONE}),
+        (
+            "Denies [[fever]], [[chills]], [[decreased appetite]]",
+            {"fever": {"negated"}, "decreased appetite": {"negated"}},
+        ),
+        ("[[ACS]] vs [[PE]]/[[PNA]]", {"PNA": {"uncertain", "differential"}}),
+        ("[[Breast cancer]] ER neg", {"Breast cancer": NONE}),
+        ("Per query response, [[acute blood loss anemia]]", {"acute blood loss anemia": NONE}),
+        ("Without a doubt [[pneumonia]].", {"pneumonia": NONE}),
+        ("Wound looks like it is healing well, [[cellulitis]] resolving", {"cellulitis": NONE}),
+        ("[[Neck pain]]: 0/10 at rest, 8/10 with rotation", {"Neck pain": NONE}),
+        (
+            "[[COPD exacerbation]], [[PE]] ruled out by CTA",
+            {"COPD exacerbation": NONE, "PE": {"negated"}},
+        ),
+        ("[[MI]] r/o'd", {"MI": {"negated"}}),
+        ("Risks include [[bleeding]] given his [[thrombocytopenia]]", {"thrombocytopenia": NONE}),
         # a hedge (review16 D9)
         ("Looks like [[pneumonia]].", {"pneumonia": {"uncertain"}}),
         ("Sounds like [[GERD]].", {"GERD": {"uncertain"}}),

@@ -69,6 +69,10 @@ def named_tests(doc: ClinicalDocument) -> dict[str, list[str]]:
         # an ambulance crew (review16)
         "Brought in by ALS.",
         "flu vax declined",
+        "Influenza A and B vaccine given.",
+        "Hep B surface Ab positive (immune).",
+        # (the RNA, not the antibody, says the infection goes on: a coder's call)
+        "Hepatitis C virus antibody positive, HCV RNA high.",
         # a season, gastroenteritis, an animal influenza
         "Flu season precautions reviewed.",
         "She had the stomach flu last week.",
@@ -99,6 +103,13 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("COVID and influenza negative.", "influenza"),
         ("COVID/flu A/flu B/RSV negative.", "COVID"),
         ("COVID/flu/RSV/strep/mono/HIV negative", "HIV"),
+        # review17: tests of flu, typed panels
+        ("Negative flu swab.", "flu swab"),
+        ("Flu/COVID pending", "COVID"),
+        ("Will check flu", "flu"),
+        ("Flu A, flu B, RSV negative", "Flu"),
+        ("Influenza A, B and RSV negative", "Influenza"),
+        ("HIV/HCV/HBV screening negative", "HIV"),
         # a panel's one result cannot say which name it is for
         ("COVID/flu pos.", "COVID"),
         ("COVID/flu/RSV swab: positive for RSV", "flu"),
@@ -131,10 +142,11 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Sacral decubitus ulcer care provided per protocol.", "decubitus ulcer"),
         ("Admitted to rehab unit for stroke rehabilitation.", "stroke"),
         ("Left wrist laceration self-inflicted.", "laceration"),
-        ("Hepatitis C virus antibody positive, HCV RNA high.", "Hepatitis C"),
         ("Current shock state likely septic.", "shock"),
         ("Had the flu last week.", "flu"),
         ("Pneumonia and HIV negative.", "Pneumonia"),  # no panel
+        ("Sepsis/bacteremia, positive blood cultures", "Sepsis"),  # no panel either
+        ("74M w/ COVID positive", "COVID"),  # "w/" is no list
         ("Chest pain like pressure.", "Chest pain"),
         ("Lupus-like rash on the cheeks.", "rash"),
     ],

@@ -23,7 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from note2fhir.assertion.rules import TRAILING_ENDS, Category, Match, TriggerIndex
+from note2fhir.assertion.rules import (
+    TRAILING_ENDS,
+    TRAILING_SCOPE,
+    TRAILING_STOPS,
+    Category,
+    Match,
+    TriggerIndex,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +105,8 @@ def unit_context(
         backward: list[tuple[Match, int, int]] = []
         for m in own:
             direction = m.rule.direction
-            if m.rule.trailing and (m.end >= len(norms) or norms[m.end] in TRAILING_ENDS):
+            trailed = m.rule.trailing and (m.end >= len(norms) or norms[m.end] in TRAILING_ENDS)
+            if trailed:
                 direction = "backward"  # "NSTEMI r/o": nothing follows in its clause
             if direction != "backward":
                 limit = len(norms)
@@ -119,6 +127,10 @@ def unit_context(
                     limit = max(limit, _words_before(words, m.start, m.rule.max_scope))
                 if m.rule.adjacent or m.rule.stop_at:
                     limit = max(limit, _punctuation_before(norms, m.start, limit, m.rule.stop_at))
+                if trailed:
+                    # only the item it ends: "HTN, DM2, ACS r/o" doubts the ACS alone
+                    limit = max(limit, _punctuation_before(norms, m.start, limit, TRAILING_STOPS))
+                    limit = max(limit, _words_before(words, m.start, TRAILING_SCOPE))
                 backward.append((m, limit, m.start))
         # Nearest trigger first: the latest-starting forward one, the earliest backward one.
         ahead = _paint(low, high, reversed(forward))

@@ -415,6 +415,10 @@ _CLAUSE_ENDS = frozenset(".,;:)")
 """Tokens an ``ends_clause`` trigger may stand before."""
 TRAILING_ENDS = frozenset(".,;)-")
 """Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI")."""
+TRAILING_STOPS = frozenset(".,;")
+"""Marks that end a ``trailing`` trigger's backward scope: it doubts the item it ends."""
+TRAILING_SCOPE = 6
+"""Words a ``trailing`` trigger looks back at most."""
 
 
 def _is_number(norm: str) -> bool:

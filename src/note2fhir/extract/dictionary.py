@@ -160,37 +160,65 @@ _NEGATIVE_RESULT = re.compile(
 negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
 ER" speaks of a stain of the tumor."""
 _PANEL_ITEM = r"[A-Za-z][\w-]{0,15}(?:[ \t][AB]\b)?"
-_SLASH_LIST = r"(?:[ \t][AB]\b)?(?:[ \t]?/[ \t]?" + _PANEL_ITEM + r"){1,8}"
-_TEST_WORDS = r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?(?:swab|pcr|test|antigen|screen|assay|panel)s?)?"
-_SLASH_LIST_NEGATIVE = re.compile(
-    _SLASH_LIST + _TEST_WORDS + r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern, re.IGNORECASE
+_TEST_WORDS = (
+    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?"
+    r"(?:swab|pcr|test|antigen|screen|screening|assay|panel)s?)?"
 )
-"""A name in a slash list of tests that came back negative: "COVID/flu negative", "Flu/COVID
-swab negative", "COVID/flu A/flu B/RSV negative" (each name is a test of it)."""
-_PANEL_TEST = (
-    _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
+_POSITIVE = (
+    r"(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
     r"(?:positive|pos\b|detected|reactive)"
 )
-_SLASH_LIST_POSITIVE = re.compile(_SLASH_LIST + _PANEL_TEST, re.IGNORECASE)
-_PANEL_TAIL = re.compile(_PANEL_TEST, re.IGNORECASE)
-_SLASH_BEFORE = re.compile(_PANEL_ITEM + r"[ \t]?/[ \t]?$")
-"""A panel with one result: "COVID/flu/RSV swab: positive for RSV", "COVID/flu pos".  The
-result cannot say which name it belongs to, so every name of the list is a test (the
-organism after "positive for" is a mention of its own)."""
-_JOINED_LIST = re.compile(
-    r"((?:[ \t]{0,2}(?:,|&|and|,[ \t]{0,2}and)[ \t]{1,2}" + _PANEL_ITEM + r"){1,6})"
-    r"(?:[ \t]{1,2}(?:all|both))?" + _TEST_WORDS + r"[ \t]{0,2}:?" + _NEGATIVE_RESULT.pattern,
+_STATUS = r"(?:pending|sent|ordered|collected|drawn)\b"
+_SLASH_PANEL = re.compile(
+    r"(?:[ \t][AB]\b)?(?P<members>(?:[ \t]?/[ \t]?"
+    + _PANEL_ITEM
+    + r"){1,8})"
+    + _TEST_WORDS
+    + r"[ \t]{0,2}:?(?:(?P<negative>"
+    + _NEGATIVE_RESULT.pattern
+    + r")|[ \t]{0,2}(?:"
+    + _POSITIVE
+    + "|"
+    + _STATUS
+    + "))",
     re.IGNORECASE,
 )
-"""A list joined by commas or "and" before one negative result: "COVID and flu negative",
-"COVID, flu, RSV all negative"; read as tests only when every other item is a panel name."""
+"""A name in a slash list of tests with one result: "COVID/flu negative", "Flu/COVID swab
+negative", "COVID/flu A/flu B/RSV negative", "COVID/flu/RSV swab: positive for RSV",
+"Flu/COVID pending".  A negative result makes every name a test; a positive one or a status
+only a list of panel names ("Sepsis/bacteremia, positive blood cultures" is no panel)."""
+_PANEL_TAIL = re.compile(
+    _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:" + _POSITIVE + "|" + _STATUS + ")", re.IGNORECASE
+)
+_SLASH_BEFORE = re.compile(r"(?P<member>[A-Za-z][\w-]{1,15}(?:[ \t][AB])?)[ \t]?/[ \t]?$")
+"""The member before the last name of a slash list ("w/" and "s/p" are no members)."""
+_JOINED_LIST = re.compile(
+    r"(?:[ \t][AB]\b)?((?:[ \t]{0,2}(?:,|&|and|,[ \t]{0,2}and)[ \t]{1,2}" + _PANEL_ITEM + r"){1,6})"
+    r"(?:[ \t]{1,2}(?:all|both))?"
+    + _TEST_WORDS
+    + r"[ \t]{0,2}:?(?:"
+    + _NEGATIVE_RESULT.pattern
+    + r"|[ \t]{0,2}(?:(?:were|are|was|is)[ \t]{1,2})?"
+    + _STATUS
+    + ")",
+    re.IGNORECASE,
+)
+"""A list joined by commas or "and" before one negative result or a status: "COVID and flu
+negative", "COVID, flu, RSV all negative", "Flu and strep tests ordered"; read as tests only
+when every item is a panel name."""
 _JOIN_WORDS = re.compile(r"[,&]|\band\b", re.IGNORECASE)
-_VIRUS_TYPE = re.compile(r"[ \t]{1,2}(?:[Tt]ype[ \t]{1,2})?[AB]\b(?![ \t]?/)")
-"""The type letter written after influenza ("Influenza A", "flu type B"; not "A/B")."""
+_VIRUS_TYPE = re.compile(
+    r"[ \t]{1,2}(?:[Tt]ype[ \t]{1,2})?[AB]\b(?:[ \t]{0,2}(?:/|and|&|,)[ \t]{0,2}[AB]\b)?"
+    r"(?![ \t]{0,2}/)"
+)
+"""The type letters written after influenza ("Influenza A", "flu type B", "influenza A and
+B")."""
 _TYPED_INFLUENZA = {"flu": "influenza type b", "influenza": "influenza type b"}
 """Names whose type letter identifies the virus, and the store term of the code a named type
 takes: J10.1 "Influenza due to other identified influenza virus ..." includes influenza A
 (non-novel) and B, unlike J11.1 (unidentified virus)."""
+_ANTIBODY_HEADS = frozenset({"ab", "abs", "antibody", "antibodies", "igg", "igm"})
+"""Test heads whose positive result states no infection."""
 _LIST_LOOKBACK = 40
 """Words looked back for a list cue ("immunizations:") before a name."""
 _STRENGTH = re.compile(
@@ -1039,16 +1067,7 @@ class _Scan:
             )
         if after in rules.other_heads or self._head_phrase(nxt, sentence, rules.other_heads):
             return _DROP
-        if (
-            _NEGATIVE_RESULT.match(text, m.end)
-            or _SLASH_LIST_NEGATIVE.match(text, m.end)
-            or _SLASH_LIST_POSITIVE.match(text, m.end)
-            or (
-                _PANEL_TAIL.match(text, m.end)
-                and _SLASH_BEFORE.search(text, max(0, m.start - 20), m.start)
-            )
-            or self._panel_list(m)
-        ):
+        if self._tested(m):
             # "HIV was negative", "1st c-diff negative", "anti-HCV (-)": the test of it
             return _Match(
                 m.first,
@@ -1072,7 +1091,12 @@ class _Scan:
             if after is not None and after in context.after:
                 return _DROP
             gap = text[words[prev].end : m.start] if before is not None else ""
-            if before in context.before and "\n" not in gap and "." not in gap:
+            # a letter's period is an abbreviation's, not a sentence's ("H. flu")
+            if (
+                before in context.before
+                and "\n" not in gap
+                and ("." not in gap or len(before) == 1)
+            ):
                 return _DROP
             if "+" in context.before and text[max(0, m.start - 2) : m.start].strip() == "+":
                 return _DROP
@@ -1082,6 +1106,25 @@ class _Scan:
         if section is not None and section.name in rules.sections:
             return _DROP
         return None
+
+    def _tested(self, m: _Match) -> bool:
+        """Whether a problem name is the name of its test by the result after it: "HIV was
+        negative", or a panel's one result ("COVID/flu negative", "COVID and flu negative")."""
+        text = self.doc.text
+        if _NEGATIVE_RESULT.match(text, m.end):
+            return True
+        panel = self.lexicon.not_problems.panel_names
+        name = text[m.start : m.end].lower()
+        found = _SLASH_PANEL.match(text, m.end)
+        if found is not None:
+            if found.group("negative"):
+                return True
+            members = [x.strip().lower() for x in found.group("members").split("/")]
+            return name in panel and all(x in panel for x in members if x)
+        before = _SLASH_BEFORE.search(text, max(0, m.start - 20), m.start)
+        if before is not None and _PANEL_TAIL.match(text, m.end):
+            return name in panel and before.group("member").lower() in panel
+        return self._panel_list(m)
 
     def _panel_list(self, m: _Match) -> bool:
         """Whether a name opens a list of panel names joined by commas or "and" before one
@@ -1093,21 +1136,28 @@ class _Scan:
         if found is None:
             return False
         items = [i.strip().lower() for i in _JOIN_WORDS.split(found.group(1)) if i.strip()]
-        return bool(items) and all(i in panel for i in items)
+        # a bare type letter belongs to the name before it ("Influenza A, B and RSV")
+        return bool(items) and all(i in panel or i in ("a", "b") for i in items)
 
-    def _typed_virus(self, m: _Match) -> _Match | None:
+    def _typed_virus(self, m: _Match) -> _Match | object | None:
         """ "Influenza A", "flu type B": the name with its type letter, coded as the identified
-        virus (J10.1) instead of the unidentified one; None for any other mention."""
+        virus (J10.1) instead of the unidentified one; nothing (``_DROP``) when a vaccine or
+        an order follows ("influenza A and B vaccine"); None for any other mention."""
         term = _TYPED_INFLUENZA.get(self.texts[m.first]) if m.last - m.first == 1 else None
         letter = _VIRUS_TYPE.match(self.doc.text, m.end) if term is not None else None
         if term is None or letter is None:
             return None
-        found = self.stage.exact_candidates(term)
-        if not found:
-            return None
         last = m.last
         while last < len(self.words) and self.words[last].end <= letter.end():
             last += 1
+        rules = self.lexicon.not_problems
+        if last < len(self.words) and (
+            self.texts[last] in rules.other_heads or self.texts[last] in rules.test_heads
+        ):
+            return _DROP
+        found = self.stage.exact_candidates(term)
+        if not found:
+            return None
         codes = code_candidates(found, note="; the type letter names the virus")
         codes += rescored(m.codes, cap=max(found[0].score - 0.01, 0.0), note="; no type")
         return replace(m, last=last, end=letter.end(), source=f"{m.source}; typed", codes=codes)
@@ -1172,7 +1222,10 @@ class _Scan:
                 return None
             word = texts[k]
             if word in rules.test_heads or word in rules.other_heads:
-                return None if _POSITIVE_RESULT.match(text, words[k].end) else word
+                # an antibody, positive or not, does not state the infection ("hepatitis B
+                # surface antibody positive" is immunity)
+                stated = word not in _ANTIBODY_HEADS and _POSITIVE_RESULT.match(text, words[k].end)
+                return None if stated else word
             if word not in rules.head_skip or k + 1 >= len(words):
                 return None
             if not _SKIP_GAP.fullmatch(text, words[k].end, words[k + 1].start):
