@@ -174,3 +174,20 @@ def test_a_drug_taken_in_a_past_history_list_is_current(
     """review16 D25: "on" before the drug says it is taken now; the section's past does not
     make its MedicationStatement completed."""
     assert not mention(pipeline, text, name).assertion.historical
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new"),
+    [
+        ("Switched from warfarin to apixaban.", "warfarin", "apixaban"),
+        ("Switched warfarin to Eliquis 5 mg BID.", "warfarin", "Eliquis"),
+        ("Warfarin replaced with apixaban.", "Warfarin", "apixaban"),
+        ("Transitioned from heparin drip to apixaban.", "heparin", "apixaban"),
+    ],
+)
+def test_a_switched_drug_is_over_and_its_successor_taken(
+    pipeline: Pipeline, text: str, old: str, new: str
+) -> None:
+    """review16 D24: both anticoagulants stayed active."""
+    assert mention(pipeline, text, old).assertion.historical
+    assert not mention(pipeline, text, new).assertion.historical
