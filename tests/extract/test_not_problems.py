@@ -110,6 +110,14 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("Flu A, flu B, RSV negative", "Flu"),
         ("Influenza A, B and RSV negative", "Influenza"),
         ("HIV/HCV/HBV screening negative", "HIV"),
+        # review18: typed panels, mixed panels, pending tests
+        ("Flu A/B, RSV negative", "Flu A/B"),
+        ("Flu A/B pending", "Flu A/B"),
+        ("HIV and hepatitis C negative", "hepatitis C"),
+        ("Hep B, Hep C, HIV negative", "Hep C"),
+        ("HIV, RPR, GC/CT pending", "HIV"),
+        ("COVID pending", "COVID"),
+        ("Check flu.", "flu"),
         # a panel's one result cannot say which name it is for
         ("COVID/flu pos.", "COVID"),
         ("COVID/flu/RSV swab: positive for RSV", "flu"),
@@ -147,6 +155,8 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Pneumonia and HIV negative.", "Pneumonia"),  # no panel
         ("Sepsis/bacteremia, positive blood cultures", "Sepsis"),  # no panel either
         ("74M w/ COVID positive", "COVID"),  # "w/" is no list
+        ("INR check, afib on warfarin", "afib"),  # the cue's comma ends it
+        ("Wound check: cellulitis", "cellulitis"),
         ("Chest pain like pressure.", "Chest pain"),
         ("Lupus-like rash on the cheeks.", "rash"),
     ],
@@ -224,3 +234,10 @@ def test_cva_tenderness_is_no_stroke(read: Read) -> None:
     """Costovertebral angle tenderness (review16): the exam finding, never I63.9."""
     codes = {c.code for e in read("No CVA tenderness.").entities for c in e.codes}
     assert not any(code.startswith("I63") for code in codes)
+
+
+@pytest.mark.parametrize("text", ["H. flu type B meningitis.", "H. influenza pneumonia."])
+def test_h_flu_is_haemophilus_no_influenza(read: Read, text: str) -> None:
+    """review17/18: "H. flu" is Haemophilus influenzae, never J10/J11."""
+    codes = {c.code for e in read(text).entities for c in e.codes}
+    assert not any(code.startswith(("J10", "J11")) for code in codes)

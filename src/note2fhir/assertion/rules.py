@@ -413,10 +413,12 @@ class TriggerIndex:
 
 _CLAUSE_ENDS = frozenset(".,;:)")
 """Tokens an ``ends_clause`` trigger may stand before."""
-TRAILING_ENDS = frozenset(".,;)-")
-"""Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI")."""
-TRAILING_STOPS = frozenset(".,;")
-"""Marks that end a ``trailing`` trigger's backward scope: it doubts the item it ends."""
+TRAILING_ENDS = frozenset(".,;)-") | {"with", "by", "via", "per"}
+"""Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI"); "MI r/o
+with serial troponins" looks back too."""
+TRAILING_STOPS = frozenset({".", ",", ";", "with", "and"})
+"""Marks and words that end a ``trailing`` trigger's backward scope: it doubts the item it
+ends ("Diabetic foot ulcer with osteomyelitis r/o" doubts the osteomyelitis)."""
 TRAILING_SCOPE = 6
 """Words a ``trailing`` trigger looks back at most."""
 

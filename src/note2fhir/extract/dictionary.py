@@ -159,7 +159,7 @@ _NEGATIVE_RESULT = re.compile(
 """A negative result right after a problem name: the name is that of its test ("HIV was
 negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
 ER" speaks of a stain of the tumor."""
-_PANEL_ITEM = r"[A-Za-z][\w-]{0,15}(?:[ \t][AB]\b)?"
+_PANEL_ITEM = r"[A-Za-z][\w-]{0,15}(?:[ \t][A-E]\b)?(?:/[A-Za-z]{1,4}\b)?"
 _TEST_WORDS = (
     r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?"
     r"(?:swab|pcr|test|antigen|screen|screening|assay|panel)s?)?"
@@ -187,6 +187,8 @@ _SLASH_PANEL = re.compile(
 negative", "COVID/flu A/flu B/RSV negative", "COVID/flu/RSV swab: positive for RSV",
 "Flu/COVID pending".  A negative result makes every name a test; a positive one or a status
 only a list of panel names ("Sepsis/bacteremia, positive blood cultures" is no panel)."""
+_STATUS_TAIL = re.compile(_TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}" + _STATUS, re.IGNORECASE)
+"""A test still to come after a panel name: "COVID pending", "Flu swab sent"."""
 _PANEL_TAIL = re.compile(
     _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:" + _POSITIVE + "|" + _STATUS + ")", re.IGNORECASE
 )
@@ -1083,9 +1085,6 @@ class _Scan:
             )
         if before in rules.before and text[words[prev].end : m.start] == "-":
             return _DROP
-        typed = self._typed_virus(m)
-        if typed is not None:
-            return typed
         context = rules.words.get(texts[m.first]) if m.last - m.first == 1 else None
         if context is not None:
             if after is not None and after in context.after:
@@ -1100,6 +1099,9 @@ class _Scan:
                 return _DROP
             if "+" in context.before and text[max(0, m.start - 2) : m.start].strip() == "+":
                 return _DROP
+        typed = self._typed_virus(m)
+        if typed is not None:
+            return typed
         if rules.list_cues and self._in_cued_list(m, sentence):
             return _DROP
         section = self.sections.at(m.start) if rules.sections else None
@@ -1115,6 +1117,8 @@ class _Scan:
             return True
         panel = self.lexicon.not_problems.panel_names
         name = text[m.start : m.end].lower()
+        if name in panel and _STATUS_TAIL.match(text, m.end):
+            return True
         found = _SLASH_PANEL.match(text, m.end)
         if found is not None:
             if found.group("negative"):
@@ -1155,6 +1159,10 @@ class _Scan:
             self.texts[last] in rules.other_heads or self.texts[last] in rules.test_heads
         ):
             return _DROP
+        whole = replace(m, last=last, end=letter.end())
+        if self._tested(whole):
+            # "Flu A/B pending", "Influenza A/B, RSV and COVID PCR negative": the test
+            return replace(whole, type=EntityType.TEST, source=f"{m.source}; tested", codes=[])
         found = self.stage.exact_candidates(term)
         if not found:
             return None
@@ -1234,9 +1242,12 @@ class _Scan:
         return None
 
     def _cue_before(self, cues: tuple[tuple[str, ...], ...], first: int, sentence: int) -> bool:
-        """Whether one of ``cues`` ends right before word ``first`` in its sentence ("sent
-        for", "stool for", "education regarding")."""
+        """Whether one of ``cues`` ends right before word ``first`` in its sentence, with
+        nothing but space between ("sent for", "stool for", "education regarding"; not "INR
+        check, afib")."""
         words, texts = self.words, self.texts
+        if first == 0 or self.doc.text[words[first - 1].end : words[first].start].strip():
+            return False
         for cue in cues:
             n = len(cue)
             at = first - n
