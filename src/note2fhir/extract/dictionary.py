@@ -51,6 +51,7 @@ from note2fhir.extract.lexicon import (
     lexicon_forms,
     load_lexicon,
 )
+from note2fhir.extract.panels import names_its_test
 from note2fhir.extract.rules import (
     WordRuleIndex,
     defined_elsewhere,
@@ -150,65 +151,6 @@ _RANGE_NEXT = re.compile(
 stages, and no stage of it is the note's."""
 _STAGED = re.compile(r"(?:\d+|iv|v|i{1,3})[ab]?", re.IGNORECASE)
 """What may stand between the words before a head: "influenza A/B PCR"."""
-_NEGATIVE_RESULT = re.compile(
-    r"(?:[ \t]{1,2}(?:type[ \t])?(?:a|b|a/b|a[ \t]and[ \t]b)\b)?"  # "Influenza A negative"
-    r"[ \t]{0,2}(?:(?:was|were|is|are|came[ \t]back|returned|tested)[ \t]{1,2})?"
-    r"(?:negative|neg\b|non-?reactive|\([ \t]?-[ \t]?\))(?![ \t]{0,2}(?:for|to)\b)",
-    re.IGNORECASE,
-)
-"""A negative result right after a problem name: the name is that of its test ("HIV was
-negative"); a positive one may state the disease, so it stays, and "the tumor was negative for
-ER" speaks of a stain of the tumor."""
-_PANEL_ITEM = r"[A-Za-z][\w-]{0,15}(?:[ \t][A-E]\b)?(?:/[A-Za-z]{1,4}\b)?"
-_TEST_WORDS = (
-    r"(?:[ \t]{1,2}(?:rapid[ \t]{1,2})?"
-    r"(?:swab|pcr|test|antigen|screen|screening|assay|panel)s?)?"
-)
-_POSITIVE = (
-    r"(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
-    r"(?:positive|pos\b|detected|reactive)"
-)
-_STATUS = r"(?:pending|sent|ordered|collected|drawn)\b"
-_SLASH_PANEL = re.compile(
-    r"(?:[ \t][AB]\b)?(?P<members>(?:[ \t]?/[ \t]?"
-    + _PANEL_ITEM
-    + r"){1,8})"
-    + _TEST_WORDS
-    + r"[ \t]{0,2}:?(?:(?P<negative>"
-    + _NEGATIVE_RESULT.pattern
-    + r")|[ \t]{0,2}(?:"
-    + _POSITIVE
-    + "|"
-    + _STATUS
-    + "))",
-    re.IGNORECASE,
-)
-"""A name in a slash list of tests with one result: "COVID/flu negative", "Flu/COVID swab
-negative", "COVID/flu A/flu B/RSV negative", "COVID/flu/RSV swab: positive for RSV",
-"Flu/COVID pending".  A negative result makes every name a test; a positive one or a status
-only a list of panel names ("Sepsis/bacteremia, positive blood cultures" is no panel)."""
-_STATUS_TAIL = re.compile(_TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}" + _STATUS, re.IGNORECASE)
-"""A test still to come after a panel name: "COVID pending", "Flu swab sent"."""
-_PANEL_TAIL = re.compile(
-    _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:" + _POSITIVE + "|" + _STATUS + ")", re.IGNORECASE
-)
-_SLASH_BEFORE = re.compile(r"(?P<member>[A-Za-z][\w-]{1,15}(?:[ \t][AB])?)[ \t]?/[ \t]?$")
-"""The member before the last name of a slash list ("w/" and "s/p" are no members)."""
-_JOINED_LIST = re.compile(
-    r"(?:[ \t][AB]\b)?((?:[ \t]{0,2}(?:,|&|and|,[ \t]{0,2}and)[ \t]{1,2}" + _PANEL_ITEM + r"){1,6})"
-    r"(?:[ \t]{1,2}(?:all|both))?"
-    + _TEST_WORDS
-    + r"[ \t]{0,2}:?(?:"
-    + _NEGATIVE_RESULT.pattern
-    + r"|[ \t]{0,2}(?:(?:were|are|was|is)[ \t]{1,2})?"
-    + _STATUS
-    + ")",
-    re.IGNORECASE,
-)
-"""A list joined by commas or "and" before one negative result or a status: "COVID and flu
-negative", "COVID, flu, RSV all negative", "Flu and strep tests ordered"; read as tests only
-when every item is a panel name."""
-_JOIN_WORDS = re.compile(r"[,&]|\band\b", re.IGNORECASE)
 _VIRUS_TYPE = re.compile(
     r"[ \t]{1,2}(?:[Tt]ype[ \t]{1,2})?[AB]\b(?:[ \t]{0,2}(?:/|and|&|,)[ \t]{0,2}[AB]\b)?"
     r"(?![ \t]{0,2}/)"
@@ -1110,38 +1052,9 @@ class _Scan:
         return None
 
     def _tested(self, m: _Match) -> bool:
-        """Whether a problem name is the name of its test by the result after it: "HIV was
-        negative", or a panel's one result ("COVID/flu negative", "COVID and flu negative")."""
-        text = self.doc.text
-        if _NEGATIVE_RESULT.match(text, m.end):
-            return True
-        panel = self.lexicon.not_problems.panel_names
-        name = text[m.start : m.end].lower()
-        if name in panel and _STATUS_TAIL.match(text, m.end):
-            return True
-        found = _SLASH_PANEL.match(text, m.end)
-        if found is not None:
-            if found.group("negative"):
-                return True
-            members = [x.strip().lower() for x in found.group("members").split("/")]
-            return name in panel and all(x in panel for x in members if x)
-        before = _SLASH_BEFORE.search(text, max(0, m.start - 20), m.start)
-        if before is not None and _PANEL_TAIL.match(text, m.end):
-            return name in panel and before.group("member").lower() in panel
-        return self._panel_list(m)
-
-    def _panel_list(self, m: _Match) -> bool:
-        """Whether a name opens a list of panel names joined by commas or "and" before one
-        negative result ("COVID and flu negative"); "pneumonia and HIV negative" is no panel."""
-        panel = self.lexicon.not_problems.panel_names
-        if self.doc.text[m.start : m.end].lower() not in panel:
-            return False
-        found = _JOINED_LIST.match(self.doc.text, m.end)
-        if found is None:
-            return False
-        items = [i.strip().lower() for i in _JOIN_WORDS.split(found.group(1)) if i.strip()]
-        # a bare type letter belongs to the name before it ("Influenza A, B and RSV")
-        return bool(items) and all(i in panel or i in ("a", "b") for i in items)
+        """Whether a problem name is the name of its test by the result after it ("HIV was
+        negative", "COVID/flu negative"; see ``panels``)."""
+        return names_its_test(self.doc.text, m.start, m.end, self.lexicon.not_problems.panel_names)
 
     def _typed_virus(self, m: _Match) -> _Match | object | None:
         """ "Influenza A", "flu type B": the name with its type letter, coded as the identified
