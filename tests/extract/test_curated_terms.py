@@ -37,6 +37,7 @@ def icd(doc: ClinicalDocument) -> dict[str, list[str]]:
         ("Strep pharyngitis.", "Strep pharyngitis", "J02.0"),
         ("Recurrent C. diff colitis.", "Recurrent C. diff colitis", "A04.71"),
         ("Restless legs at night.", "Restless legs", "G25.81"),
+        ("H. flu pneumonia.", "H. flu pneumonia", "J14"),
         ("PMH: steroid-induced diabetes, ESRD.", "steroid-induced diabetes", "E09.9"),
         ("PMH: type II diabetes mellitus.", "type II diabetes mellitus", "E11.9"),
         ("EKG showing only sinus brady.", "sinus brady", "R00.1"),
