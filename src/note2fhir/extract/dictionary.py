@@ -1156,10 +1156,13 @@ class _Scan:
 
     def _cue_before(self, cues: tuple[tuple[str, ...], ...], first: int, sentence: int) -> bool:
         """Whether one of ``cues`` ends right before word ``first`` in its sentence, with
-        nothing but space between ("sent for", "stool for", "education regarding"; not "INR
-        check, afib")."""
+        nothing but space or a colon between ("sent for", "stool for", "labs to check: HIV",
+        "education regarding"; not "INR check, afib")."""
         words, texts = self.words, self.texts
-        if first == 0 or self.doc.text[words[first - 1].end : words[first].start].strip():
+        if first == 0 or self.doc.text[words[first - 1].end : words[first].start].strip() not in (
+            "",
+            ":",
+        ):
             return False
         for cue in cues:
             n = len(cue)

@@ -29,7 +29,7 @@ _POSITIVE = (
     r"(?:(?:was|were|is|are|came[ \t]back|returned)[ \t]{1,2})?"
     r"(?:positive|pos\b|detected|reactive)"
 )
-_STATUS = r"(?:pending|sent|ordered|collected|drawn)\b"
+_STATUS = r"(?:pending|ordered|collected|drawn)\b"
 _SLASH_PANEL = re.compile(
     r"(?:[ \t][AB]\b)?(?P<members>(?:[ \t]?/[ \t]?"
     + _PANEL_ITEM
@@ -72,10 +72,21 @@ when every item is a panel name."""
 _JOIN_WORDS = re.compile(r"[,&]|\band\b", re.IGNORECASE)
 
 
+_ASSAY_RESULT = re.compile(
+    r"[ \t-]{0,2}(?:1/2|1|2)?[ \t-]{0,2}(?:ab|ag|antibody|antigen)"
+    r"(?:[ \t]{0,2}/[ \t]{0,2}(?:ab|ag|antibody|antigen))*"
+    r"(?:[ \t]{1,2}(?:test|screen|combo))?[ \t]{0,2}:?[ \t]{0,2}(?:(?:was|is)[ \t]{1,2})?"
+    r"(?:negative|neg\b|non-?reactive|positive|pos\b|reactive)",
+    re.IGNORECASE,
+)
+"""An antibody or antigen assay's result after its disease: "HIV 1/2 Ab negative", "HIV
+Ag/Ab neg", "HCV Ab positive" (an antibody, or a screen, states no infection)."""
+
+
 def names_its_test(text: str, start: int, end: int, panel: Set[str]) -> bool:
     """Whether the name at ``text[start:end]`` names its test by the result or status after
     it (``panel``: lower-case names of tests run together)."""
-    if _NEGATIVE_RESULT.match(text, end):
+    if _NEGATIVE_RESULT.match(text, end) or _ASSAY_RESULT.match(text, end):
         return True
     name = text[start:end].lower()
     if name in panel and _STATUS_TAIL.match(text, end):
@@ -101,5 +112,9 @@ def _joined_panel(text: str, end: int, name: str, panel: Set[str]) -> bool:
     if found is None:
         return False
     items = [i.strip().lower() for i in _JOIN_WORDS.split(found.group(1)) if i.strip()]
-    # a bare type letter belongs to the name before it ("Influenza A, B and RSV")
-    return bool(items) and all(i in panel or i in ("a", "b") for i in items)
+    # a bare type letter belongs to the name before it ("Influenza A, B and RSV", "Hepatitis
+    # B and C negative")
+    return bool(items) and all(i in panel or i in _TYPE_LETTERS for i in items)
+
+
+_TYPE_LETTERS = frozenset("abcde")
