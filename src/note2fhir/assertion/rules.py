@@ -74,7 +74,7 @@ class TriggerRule(_Strict):
     or the end of its unit ("Fever: negative.", not "Constitutional: negative for fever");
     a ``trailing`` forward trigger that ends its clause looks back instead ("NSTEMI r/o",
     "ACS (r/o)", but "r/o MI" and "R/O: MI"); ``stop_at`` ends the scope at the first of
-    these punctuation marks (``adjacent`` at any); a ``starts_unit`` phrase matches only at
+    these tokens (``adjacent`` at any punctuation mark); a ``starts_unit`` phrase matches only at
     the start of its unit or after a colon ("Neg: fever", not "Strep neg: pharyngitis"); a
     ``list_reach`` scope crosses a comma only into a list joined by "and"/"or" ("MI, PE, and
     dissection ruled out") or after a colon ("ruled out: MI, PE"). In ``not_before``,
@@ -194,7 +194,7 @@ class CompiledRule:
     trailing: bool = False
     """At the end of its clause the (forward) trigger looks back instead."""
     stop_at: frozenset[str] = frozenset()
-    """Punctuation tokens that end the trigger's scope."""
+    """Tokens (punctuation marks or words) that end the trigger's scope."""
     starts_unit: bool = False
     """The trigger matches only at the start of its unit or after a colon."""
     list_reach: bool = False
@@ -431,9 +431,9 @@ class TriggerIndex:
 
 
 _CLAUSE_ENDS = frozenset(".,;:)")
+"""Tokens an ``ends_clause`` trigger may stand before."""
 _UNIT_OPENERS = frozenset({":", ";", "-", "("})
 """Tokens after which a ``starts_unit`` trigger may stand ("ROS: Neg: fever")."""
-"""Tokens an ``ends_clause`` trigger may stand before."""
 TRAILING_ENDS = frozenset(".,;)-") | {"with", "by", "via", "per"}
 """Tokens after a ``trailing`` trigger that make it look back (not ":": "R/O: MI"); "MI r/o
 with serial troponins" looks back too."""

@@ -1081,7 +1081,7 @@ class _Scan:
             return None
         codes = code_candidates(found, note="; the type letter names the virus")
         codes += rescored(m.codes, cap=max(found[0].score - 0.01, 0.0), note="; no type")
-        return replace(m, last=last, end=letter.end(), source=f"{m.source}; typed", codes=codes)
+        return replace(whole, source=f"{m.source}; typed", codes=codes)
 
     def _antibiogram(self, first: int, sentence: int, taken: list[bool]) -> bool:
         """Whether word ``first`` is in the list after "resistant/sensitive/susceptible to" in
@@ -1159,10 +1159,10 @@ class _Scan:
         nothing but space or a colon between ("sent for", "stool for", "labs to check: HIV",
         "education regarding"; not "INR check, afib")."""
         words, texts = self.words, self.texts
-        if first == 0 or self.doc.text[words[first - 1].end : words[first].start].strip() not in (
-            "",
-            ":",
-        ):
+        if first == 0:
+            return False
+        gap = self.doc.text[words[first - 1].end : words[first].start]
+        if gap.strip() not in ("", ":"):
             return False
         for cue in cues:
             n = len(cue)

@@ -1,7 +1,7 @@
 """Test results written after disease names: "HIV was negative", "COVID/flu negative",
 "COVID and flu negative", "Flu A/B pending".  Such a name is the name of its test, not the
 disease: a negative result refutes nothing the note asserted, and a panel's one result cannot
-say which of its names it belongs to.  A positive result or a status (pending, sent) makes
+say which of its names it belongs to.  A positive result or a status (pending, ordered) makes
 tests only of names every one of which is a panel name (``panel_names`` in the lexicon):
 "Sepsis/bacteremia, positive blood cultures" keeps the sepsis, "pneumonia and HIV negative"
 the pneumonia."""
@@ -49,7 +49,7 @@ negative", "COVID/flu A/flu B/RSV negative", "COVID/flu/RSV swab: positive for R
 "Flu/COVID pending".  A negative result makes every name a test; a positive one or a status
 only a list of panel names ("Sepsis/bacteremia, positive blood cultures" is no panel)."""
 _STATUS_TAIL = re.compile(_TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}" + _STATUS, re.IGNORECASE)
-"""A test still to come after a panel name: "COVID pending", "Flu swab sent"."""
+"""A test still to come after a panel name: "COVID pending", "Flu swab ordered"."""
 _PANEL_TAIL = re.compile(
     _TEST_WORDS + r"[ \t]{0,2}:?[ \t]{0,2}(?:" + _POSITIVE + "|" + _STATUS + ")", re.IGNORECASE
 )
